@@ -1,0 +1,8 @@
+/* metrix: deep metric learning with mixup (Metrix, ICLR 2022). Include this for the whole API. */
+#ifndef METRIX_H
+#define METRIX_H
+
+#include "metrix/core.h"
+#include "metrix/gemm.h"
+
+#endif

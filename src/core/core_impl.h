@@ -1,0 +1,31 @@
+/* Private helpers shared by every module (not installed). */
+#ifndef MX_CORE_IMPL_H
+#define MX_CORE_IMPL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "metrix/core.h"
+
+/* Programmer errors only (broken invariants, API misuse documented as undefined): always on,
+ * prints the condition and aborts so that debuggers and sanitizers stop here. Never use it to
+ * validate user data: return mx_error() instead. */
+#define MX_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) mx__assert_fail(#cond, __FILE__, __LINE__);                                   \
+    } while (0)
+
+_Noreturn void mx__assert_fail(const char *cond, const char *file, int line);
+
+/* Evaluates a call returning mx_status and returns its status from the enclosing function on
+ * failure. */
+#define MX_TRY(call)                                                                               \
+    do {                                                                                           \
+        mx_status mx__s = (call);                                                                  \
+        if (mx__s != MX_OK) return mx__s;                                                          \
+    } while (0)
+
+#define MX_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MX_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif

@@ -1,0 +1,14 @@
+/* Subcommands of the metrix CLI. Each takes (argc, argv) with argv[0] the command name and
+ * returns the process exit code: 0 success, 1 runtime failure, 2 usage error. */
+#ifndef MX_TOOLS_CMD_H
+#define MX_TOOLS_CMD_H
+
+typedef struct mx_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} mx_cmd;
+
+int mx_cmd_version(int argc, char **argv);
+
+#endif
