@@ -10,5 +10,11 @@ typedef struct mx_cmd {
 } mx_cmd;
 
 int mx_cmd_version(int argc, char **argv);
+int mx_cmd_bench(int argc, char **argv);
+
+/* metrix bench subcommands (tools/bench_<what>.c) */
+int mx_bench_train(int argc, char **argv);
+int mx_bench_knn(int argc, char **argv);
+int mx_bench_loss(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 
 static const mx_cmd commands[] = {
     /* name, function, one-line summary (kept sorted) */
+    {"bench", mx_cmd_bench, "throughput benchmarks: train, knn, loss"},
     {"version", mx_cmd_version, "print the version and the backends metrix was built with"},
 };
 

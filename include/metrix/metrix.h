@@ -4,5 +4,6 @@
 
 #include "metrix/core.h"
 #include "metrix/gemm.h"
+#include "metrix/io.h"
 
 #endif

@@ -1,0 +1,11 @@
+/* metrix bench knn: placeholder until its module lands (replaced by the module's owner). */
+#include <stdio.h>
+
+#include "cmd.h"
+
+int mx_bench_knn(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "metrix bench knn: not built yet\n");
+    return 1;
+}

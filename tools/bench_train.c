@@ -1,0 +1,11 @@
+/* metrix bench train: placeholder until its module lands (replaced by the module's owner). */
+#include <stdio.h>
+
+#include "cmd.h"
+
+int mx_bench_train(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "metrix bench train: not built yet\n");
+    return 1;
+}
