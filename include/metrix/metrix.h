@@ -5,5 +5,7 @@
 #include "metrix/core.h"
 #include "metrix/gemm.h"
 #include "metrix/io.h"
+#include "metrix/eval.h"
+#include "metrix/data.h"
 
 #endif

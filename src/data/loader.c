@@ -1,0 +1,239 @@
+/* data: the batch loader. Worker threads (pthreads) claim batches in order and fill the slots of
+ * a ring of `prefetch` batches; the caller copies ready batches out in order. Example k of batch
+ * b decodes with its own RNG stream seeded from (seed, epoch, b * B + k), so batch contents do
+ * not depend on the number of workers or on which worker decodes what. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_impl.h"
+#include "data/data_impl.h"
+#include "metrix/data.h"
+
+enum { SLOT_FREE = 0, SLOT_FILLING, SLOT_READY };
+
+typedef struct slot {
+    int state;
+    int64_t batch, n;
+    mx_status st;
+    char msg[512];
+    float *img;   /* [B][per] */
+    int64_t *lab; /* [B] */
+} slot;
+
+struct mx_loader {
+    const mx_dataset *ds;
+    const mx_sampler *s; /* NULL: evaluation order */
+    mx_transform_config tf;
+    mx_loader_config cfg;
+    int B, min_short;
+    int64_t per;   /* floats per image */
+    int64_t nb;    /* batches per epoch */
+    int64_t n_idx; /* valid entries of idx */
+    int64_t *idx;  /* this epoch's example order */
+    int64_t epoch;
+    int started;
+    slot *slots;
+    int P;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_ready;
+    int64_t next_claim, next_out;
+    int stop;
+    pthread_t *th;
+    int nth;
+};
+
+mx_loader_config mx_loader_config_default(void) {
+    mx_loader_config c = {2, 3, 0};
+    return c;
+}
+
+/* Decodes and transforms batch b into images / labels; returns its size in *n. */
+static mx_status fill_batch(const mx_loader *ld, int64_t b, float *images, int64_t *labels,
+                            int64_t *n) {
+    const int64_t first = b * ld->B;
+    const int64_t cnt = MX_MIN((int64_t)ld->B, ld->n_idx - first);
+    const int64_t *lab = mx_dataset_labels(ld->ds);
+    for (int64_t k = 0; k < cnt; k++) {
+        int64_t i = ld->idx[first + k];
+        mx_image im;
+        MX_TRY(mx_dataset_image(ld->ds, i, ld->min_short, &im));
+        mx_rng r;
+        mx_rng_seed(&r, mx_hash3(ld->cfg.seed, (uint64_t)ld->epoch, (uint64_t)(first + k)));
+        mx_status st = mx_transform_apply(&ld->tf, &im, &r, images + k * ld->per);
+        mx_image_free(&im);
+        if (st != MX_OK) {
+            const char *p = mx_dataset_path(ld->ds, i);
+            return mx_error(st, "%s (example %ld): %s", p ? p : "in-memory image", (long)i,
+                            mx_errmsg());
+        }
+        labels[k] = lab[i];
+    }
+    *n = cnt;
+    return MX_OK;
+}
+
+static void *worker(void *arg) {
+    mx_loader *ld = arg;
+    pthread_mutex_lock(&ld->mu);
+    for (;;) {
+        if (ld->stop || ld->next_claim >= ld->nb) break;
+        int64_t b = ld->next_claim;
+        slot *sl = &ld->slots[b % ld->P];
+        if (sl->state != SLOT_FREE) {
+            pthread_cond_wait(&ld->cv_work, &ld->mu);
+            continue;
+        }
+        sl->state = SLOT_FILLING;
+        sl->batch = b;
+        ld->next_claim++;
+        pthread_mutex_unlock(&ld->mu);
+        mx_status st = fill_batch(ld, b, sl->img, sl->lab, &sl->n);
+        if (st != MX_OK) snprintf(sl->msg, sizeof(sl->msg), "%s", mx_errmsg());
+        pthread_mutex_lock(&ld->mu);
+        sl->st = st;
+        sl->state = SLOT_READY;
+        pthread_cond_broadcast(&ld->cv_ready);
+    }
+    pthread_mutex_unlock(&ld->mu);
+    return NULL;
+}
+
+static void stop_workers(mx_loader *ld) {
+    if (!ld->nth) return;
+    pthread_mutex_lock(&ld->mu);
+    ld->stop = 1;
+    pthread_cond_broadcast(&ld->cv_work);
+    pthread_mutex_unlock(&ld->mu);
+    for (int t = 0; t < ld->nth; t++) pthread_join(ld->th[t], NULL);
+    ld->nth = 0;
+    ld->stop = 0;
+}
+
+mx_status mx_loader_create(const mx_dataset *ds, const mx_sampler *s, int eval_batch,
+                           const mx_transform_config *tf, const mx_loader_config *cfg,
+                           mx_loader **out) {
+    *out = NULL;
+    MX_TRY(mx_transform_config_check(tf));
+    if (cfg->workers < 0 || cfg->workers > 256)
+        return mx_error(MX_ERR_CONFIG, "loader.workers: expected 0..256, got %d", cfg->workers);
+    if (cfg->prefetch < 1 || cfg->prefetch > 64)
+        return mx_error(MX_ERR_CONFIG, "loader.prefetch: expected 1..64, got %d", cfg->prefetch);
+    if (!s && eval_batch < 1)
+        return mx_error(MX_ERR_CONFIG, "loader: eval batch size %d < 1", eval_batch);
+    if (s && mx_dataset_size(ds) < 1) return mx_error(MX_ERR_ARG, "loader: empty dataset");
+    mx_loader *ld = calloc(1, sizeof(*ld));
+    if (!ld) return mx_error(MX_ERR_NOMEM, "loader: out of memory");
+    ld->ds = ds;
+    ld->s = s;
+    ld->tf = *tf;
+    ld->cfg = *cfg;
+    ld->B = s ? mx_sampler_batch_size(s) : eval_batch;
+    ld->min_short = mx_transform_min_short(tf);
+    ld->per = (int64_t)tf->channels * tf->out_size * tf->out_size;
+    int64_t n = mx_dataset_size(ds);
+    ld->nb = s ? mx_sampler_batches(s) : (n + ld->B - 1) / ld->B;
+    ld->n_idx = s ? ld->nb * ld->B : n;
+    ld->idx = malloc((size_t)MX_MAX(ld->n_idx, 1) * sizeof(int64_t));
+    ld->P = cfg->workers ? cfg->prefetch : 0;
+    ld->slots = calloc((size_t)MX_MAX(ld->P, 1), sizeof(slot));
+    ld->th = calloc((size_t)MX_MAX(cfg->workers, 1), sizeof(pthread_t));
+    int ok = ld->idx && ld->slots && ld->th;
+    for (int p = 0; ok && p < ld->P; p++) {
+        ld->slots[p].img = mx_alloc((size_t)ld->B * ld->per * sizeof(float));
+        ld->slots[p].lab = malloc((size_t)ld->B * sizeof(int64_t));
+        ok = ld->slots[p].img && ld->slots[p].lab;
+    }
+    pthread_mutex_init(&ld->mu, NULL);
+    pthread_cond_init(&ld->cv_work, NULL);
+    pthread_cond_init(&ld->cv_ready, NULL);
+    if (!ok) {
+        mx_loader_free(ld);
+        return mx_error(MX_ERR_NOMEM, "loader: cannot allocate %d batches of %d x %ld floats",
+                        cfg->prefetch, ld->B, (long)ld->per);
+    }
+    *out = ld;
+    return MX_OK;
+}
+
+void mx_loader_free(mx_loader *ld) {
+    if (!ld) return;
+    stop_workers(ld);
+    pthread_mutex_destroy(&ld->mu);
+    pthread_cond_destroy(&ld->cv_work);
+    pthread_cond_destroy(&ld->cv_ready);
+    if (ld->slots)
+        for (int p = 0; p < ld->P; p++) {
+            mx_free(ld->slots[p].img);
+            free(ld->slots[p].lab);
+        }
+    free(ld->slots);
+    free(ld->th);
+    free(ld->idx);
+    free(ld);
+}
+
+int64_t mx_loader_batches(const mx_loader *ld) {
+    return ld->nb;
+}
+
+int mx_loader_batch_size(const mx_loader *ld) {
+    return ld->B;
+}
+
+int64_t mx_loader_image_floats(const mx_loader *ld) {
+    return ld->per;
+}
+
+mx_status mx_loader_start_epoch(mx_loader *ld, int64_t epoch) {
+    stop_workers(ld);
+    if (ld->s) {
+        MX_TRY(mx_sampler_epoch(ld->s, epoch, ld->idx));
+    } else {
+        for (int64_t i = 0; i < ld->n_idx; i++) ld->idx[i] = i;
+    }
+    ld->epoch = epoch;
+    ld->next_claim = ld->next_out = 0;
+    for (int p = 0; p < ld->P; p++) ld->slots[p].state = SLOT_FREE;
+    ld->started = 1;
+    for (int t = 0; t < ld->cfg.workers; t++) {
+        if (pthread_create(&ld->th[t], NULL, worker, ld) != 0) {
+            stop_workers(ld);
+            ld->started = 0;
+            return mx_error(MX_ERR_BACKEND, "loader: pthread_create failed for worker %d", t);
+        }
+        ld->nth = t + 1;
+    }
+    return MX_OK;
+}
+
+mx_status mx_loader_next(mx_loader *ld, float *images, int64_t *labels, int64_t *n) {
+    *n = 0;
+    if (!ld->started) return mx_error(MX_ERR_ARG, "loader: call mx_loader_start_epoch first");
+    if (ld->next_out >= ld->nb) return MX_OK;
+    int64_t b = ld->next_out;
+    if (ld->cfg.workers == 0) {
+        MX_TRY(fill_batch(ld, b, images, labels, n));
+        ld->next_out++;
+        return MX_OK;
+    }
+    slot *sl = &ld->slots[b % ld->P];
+    pthread_mutex_lock(&ld->mu);
+    while (!(sl->state == SLOT_READY && sl->batch == b)) pthread_cond_wait(&ld->cv_ready, &ld->mu);
+    pthread_mutex_unlock(&ld->mu);
+    mx_status st = sl->st;
+    if (st == MX_OK) {
+        memcpy(images, sl->img, (size_t)sl->n * ld->per * sizeof(float));
+        memcpy(labels, sl->lab, (size_t)sl->n * sizeof(int64_t));
+        *n = sl->n;
+    } else {
+        mx_error(st, "%s", sl->msg);
+    }
+    pthread_mutex_lock(&ld->mu);
+    sl->state = SLOT_FREE;
+    ld->next_out++;
+    pthread_cond_broadcast(&ld->cv_work);
+    pthread_mutex_unlock(&ld->mu);
+    return st;
+}

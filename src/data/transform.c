@@ -1,0 +1,254 @@
+/* data: augmentation and test transforms (RandomResizedCrop, resize + centre crop, pad + crop,
+ * flips), bilinear resampling as torch's interpolate(align_corners=False, antialias=False), and
+ * normalisation to float32 CHW. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_impl.h"
+#include "metrix/data.h"
+
+mx_transform_config mx_transform_config_default(mx_transform_kind kind) {
+    mx_transform_config c;
+    memset(&c, 0, sizeof(c));
+    c.kind = kind;
+    c.out_size = 224;
+    c.resize_size = 256;
+    c.scale_lo = 0.08f;
+    c.scale_hi = 1.0f;
+    c.ratio_lo = 3.0f / 4.0f;
+    c.ratio_hi = 4.0f / 3.0f;
+    c.flip_p = 0.5f;
+    c.pad = 0;
+    c.channels = 3;
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    memcpy(c.mean, mean, sizeof(mean));
+    memcpy(c.std, std, sizeof(std));
+    return c;
+}
+
+mx_transform_config mx_transform_config_fmnist(int train) {
+    mx_transform_config c = mx_transform_config_default(train ? MX_TF_TRAIN_PAD_CROP : MX_TF_NONE);
+    c.out_size = 28;
+    c.resize_size = 28;
+    c.pad = 2;
+    c.channels = 1;
+    for (int k = 0; k < 3; k++) {
+        c.mean[k] = 0.2860f;
+        c.std[k] = 0.3530f;
+    }
+    return c;
+}
+
+mx_status mx_transform_config_check(const mx_transform_config *c) {
+    if ((int)c->kind < 0 || c->kind > MX_TF_NONE)
+        return mx_error(MX_ERR_CONFIG, "transform.kind: unknown kind %d", (int)c->kind);
+    if (c->out_size < 1 || c->out_size > 8192)
+        return mx_error(MX_ERR_CONFIG, "transform.out_size: expected 1..8192, got %d", c->out_size);
+    if (c->kind == MX_TF_TEST_RESIZE_CROP && c->resize_size < c->out_size)
+        return mx_error(MX_ERR_CONFIG, "transform.resize_size: expected >= out_size %d, got %d",
+                        c->out_size, c->resize_size);
+    if (c->kind == MX_TF_TRAIN_RRC &&
+        !(c->scale_lo > 0 && c->scale_lo <= c->scale_hi && c->ratio_lo > 0 &&
+          c->ratio_lo <= c->ratio_hi))
+        return mx_error(MX_ERR_CONFIG,
+                        "transform.scale/ratio: expected 0 < lo <= hi, got scale %g-%g ratio %g-%g",
+                        c->scale_lo, c->scale_hi, c->ratio_lo, c->ratio_hi);
+    if (!(c->flip_p >= 0 && c->flip_p <= 1))
+        return mx_error(MX_ERR_CONFIG, "transform.flip_p: expected 0..1, got %g", c->flip_p);
+    if (c->pad < 0) return mx_error(MX_ERR_CONFIG, "transform.pad: expected >= 0, got %d", c->pad);
+    if (c->channels != 1 && c->channels != 3)
+        return mx_error(MX_ERR_CONFIG, "transform.channels: expected 1 or 3, got %d", c->channels);
+    for (int k = 0; k < c->channels; k++)
+        if (!(c->std[k] > 0))
+            return mx_error(MX_ERR_CONFIG, "transform.std[%d]: expected > 0, got %g", k, c->std[k]);
+    return MX_OK;
+}
+
+int mx_transform_min_short(const mx_transform_config *c) {
+    switch (c->kind) {
+    case MX_TF_TEST_RESIZE_CROP: return c->resize_size;
+    case MX_TF_TRAIN_RRC: return c->out_size;
+    default: return 0;
+    }
+}
+
+/* torchvision 0.14 RandomResizedCrop.get_params; Python's round() is round-half-even, as is
+ * nearbyint in the default rounding mode. */
+void mx_rrc_params(mx_rng *rng, int width, int height, float scale_lo, float scale_hi,
+                   float ratio_lo, float ratio_hi, int *top, int *left, int *h, int *w) {
+    double area = (double)width * height;
+    double lr0 = log(ratio_lo), lr1 = log(ratio_hi);
+    for (int attempt = 0; attempt < 10; attempt++) {
+        double target = area * (scale_lo + (scale_hi - scale_lo) * mx_rng_uniform(rng));
+        double ar = exp(lr0 + (lr1 - lr0) * mx_rng_uniform(rng));
+        int cw = (int)nearbyint(sqrt(target * ar));
+        int chh = (int)nearbyint(sqrt(target / ar));
+        if (cw > 0 && cw <= width && chh > 0 && chh <= height) {
+            *top = (int)mx_rng_below(rng, (uint64_t)(height - chh + 1));
+            *left = (int)mx_rng_below(rng, (uint64_t)(width - cw + 1));
+            *h = chh;
+            *w = cw;
+            return;
+        }
+    }
+    double in_ratio = (double)width / height;
+    int cw, chh;
+    if (in_ratio < ratio_lo) {
+        cw = width;
+        chh = (int)nearbyint(cw / (double)ratio_lo);
+    } else if (in_ratio > ratio_hi) {
+        chh = height;
+        cw = (int)nearbyint(chh * (double)ratio_hi);
+    } else {
+        cw = width;
+        chh = height;
+    }
+    *top = (height - chh) / 2;
+    *left = (width - cw) / 2;
+    *h = chh;
+    *w = cw;
+}
+
+/* Source index and weight of output coordinate d for an in -> out resize (torch upsample,
+ * align_corners=False): s = max((d + 0.5) * in / out - 0.5, 0). */
+static void lin_index(int d, int in, int out, int *i0, int *i1, float *l1) {
+    float scale = (float)in / (float)out;
+    float s = ((float)d + 0.5f) * scale - 0.5f;
+    if (s < 0) s = 0;
+    int a = (int)s;
+    if (a > in - 1) a = in - 1;
+    *i0 = a;
+    *i1 = a + (a < in - 1);
+    float l = s - (float)a;
+    *l1 = l < 0 ? 0 : (l > 1 ? 1 : l);
+}
+
+void mx_image_resample(const mx_image *im, int top, int left, int h, int w, int rh, int rw, int oy,
+                       int ox, int oh, int ow, int flip, float *out) {
+    MX_ASSERT(top >= 0 && left >= 0 && h > 0 && w > 0 && top + h <= im->h && left + w <= im->w);
+    MX_ASSERT(oy >= 0 && ox >= 0 && oy + oh <= rh && ox + ow <= rw);
+    const int c = im->c;
+    const size_t plane = (size_t)oh * ow;
+    for (int y = 0; y < oh; y++) {
+        int y0, y1;
+        float ly;
+        lin_index(y + oy, h, rh, &y0, &y1, &ly);
+        const uint8_t *r0 = im->data + ((size_t)(top + y0) * im->w + left) * c;
+        const uint8_t *r1 = im->data + ((size_t)(top + y1) * im->w + left) * c;
+        for (int x = 0; x < ow; x++) {
+            int x0, x1;
+            float lx;
+            lin_index(x + ox, w, rw, &x0, &x1, &lx);
+            int xo = flip ? ow - 1 - x : x;
+            for (int k = 0; k < c; k++) {
+                float top_v = (1 - lx) * r0[x0 * c + k] + lx * r0[x1 * c + k];
+                float bot_v = (1 - lx) * r1[x0 * c + k] + lx * r1[x1 * c + k];
+                out[k * plane + (size_t)y * ow + xo] = (1 - ly) * top_v + ly * bot_v;
+            }
+        }
+    }
+}
+
+/* Pad by p (zeros) and crop s x s at (top, left) of the padded image, optionally mirrored; CHW
+ * floats 0..255. */
+static void pad_crop(const mx_image *im, int p, int top, int left, int s, int flip, float *out) {
+    const int c = im->c;
+    const size_t plane = (size_t)s * s;
+    for (int y = 0; y < s; y++) {
+        int sy = y + top - p;
+        for (int x = 0; x < s; x++) {
+            int sx = x + left - p;
+            int xo = flip ? s - 1 - x : x;
+            for (int k = 0; k < c; k++) {
+                float v = 0;
+                if (sy >= 0 && sy < im->h && sx >= 0 && sx < im->w)
+                    v = im->data[((size_t)sy * im->w + sx) * c + k];
+                out[k * plane + (size_t)y * s + xo] = v;
+            }
+        }
+    }
+}
+
+/* Converts im->c planes of 0..255 values in buf to cfg->channels normalised planes in out. buf
+ * may equal out when im->c <= channels. */
+static void finish(const mx_transform_config *cfg, int c_in, const float *buf, float *out) {
+    const size_t plane = (size_t)cfg->out_size * cfg->out_size;
+    if (c_in == 3 && cfg->channels == 1) {
+        for (size_t i = 0; i < plane; i++)
+            out[i] = 0.299f * buf[i] + 0.587f * buf[plane + i] + 0.114f * buf[2 * plane + i];
+    } else if (c_in == 1 && cfg->channels == 3) {
+        if (out != buf) memcpy(out, buf, plane * sizeof(float));
+        memcpy(out + plane, out, plane * sizeof(float));
+        memcpy(out + 2 * plane, out, plane * sizeof(float));
+    } else if (out != buf) {
+        memcpy(out, buf, plane * cfg->channels * sizeof(float));
+    }
+    for (int k = 0; k < cfg->channels; k++) {
+        const float inv = 1.0f / (255.0f * cfg->std[k]), m = cfg->mean[k] / cfg->std[k];
+        float *o = out + k * plane;
+        for (size_t i = 0; i < plane; i++) o[i] = o[i] * inv - m;
+    }
+}
+
+mx_status mx_transform_apply(const mx_transform_config *cfg, const mx_image *im, mx_rng *rng,
+                             float *out) {
+    if (im->c != 1 && im->c != 3)
+        return mx_error(MX_ERR_ARG, "transform: image has %d channels, expected 1 or 3", im->c);
+    const int s = cfg->out_size;
+    float *buf = out, *tmp = NULL;
+    if (im->c > cfg->channels) {
+        tmp = malloc((size_t)s * s * im->c * sizeof(float));
+        if (!tmp) return mx_error(MX_ERR_NOMEM, "transform: cannot allocate %dx%d buffer", s, s);
+        buf = tmp;
+    }
+    switch (cfg->kind) {
+    case MX_TF_TRAIN_RRC: {
+        int top, left, h, w;
+        mx_rrc_params(rng, im->w, im->h, cfg->scale_lo, cfg->scale_hi, cfg->ratio_lo,
+                      cfg->ratio_hi, &top, &left, &h, &w);
+        int flip = mx_rng_uniformf(rng) < cfg->flip_p;
+        mx_image_resample(im, top, left, h, w, s, s, 0, 0, s, s, flip, buf);
+        break;
+    }
+    case MX_TF_TEST_RESIZE_CROP: {
+        /* torchvision Resize(int): shorter side -> resize_size, longer int(size * long / short);
+         * CenterCrop: offset int(round((len - crop) / 2)) */
+        int rs = cfg->resize_size, rh, rw;
+        if (im->w <= im->h) {
+            rw = rs;
+            rh = (int)((int64_t)rs * im->h / im->w);
+        } else {
+            rh = rs;
+            rw = (int)((int64_t)rs * im->w / im->h);
+        }
+        int oy = (int)nearbyint((rh - s) / 2.0), ox = (int)nearbyint((rw - s) / 2.0);
+        mx_image_resample(im, 0, 0, im->h, im->w, rh, rw, oy, ox, s, s, 0, buf);
+        break;
+    }
+    case MX_TF_TRAIN_PAD_CROP: {
+        int ph = im->h + 2 * cfg->pad, pw = im->w + 2 * cfg->pad;
+        if (ph < s || pw < s) {
+            free(tmp);
+            return mx_error(MX_ERR_SHAPE, "transform: padded image %dx%d smaller than crop %d", pw,
+                            ph, s);
+        }
+        int top = (int)mx_rng_below(rng, (uint64_t)(ph - s + 1));
+        int left = (int)mx_rng_below(rng, (uint64_t)(pw - s + 1));
+        int flip = mx_rng_uniformf(rng) < cfg->flip_p;
+        pad_crop(im, cfg->pad, top, left, s, flip, buf);
+        break;
+    }
+    case MX_TF_NONE:
+        if (im->w != s || im->h != s) {
+            free(tmp);
+            return mx_error(MX_ERR_SHAPE, "transform: image is %dx%d, expected %dx%d", im->w,
+                            im->h, s, s);
+        }
+        pad_crop(im, 0, 0, 0, s, 0, buf);
+        break;
+    }
+    finish(cfg, im->c, buf, out);
+    free(tmp);
+    return MX_OK;
+}

@@ -1,0 +1,377 @@
+/* data: JPEG / PNG decoding (round trips, DCT scaling, PNG colour models, corrupt files) and
+ * transforms (resize, centre crop, resized crop vs torchvision; RandomResizedCrop parameters;
+ * Fashion-MNIST pad-crop; normalisation). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrix/data.h"
+#include "mx_test.h"
+#include "test_data_fixtures.h"
+
+static char dir[2048];
+
+static const char *fpath(const char *name) {
+    static char buf[8][8192];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
+    return buf[k];
+}
+
+static void test_jpeg(void) {
+    const int w = 64, h = 48;
+    uint8_t *px = malloc((size_t)w * h * 3);
+    fx_pattern(px, w, h, 3, 0);
+    CHECK(fx_jpeg(fpath("rgb.jpg"), px, w, h, 3, 95) == 0);
+    mx_image im;
+    CHECK_OK(mx_image_load(fpath("rgb.jpg"), 0, &im));
+    CHECK(im.w == w && im.h == h && im.c == 3);
+    int maxd = 0;
+    for (size_t i = 0; im.data && i < (size_t)w * h * 3; i++)
+        maxd = MXT_MAX(maxd, abs((int)im.data[i] - (int)px[i]));
+    if (maxd > 6) fprintf(stderr, "jpeg maxd %d\n", maxd);
+    CHECK(maxd <= 6); /* quality 95, 4:4:4, smooth image */
+    mx_image_free(&im);
+
+    /* DCT scaling: the smallest eighth-scale with shorter side >= min_short */
+    CHECK_OK(mx_image_load(fpath("rgb.jpg"), 12, &im));
+    CHECK(im.w == 16 && im.h == 12);
+    /* the scaled pixel approximates the mean of its 4x4 source block */
+    if (im.data && im.w == 16) {
+        maxd = 0;
+        for (int y = 0; y < 12; y++)
+            for (int x = 0; x < 16; x++)
+                for (int k = 0; k < 3; k++) {
+                    int s = 0;
+                    for (int dy = 0; dy < 4; dy++)
+                        for (int dx = 0; dx < 4; dx++)
+                            s += px[((size_t)(4 * y + dy) * w + 4 * x + dx) * 3 + k];
+                    maxd = MXT_MAX(maxd, abs((int)im.data[((size_t)y * 16 + x) * 3 + k] - s / 16));
+                }
+        CHECK(maxd <= 8);
+    }
+    mx_image_free(&im);
+    CHECK_OK(mx_image_load(fpath("rgb.jpg"), 13, &im));
+    CHECK(im.w == 24 && im.h == 18); /* 3/8 */
+    mx_image_free(&im);
+    CHECK_OK(mx_image_load(fpath("rgb.jpg"), 1000, &im)); /* larger than the image: full size */
+    CHECK(im.w == w && im.h == h);
+    mx_image_free(&im);
+
+    /* gray JPEG stays 1 channel */
+    uint8_t *g = malloc((size_t)w * h);
+    fx_pattern(g, w, h, 1, 1);
+    CHECK(fx_jpeg(fpath("gray.jpg"), g, w, h, 1, 95) == 0);
+    CHECK_OK(mx_image_load(fpath("gray.jpg"), 0, &im));
+    CHECK(im.c == 1 && im.w == w && im.h == h);
+    maxd = 0;
+    for (size_t i = 0; im.data && i < (size_t)w * h; i++)
+        maxd = MXT_MAX(maxd, abs((int)im.data[i] - (int)g[i]));
+    CHECK(maxd <= 4);
+    mx_image_free(&im);
+
+    /* truncated JPEG: an error naming the file, no crash */
+    FILE *f = fopen(fpath("rgb.jpg"), "rb");
+    uint8_t buf[65536];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    fx_write(fpath("trunc.jpg"), buf, n / 2);
+    CHECK(mx_image_load(fpath("trunc.jpg"), 0, &im) == MX_ERR_FORMAT);
+    CHECK(strstr(mx_errmsg(), "trunc.jpg") != NULL);
+    CHECK(im.data == NULL);
+    fx_write(fpath("hdr.jpg"), buf, 20); /* header cut short */
+    mx_status hs = mx_image_load(fpath("hdr.jpg"), 0, &im);
+    if (hs != MX_ERR_FORMAT) fprintf(stderr, "hdr.jpg: %d %s\n", hs, mx_errmsg());
+    CHECK(hs == MX_ERR_FORMAT);
+    fx_text(fpath("junk.jpg"), "this is not an image at all");
+    CHECK(mx_image_load(fpath("junk.jpg"), 0, &im) == MX_ERR_FORMAT);
+    CHECK(strstr(mx_errmsg(), "junk.jpg") && strstr(mx_errmsg(), "magic"));
+    CHECK(mx_image_load(fpath("missing.jpg"), 0, &im) == MX_ERR_IO);
+    CHECK(strstr(mx_errmsg(), "missing.jpg") != NULL);
+    free(px);
+    free(g);
+}
+
+static void test_png(void) {
+    const int w = 5, h = 3;
+    mx_image im;
+    /* RGB 8 */
+    uint8_t rgb[5 * 3 * 3];
+    for (int i = 0; i < w * h * 3; i++) rgb[i] = (uint8_t)(i * 17);
+    CHECK(fx_png(fpath("rgb.png"), rgb, w, h, PNG_COLOR_TYPE_RGB, 8, NULL, 0) == 0);
+    CHECK_OK(mx_image_load(fpath("rgb.png"), 0, &im));
+    CHECK(im.c == 3 && im.w == w && im.h == h && im.data && !memcmp(im.data, rgb, sizeof(rgb)));
+    mx_image_free(&im);
+    /* RGBA 8: alpha dropped */
+    uint8_t rgba[5 * 3 * 4];
+    for (int i = 0; i < w * h; i++) {
+        memcpy(rgba + 4 * i, rgb + 3 * i, 3);
+        rgba[4 * i + 3] = (uint8_t)(i * 10);
+    }
+    CHECK(fx_png(fpath("rgba.png"), rgba, w, h, PNG_COLOR_TYPE_RGBA, 8, NULL, 0) == 0);
+    CHECK_OK(mx_image_load(fpath("rgba.png"), 0, &im));
+    CHECK(im.c == 3 && im.data && !memcmp(im.data, rgb, sizeof(rgb)));
+    mx_image_free(&im);
+    /* RGB 16: big-endian v * 257 -> v */
+    uint8_t rgb16[5 * 3 * 6];
+    for (int i = 0; i < w * h * 3; i++) rgb16[2 * i] = rgb16[2 * i + 1] = rgb[i];
+    CHECK(fx_png(fpath("rgb16.png"), rgb16, w, h, PNG_COLOR_TYPE_RGB, 16, NULL, 0) == 0);
+    CHECK_OK(mx_image_load(fpath("rgb16.png"), 0, &im));
+    CHECK(im.c == 3 && im.data && !memcmp(im.data, rgb, sizeof(rgb)));
+    mx_image_free(&im);
+    /* gray 8 and gray + alpha */
+    uint8_t gray[15], ga[30];
+    for (int i = 0; i < 15; i++) {
+        gray[i] = (uint8_t)(255 - i * 11);
+        ga[2 * i] = gray[i];
+        ga[2 * i + 1] = 128;
+    }
+    CHECK(fx_png(fpath("gray.png"), gray, w, h, PNG_COLOR_TYPE_GRAY, 8, NULL, 0) == 0);
+    CHECK_OK(mx_image_load(fpath("gray.png"), 0, &im));
+    CHECK(im.c == 1 && im.data && !memcmp(im.data, gray, sizeof(gray)));
+    mx_image_free(&im);
+    CHECK(fx_png(fpath("ga.png"), ga, w, h, PNG_COLOR_TYPE_GRAY_ALPHA, 8, NULL, 0) == 0);
+    CHECK_OK(mx_image_load(fpath("ga.png"), 0, &im));
+    CHECK(im.c == 1 && im.data && !memcmp(im.data, gray, sizeof(gray)));
+    mx_image_free(&im);
+    /* gray 1-bit: 0 -> 0, 1 -> 255 */
+    uint8_t bits[3] = {0xA0, 0x50, 0xF8}; /* rows 10100, 01010, 11111 */
+    CHECK(fx_png(fpath("g1.png"), bits, w, h, PNG_COLOR_TYPE_GRAY, 1, NULL, 0) == 0);
+    CHECK_OK(mx_image_load(fpath("g1.png"), 0, &im));
+    CHECK(im.c == 1 && im.data && im.data[0] == 255 && im.data[1] == 0 && im.data[5] == 0 &&
+          im.data[6] == 255 && im.data[14] == 255);
+    mx_image_free(&im);
+    /* palette, 4 bit */
+    png_color pal[3] = {{255, 0, 0}, {0, 255, 0}, {10, 20, 30}};
+    uint8_t pix[3 * 3] = {0x01, 0x20, 0x10, 0x22, 0x21, 0x00, 0x00, 0x12, 0x00};
+    CHECK(fx_png(fpath("pal.png"), pix, w, h, PNG_COLOR_TYPE_PALETTE, 4, pal, 3) == 0);
+    CHECK_OK(mx_image_load(fpath("pal.png"), 0, &im));
+    CHECK(im.c == 3 && im.w == 5);
+    if (im.data) {
+        /* row 0: indices 0,1,2,0,1 */
+        CHECK(im.data[0] == 255 && im.data[1] == 0 && im.data[3] == 0 && im.data[4] == 255 &&
+              im.data[6] == 10 && im.data[7] == 20 && im.data[8] == 30 && im.data[12] == 0 &&
+              im.data[13] == 255);
+    }
+    mx_image_free(&im);
+    /* truncated PNG */
+    FILE *f = fopen(fpath("rgb16.png"), "rb");
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    fx_write(fpath("trunc.png"), buf, n - 20);
+    CHECK(mx_image_load(fpath("trunc.png"), 0, &im) == MX_ERR_FORMAT);
+    CHECK(strstr(mx_errmsg(), "trunc.png") != NULL);
+    CHECK(im.data == NULL);
+    fx_write(fpath("trunc2.png"), buf, 30);
+    CHECK(mx_image_load(fpath("trunc2.png"), 0, &im) == MX_ERR_FORMAT);
+}
+
+/* the synthetic image of tests/ref/data_torchvision_ref.py, HWC */
+static void ref_image(mx_image *im) {
+    im->w = 37;
+    im->h = 29;
+    im->c = 3;
+    im->data = malloc(37 * 29 * 3);
+    for (int y = 0; y < 29; y++)
+        for (int x = 0; x < 37; x++)
+            for (int c = 0; c < 3; c++)
+                im->data[(y * 37 + x) * 3 + c] = (uint8_t)((31 * x + 17 * y + 71 * c + x * y) % 256);
+}
+
+/* Reads case `name` from the fixture into a malloc'ed array; NULL if absent. */
+static float *ref_case(const char *name, int *c, int *h, int *w) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/tests/fixtures/data/torchvision_ref.txt", MX_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char line[256], nm[128];
+    float *out = NULL;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "case %127s %d %d %d", nm, c, h, w) != 4 || strcmp(nm, name)) continue;
+        size_t n = (size_t)*c * *h * *w;
+        out = malloc(n * sizeof(float));
+        for (size_t i = 0; i < n; i++)
+            if (fscanf(f, "%f", &out[i]) != 1) {
+                free(out);
+                out = NULL;
+                break;
+            }
+        break;
+    }
+    fclose(f);
+    return out;
+}
+
+static void test_vs_torchvision(void) {
+    mx_image im;
+    ref_image(&im);
+    int c, h, w;
+    float *got = malloc(3 * 40 * 60 * sizeof(float));
+    /* Resize(20): shorter side 29 -> 20, longer int(20 * 37 / 29) = 25; centre crop 16 at
+     * (round(2), round(4.5) = 4) */
+    float *want = ref_case("resize20_crop16", &c, &h, &w);
+    CHECK(want != NULL);
+    if (want) {
+        mx_image_resample(&im, 0, 0, 29, 37, 20, 25, 2, 4, 16, 16, 0, got);
+        mx_test_compare("resize20_crop16", got, want, 3 * 16 * 16, 2e-3, 1e-5);
+        /* the same through the transform, normalised */
+        mx_transform_config tf = mx_transform_config_default(MX_TF_TEST_RESIZE_CROP);
+        tf.resize_size = 20;
+        tf.out_size = 16;
+        float *want2 = ref_case("test_norm", &c, &h, &w);
+        CHECK(want2 != NULL);
+        CHECK_OK(mx_transform_apply(&tf, &im, NULL, got));
+        if (want2) mx_test_compare("test_norm", got, want2, 3 * 16 * 16, 1e-4, 1e-5);
+        free(want2);
+    }
+    free(want);
+    want = ref_case("resize40_crop33", &c, &h, &w);
+    CHECK(want != NULL);
+    if (want) {
+        mx_transform_config tf = mx_transform_config_default(MX_TF_TEST_RESIZE_CROP);
+        tf.resize_size = 40; /* 29 -> 40, 37 -> int(40 * 37 / 29) = 51; crop (4, 9) */
+        tf.out_size = 33;
+        tf.mean[0] = tf.mean[1] = tf.mean[2] = 0;
+        tf.std[0] = tf.std[1] = tf.std[2] = 1.0f / 255;
+        CHECK_OK(mx_transform_apply(&tf, &im, NULL, got));
+        mx_test_compare("resize40_crop33", got, want, 3 * 33 * 33, 2e-3, 1e-5);
+    }
+    free(want);
+    want = ref_case("rc_3_5_17_22_to12", &c, &h, &w);
+    CHECK(want != NULL);
+    if (want) {
+        mx_image_resample(&im, 3, 5, 17, 22, 12, 12, 0, 0, 12, 12, 0, got);
+        mx_test_compare("rc_3_5_17_22_to12", got, want, 3 * 12 * 12, 2e-3, 1e-5);
+    }
+    free(want);
+    want = ref_case("rc_2_1_8_6_to15", &c, &h, &w);
+    CHECK(want != NULL);
+    if (want) {
+        mx_image_resample(&im, 2, 1, 8, 6, 15, 15, 0, 0, 15, 15, 0, got);
+        mx_test_compare("rc_2_1_8_6_to15", got, want, 3 * 15 * 15, 2e-3, 1e-5);
+    }
+    free(want);
+    want = ref_case("rc_2_1_8_6_to15_flip", &c, &h, &w);
+    CHECK(want != NULL);
+    if (want) {
+        mx_image_resample(&im, 2, 1, 8, 6, 15, 15, 0, 0, 15, 15, 1, got);
+        mx_test_compare("rc_2_1_8_6_to15_flip", got, want, 3 * 15 * 15, 2e-3, 1e-5);
+    }
+    free(want);
+    free(got);
+    mx_image_free(&im);
+}
+
+static void test_rrc(void) {
+    mx_rng r;
+    mx_rng_seed(&r, 3);
+    int top, left, h, w, fallback = 0;
+    double area_sum = 0;
+    const int n = 20000;
+    for (int t = 0; t < n; t++) {
+        mx_rrc_params(&r, 300, 200, 0.08f, 1.0f, 0.75f, 4.0f / 3, &top, &left, &h, &w);
+        CHECK(top >= 0 && left >= 0 && top + h <= 200 && left + w <= 300 && h > 0 && w > 0);
+        double a = (double)h * w / (300.0 * 200.0), ar = (double)w / h;
+        if (h == 200 && w == 266) fallback++;
+        else if (!(a > 0.07 && a < 1.01 && ar > 0.7 && ar < 1.4)) CHECK(!"crop outside bounds");
+        area_sum += a;
+    }
+    /* E[scale] of accepted crops is a little below the 0.54 of U(0.08, 1) */
+    CHECK(area_sum / n > 0.35 && area_sum / n < 0.6);
+    /* a 1000 x 10 strip: every attempt fails -> centre crop h 10, w round(13.33) = 13 */
+    mx_rrc_params(&r, 1000, 10, 0.08f, 1.0f, 0.75f, 4.0f / 3, &top, &left, &h, &w);
+    CHECK(h == 10 && w == 13 && top == 0 && left == 493);
+    /* a tall 10 x 1000 strip: w 10, h round(10 / 0.75) = 13 */
+    mx_rrc_params(&r, 10, 1000, 0.08f, 1.0f, 0.75f, 4.0f / 3, &top, &left, &h, &w);
+    CHECK(w == 10 && h == 13 && left == 0 && top == 493);
+
+    /* the train transform: same seed, same output; flips happen about half the time */
+    mx_image im;
+    ref_image(&im);
+    mx_transform_config tf = mx_transform_config_default(MX_TF_TRAIN_RRC);
+    tf.out_size = 8;
+    CHECK_OK(mx_transform_config_check(&tf));
+    float a[3 * 64], b[3 * 64];
+    mx_rng r1, r2;
+    mx_rng_seed(&r1, 11);
+    mx_rng_seed(&r2, 11);
+    CHECK_OK(mx_transform_apply(&tf, &im, &r1, a));
+    CHECK_OK(mx_transform_apply(&tf, &im, &r2, b));
+    CHECK(!memcmp(a, b, sizeof(a)));
+    for (int i = 0; i < 3 * 64; i++) CHECK(a[i] > -2.2f && a[i] < 2.7f); /* normalised range */
+    mx_image_free(&im);
+    tf.scale_lo = 0;
+    CHECK(mx_transform_config_check(&tf) == MX_ERR_CONFIG);
+    CHECK(strstr(mx_errmsg(), "scale") != NULL);
+}
+
+static void test_fmnist_tf(void) {
+    /* 28 x 28 gray with pixel = x + y */
+    mx_image im = {28, 28, 1, malloc(28 * 28)};
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++) im.data[y * 28 + x] = (uint8_t)(x + 3 * y);
+    mx_transform_config te = mx_transform_config_fmnist(0);
+    float out[3 * 28 * 28];
+    CHECK_OK(mx_transform_apply(&te, &im, NULL, out));
+    CHECK_CLOSE(out[0], (0 / 255.0 - 0.2860) / 0.3530, 1e-5, 0);
+    CHECK_CLOSE(out[5 * 28 + 7], ((7 + 15) / 255.0 - 0.2860) / 0.3530, 1e-5, 0);
+    /* 3-channel output replicates gray */
+    te.channels = 3;
+    CHECK_OK(mx_transform_apply(&te, &im, NULL, out));
+    CHECK_CLOSE(out[2 * 784 + 5 * 28 + 7], out[5 * 28 + 7], 0, 0);
+    /* train: every output is a shifted (and maybe mirrored) copy with zero padding; all 25 shifts
+     * and both flips occur */
+    mx_transform_config tr = mx_transform_config_fmnist(1);
+    mx_rng r;
+    mx_rng_seed(&r, 5);
+    int seen[5][5][2] = {{{0}}}, bad = 0;
+    const float zero = (0 - 0.2860f) / 0.3530f;
+    for (int t = 0; t < 2000; t++) {
+        CHECK_OK(mx_transform_apply(&tr, &im, &r, out));
+        int found = 0;
+        for (int dy = 0; dy < 5 && !found; dy++)
+            for (int dx = 0; dx < 5 && !found; dx++)
+                for (int fl = 0; fl < 2 && !found; fl++) {
+                    int ok = 1;
+                    for (int y = 0; y < 28 && ok; y++)
+                        for (int x = 0; x < 28 && ok; x++) {
+                            int sx = (fl ? 27 - x : x) + dx - 2, sy = y + dy - 2;
+                            float v = (sx < 0 || sx > 27 || sy < 0 || sy > 27)
+                                          ? zero
+                                          : (im.data[sy * 28 + sx] / 255.0f - 0.2860f) / 0.3530f;
+                            ok = fabsf(out[y * 28 + x] - v) < 1e-5f;
+                        }
+                    if (ok) {
+                        found = 1;
+                        seen[dy][dx][fl]++;
+                    }
+                }
+        bad += !found;
+    }
+    CHECK(bad == 0);
+    int all = 1;
+    for (int dy = 0; dy < 5; dy++)
+        for (int dx = 0; dx < 5; dx++) all &= seen[dy][dx][0] > 0 && seen[dy][dx][1] > 0;
+    CHECK(all);
+    mx_image_free(&im);
+    im = (mx_image){20, 28, 1, calloc(20 * 28, 1)};
+    CHECK(mx_transform_apply(&te, &im, NULL, out) == MX_ERR_SHAPE);
+    mx_image_free(&im);
+}
+
+int main(void) {
+    snprintf(dir, sizeof(dir), "%s/data_fixtures/image", MX_BINARY_DIR);
+    if (fx_mkdirs(dir) != 0) {
+        fprintf(stderr, "cannot create %s\n", dir);
+        return 1;
+    }
+    test_jpeg();
+    test_png();
+    test_vs_torchvision();
+    test_rrc();
+    test_fmnist_tf();
+    return mx_test_finish("test_data_image");
+}
