@@ -5,6 +5,7 @@
 #include "metrix/core.h"
 #include "metrix/gemm.h"
 #include "metrix/io.h"
+#include "metrix/optim.h"
 #include "metrix/eval.h"
 #include "metrix/data.h"
 
