@@ -1,0 +1,224 @@
+/* Exact kNN by inner product: blocked mx_sgemm tiles (query block x gallery chunk) and a per-row
+ * bounded heap fed from each tile while it is in cache; plus the naive reference.
+ *
+ * Order: (sim desc, index asc). A heap keeps the k best seen so far with the worst at the root;
+ * the root similarity is the row's admission threshold, so almost every element of a tile costs
+ * one compare. The order is total, so the result does not depend on the order in which tiles or
+ * threads feed a row. Leave-one-out on one set (q == g) uses the symmetric product: tile (I, J)
+ * with J >= I feeds rows of I from its rows and rows of J from its columns. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_impl.h"
+#include "eval/eval_impl.h"
+#include "metrix/gemm.h"
+
+#define KNN_ROWS 256  /* query rows per tile */
+#define KNN_COLS 4096 /* gallery columns per tile: 256 x 4096 floats = 4 MiB */
+#define KNN_VEC  16   /* elements tested together against a threshold */
+
+/* a is worse than b */
+static inline int worse(float as, int64_t ai, float bs, int64_t bi) {
+    return as < bs || (as == bs && ai > bi);
+}
+
+/* Offers (s, j) to the heap (hs, hi) of capacity k holding *cnt items. */
+static void heap_offer(float *hs, int64_t *hi, int64_t k, int64_t *cnt, float s, int64_t j) {
+    int64_t p;
+    if (*cnt < k) {
+        p = (*cnt)++;
+        while (p > 0) { /* sift up */
+            int64_t up = (p - 1) / 2;
+            if (!worse(s, j, hs[up], hi[up])) break;
+            hs[p] = hs[up];
+            hi[p] = hi[up];
+            p = up;
+        }
+        hs[p] = s;
+        hi[p] = j;
+        return;
+    }
+    if (!worse(hs[0], hi[0], s, j)) return;
+    p = 0;
+    for (;;) { /* sift down from the root */
+        int64_t c = 2 * p + 1;
+        if (c >= k) break;
+        if (c + 1 < k && worse(hs[c + 1], hi[c + 1], hs[c], hi[c])) c++;
+        if (!worse(hs[c], hi[c], s, j)) break;
+        hs[p] = hs[c];
+        hi[p] = hi[c];
+        p = c;
+    }
+    hs[p] = s;
+    hi[p] = j;
+}
+
+/* Admission threshold of a heap: candidates below it can never enter. */
+static inline float heap_thr(const float *hs, int64_t k, int64_t cnt) {
+    return cnt < k ? -INFINITY : hs[0];
+}
+
+/* Sorts a heap of cnt items best first into (s, i) and pads to k with (-inf, -1). */
+static void heap_finish(float *hs, int64_t *hi, int64_t k, int64_t cnt) {
+    /* heap sort: repeatedly move the worst (root) to the end */
+    for (int64_t n = cnt; n > 1; n--) {
+        float ts = hs[0];
+        int64_t ti = hi[0];
+        float s = hs[n - 1];
+        int64_t j = hi[n - 1];
+        int64_t p = 0, m = n - 1;
+        for (;;) {
+            int64_t c = 2 * p + 1;
+            if (c >= m) break;
+            if (c + 1 < m && worse(hs[c + 1], hi[c + 1], hs[c], hi[c])) c++;
+            if (!worse(hs[c], hi[c], s, j)) break;
+            hs[p] = hs[c];
+            hi[p] = hi[c];
+            p = c;
+        }
+        hs[p] = s;
+        hi[p] = j;
+        hs[n - 1] = ts;
+        hi[n - 1] = ti;
+    }
+    for (int64_t t = cnt; t < k; t++) {
+        hs[t] = -INFINITY;
+        hi[t] = -1;
+    }
+}
+
+/* Feeds row `row` of a tile (values v[0..n), gallery indices j0..j0+n) to heap r, skipping
+ * gallery indices <= skip_le (symmetric diagonal tile) and == self. */
+static void feed_row(const float *v, int64_t n, int64_t j0, int64_t self, int64_t skip_le,
+                     float *hs, int64_t *hi, int64_t k, int64_t *cnt) {
+    float thr = heap_thr(hs, k, *cnt);
+    int64_t c = 0;
+    if (skip_le >= j0) c = skip_le - j0 + 1;
+    for (; c < n; c += KNN_VEC) {
+        int64_t e = MX_MIN(n, c + KNN_VEC);
+        int any = 0;
+        if (e - c == KNN_VEC) {
+            for (int t = 0; t < KNN_VEC; t++) any |= v[c + t] >= thr;
+            if (!any) continue;
+        }
+        for (int64_t t = c; t < e; t++) {
+            if (v[t] < thr) continue;
+            int64_t j = j0 + t;
+            if (j == self) continue;
+            heap_offer(hs, hi, k, cnt, v[t], j);
+            thr = heap_thr(hs, k, *cnt);
+        }
+    }
+}
+
+mx_status mx_knn_heaps(const float *q, int64_t nq, const float *g, int64_t ng, int64_t d, int64_t k,
+                       int exclude_self, float *hs, int64_t *hi, int64_t *cnt, float *tile) {
+    int sym = q == g && nq == ng && exclude_self;
+    for (int64_t i0 = 0; i0 < nq; i0 += KNN_ROWS) {
+        int64_t m = MX_MIN(KNN_ROWS, nq - i0);
+        for (int64_t j0 = sym ? i0 : 0; j0 < ng; j0 += KNN_COLS) {
+            int64_t n = MX_MIN(KNN_COLS, ng - j0);
+            /* tile (m x n) = q[i0 .. i0+m) . g[j0 .. j0+n)^T */
+            mx_sgemm(0, 1, m, n, d, 1.0f, q + i0 * d, d, g + j0 * d, d, 0.0f, tile, n);
+            /* rows of the tile feed the query rows */
+#pragma omp parallel for schedule(dynamic, 8)
+            for (int64_t r = 0; r < m; r++) {
+                int64_t i = i0 + r;
+                feed_row(tile + r * n, n, j0, exclude_self ? i : -1, sym ? i : -1, hs + i * k,
+                         hi + i * k, k, cnt + i);
+            }
+            if (!sym) continue;
+                /* columns feed gallery rows j (pairs i < j only: j > i covers the diagonal tile) */
+#pragma omp parallel for schedule(dynamic, 1)
+            for (int64_t c0 = 0; c0 < n; c0 += KNN_VEC) {
+                int64_t c1 = MX_MIN(n, c0 + KNN_VEC);
+                float thr[KNN_VEC];
+                for (int64_t c = c0; c < c1; c++)
+                    thr[c - c0] = heap_thr(hs + (j0 + c) * k, k, cnt[j0 + c]);
+                for (int64_t r = 0; r < m; r++) {
+                    const float *v = tile + r * n;
+                    int64_t i = i0 + r;
+                    for (int64_t c = c0; c < c1; c++) {
+                        int64_t j = j0 + c;
+                        if (v[c] < thr[c - c0] || j <= i) continue;
+                        heap_offer(hs + j * k, hi + j * k, k, cnt + j, v[c], i);
+                        thr[c - c0] = heap_thr(hs + j * k, k, cnt[j]);
+                    }
+                }
+            }
+        }
+    }
+    return MX_OK;
+}
+
+mx_status mx_knn(const float *q, int64_t nq, const float *g, int64_t ng, int64_t d, int64_t k,
+                 int exclude_self, int64_t *idx, float *sim) {
+    if (nq < 0 || ng < 0 || d <= 0 || k <= 0 || (nq > 0 && (!q || !g || !idx)))
+        return mx_error(MX_ERR_ARG,
+                        "mx_knn: expected nq, ng >= 0, d, k > 0 and non-NULL arrays "
+                        "(nq=%lld ng=%lld d=%lld k=%lld)",
+                        (long long)nq, (long long)ng, (long long)d, (long long)k);
+    if (exclude_self && nq > ng)
+        return mx_error(MX_ERR_SHAPE,
+                        "mx_knn: exclude_self needs query row i = gallery row i, "
+                        "but nq=%lld > ng=%lld",
+                        (long long)nq, (long long)ng);
+    if (nq == 0) return MX_OK;
+    float *hs = sim ? sim : mx_alloc((size_t)nq * (size_t)k * sizeof(float));
+    int64_t *cnt = mx_calloc((size_t)nq, sizeof(int64_t));
+    float *tile = mx_alloc((size_t)KNN_ROWS * KNN_COLS * sizeof(float));
+    mx_status st = MX_OK;
+    if (!hs || !cnt || !tile) {
+        st = mx_error(MX_ERR_NOMEM, "mx_knn: out of memory for %lld x %lld neighbours",
+                      (long long)nq, (long long)k);
+        goto done;
+    }
+    st = mx_knn_heaps(q, nq, g, ng, d, k, exclude_self, hs, idx, cnt, tile);
+    if (st != MX_OK) goto done;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < nq; i++) heap_finish(hs + i * k, idx + i * k, k, cnt[i]);
+done:
+    if (hs != sim) mx_free(hs);
+    mx_free(cnt);
+    mx_free(tile);
+    return st;
+}
+
+/* ---- reference --------------------------------------------------------------------------- */
+
+typedef struct {
+    double s;
+    int64_t i;
+} cand;
+
+static int cand_cmp(const void *pa, const void *pb) {
+    const cand *a = pa, *b = pb;
+    if (a->s != b->s) return a->s > b->s ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+mx_status mx_knn_ref(const float *q, int64_t nq, const float *g, int64_t ng, int64_t d, int64_t k,
+                     int exclude_self, int64_t *idx, float *sim) {
+    if (nq < 0 || ng < 0 || d <= 0 || k <= 0) return mx_error(MX_ERR_ARG, "mx_knn_ref: bad sizes");
+    cand *c = malloc((size_t)(ng > 0 ? ng : 1) * sizeof(cand));
+    if (!c) return mx_error(MX_ERR_NOMEM, "mx_knn_ref: out of memory");
+    for (int64_t i = 0; i < nq; i++) {
+        int64_t n = 0;
+        for (int64_t j = 0; j < ng; j++) {
+            if (exclude_self && j == i) continue;
+            double s = 0;
+            for (int64_t p = 0; p < d; p++) s += (double)q[i * d + p] * g[j * d + p];
+            c[n].s = s;
+            c[n].i = j;
+            n++;
+        }
+        qsort(c, (size_t)n, sizeof(cand), cand_cmp);
+        for (int64_t t = 0; t < k; t++) {
+            idx[i * k + t] = t < n ? c[t].i : -1;
+            if (sim) sim[i * k + t] = t < n ? (float)c[t].s : -INFINITY;
+        }
+    }
+    free(c);
+    return MX_OK;
+}

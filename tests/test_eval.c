@@ -1,0 +1,401 @@
+/* Tests of the eval module: kNN against the naive reference (random data, exact ties, padding,
+ * thread counts), hand-worked Recall@K / MAP@R / R-Precision with ties, the numpy/scikit-learn
+ * fixture (tests/ref/eval_sklearn_ref.py), k-means on separated clusters, utilization,
+ * alignment / uniformity against brute force, the report formats and argument errors. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrix/eval.h"
+#include "metrix/gemm.h"
+#include "mx_test.h"
+
+static void randn(mx_rng *r, float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = (float)mx_rng_normal(r);
+}
+
+/* Checks a kNN result against the reference: similarities close, and wherever indices differ
+ * the reference similarities of both must be a near tie. */
+static void check_knn_close(const char *what, const float *q, int64_t nq, const float *g,
+                            int64_t ng, int64_t d, int64_t k, int excl, const int64_t *idx,
+                            const float *sim) {
+    int64_t *ri = malloc((size_t)(nq * k) * sizeof(int64_t));
+    float *rs = malloc((size_t)(nq * k) * sizeof(float));
+    CHECK_OK(mx_knn_ref(q, nq, g, ng, d, k, excl, ri, rs));
+    int64_t bad = 0, nidx = 0;
+    for (int64_t t = 0; t < nq * k; t++) {
+        if (ri[t] < 0) {
+            bad += idx[t] != -1 || !isinf(sim[t]);
+            continue;
+        }
+        if (fabsf(sim[t] - rs[t]) > 1e-5f) bad++;
+        if (idx[t] != ri[t]) {
+            nidx++;
+            if (fabsf(rs[t] - sim[t]) > 1e-5f) bad++;
+        }
+    }
+    if (bad)
+        fprintf(stderr, "%s: %lld mismatches (%lld index swaps)\n", what, (long long)bad,
+                (long long)nidx);
+    CHECK(bad == 0);
+    free(ri);
+    free(rs);
+}
+
+static void test_knn_random(void) {
+    mx_rng r;
+    mx_rng_seed(&r, 1);
+    /* crosses the 256-row and 4096-column tile edges */
+    int64_t n = 4500, d = 24, k = 7, nq = 300;
+    float *x = malloc((size_t)(n * d) * sizeof(float));
+    randn(&r, x, n * d);
+    CHECK_OK(mx_eval_normalize(x, n, d));
+    int64_t *idx = malloc((size_t)(n * k) * sizeof(int64_t));
+    float *sim = malloc((size_t)(n * k) * sizeof(float));
+    /* symmetric leave-one-out path */
+    CHECK_OK(mx_knn(x, n, x, n, d, k, 1, idx, sim));
+    check_knn_close("knn loo symmetric", x, n, x, n, d, k, 1, idx, sim);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t t = 0; t < k; t++) CHECK(idx[i * k + t] != i);
+    /* the general path with exclusion (query array is a copy) agrees */
+    float *xc = malloc((size_t)(n * d) * sizeof(float));
+    memcpy(xc, x, (size_t)(n * d) * sizeof(float));
+    int64_t *idx2 = malloc((size_t)(n * k) * sizeof(int64_t));
+    float *sim2 = malloc((size_t)(n * k) * sizeof(float));
+    CHECK_OK(mx_knn(xc, nq, x, n, d, k, 1, idx2, sim2));
+    check_knn_close("knn loo general", xc, nq, x, n, d, k, 1, idx2, sim2);
+    /* query/gallery without exclusion */
+    CHECK_OK(mx_knn(xc, nq, x, n, d, k, 0, idx2, sim2));
+    check_knn_close("knn qg", xc, nq, x, n, d, k, 0, idx2, sim2);
+    for (int64_t i = 0; i < nq; i++) CHECK(idx2[i * k] == i); /* itself is its best match */
+    /* thread count: same neighbour lists */
+    int th = mx_threads_get();
+    mx_threads_set(1);
+    CHECK_OK(mx_knn(x, n, x, n, d, k, 1, idx2, sim2));
+    mx_threads_set(th);
+    check_knn_close("knn 1 thread", x, n, x, n, d, k, 1, idx2, sim2);
+    free(x);
+    free(xc);
+    free(idx);
+    free(sim);
+    free(idx2);
+    free(sim2);
+}
+
+/* Exact ties (entries in {0, +-1}, integer inner products): indices must equal the reference,
+ * including k larger than the candidate count (padding with -1). */
+static void test_knn_ties(void) {
+    mx_rng r;
+    mx_rng_seed(&r, 2);
+    int64_t n = 600, d = 5;
+    float *x = malloc((size_t)(n * d) * sizeof(float));
+    for (int64_t i = 0; i < n * d; i++) x[i] = (float)((int)mx_rng_below(&r, 3) - 1);
+    for (int64_t k = 1; k <= 700; k += 233) {
+        int64_t *a = malloc((size_t)(n * k) * sizeof(int64_t));
+        int64_t *b = malloc((size_t)(n * k) * sizeof(int64_t));
+        float *sa = malloc((size_t)(n * k) * sizeof(float));
+        float *sb = malloc((size_t)(n * k) * sizeof(float));
+        for (int excl = 0; excl <= 1; excl++) {
+            CHECK_OK(mx_knn(x, n, x, n, d, k, excl, a, sa));
+            CHECK_OK(mx_knn_ref(x, n, x, n, d, k, excl, b, sb));
+            int64_t diff = 0;
+            for (int64_t t = 0; t < n * k; t++)
+                diff += a[t] != b[t] || (b[t] >= 0 && sa[t] != sb[t]);
+            if (diff)
+                fprintf(stderr, "ties k=%lld excl=%d: %lld differ\n", (long long)k, excl,
+                        (long long)diff);
+            CHECK(diff == 0);
+            if (k > n - excl) CHECK(a[k - 1] == -1 && isinf(sa[k - 1]));
+        }
+        free(a);
+        free(b);
+        free(sa);
+        free(sb);
+    }
+    free(x);
+}
+
+/* Hand-worked: x0 = x1 = x2 = (1,0), x3 = (0,1); labels 0,1,0,0.
+ * Orders (self excluded, ties by index): 0: [1,2,3]; 1: [0,2,3]; 2: [0,1,3]; 3: [0,1,2].
+ * Recall@1 = (0+0+1+1)/4, Recall@2 = (1+0+1+1)/4; query 1 has no match (lone).
+ * R = 2 for queries 0, 2, 3: AP 1/2/2, 1/2, 1/2 -> MAP@R = (0.25+0.5+0.5)/3; R-Prec = 0.5. */
+static void test_hand_worked(void) {
+    float x[8] = {1, 0, 1, 0, 1, 0, 0, 1};
+    int64_t lab[4] = {0, 1, 0, 0};
+    mx_eval_config c = mx_eval_config_default();
+    c.n_k = 2;
+    c.k[0] = 1;
+    c.k[1] = 2;
+    c.nmi = 0;
+    mx_eval_report rep;
+    CHECK_OK(mx_eval_run(x, lab, 4, 2, NULL, 0, &c, NULL, &rep));
+    CHECK_CLOSE(rep.recall[0], 0.5, 1e-12, 0);
+    CHECK_CLOSE(rep.recall[1], 0.75, 1e-12, 0);
+    CHECK_CLOSE(rep.map_at_r, (0.25 + 0.5 + 0.5) / 3, 1e-12, 0);
+    CHECK_CLOSE(rep.r_precision, 0.5, 1e-12, 0);
+    CHECK(rep.n_lone == 1);
+    CHECK(rep.n_classes == 2);
+    /* alignment: pairs (0,2) d2 0, (0,3) 2, (2,3) 2 -> 4/3; uniformity: of 6 pairs, 3 at d2 = 0
+     * (0-1, 0-2, 1-2) and 3 at d2 = 2 -> log((3 + 3 e^-4) / 6) */
+    CHECK_CLOSE(rep.alignment, 4.0 / 3.0, 1e-6, 0);
+    CHECK_CLOSE(rep.uniformity, log((3 + 3 * exp(-4.0)) / 6), 1e-6, 0);
+}
+
+static int read_arr(FILE *f, const char *name, double *out, int64_t max, int64_t *n) {
+    char tok[64];
+    long long cnt;
+    if (fscanf(f, "%63s %lld", tok, &cnt) != 2 || strcmp(tok, name) || cnt > max) {
+        fprintf(stderr, "fixture: expected array '%s' (got '%s')\n", name, tok);
+        return 0;
+    }
+    for (long long i = 0; i < cnt; i++)
+        if (fscanf(f, "%lf", &out[i]) != 1) return 0;
+    *n = cnt;
+    return 1;
+}
+
+#define FIX_MAX 4096
+
+static void test_fixture(void) {
+    const char *path = MX_SOURCE_DIR "/tests/fixtures/eval/eval_ref.txt";
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    double *buf[12];
+    for (int i = 0; i < 12; i++) buf[i] = malloc(FIX_MAX * sizeof(double));
+    float *xf = malloc(FIX_MAX * sizeof(float)), *tf = malloc(FIX_MAX * sizeof(float));
+    float *gf = malloc(FIX_MAX * sizeof(float));
+    int64_t *l1 = malloc(FIX_MAX * sizeof(int64_t)), *l2 = malloc(FIX_MAX * sizeof(int64_t));
+    int64_t n, nl, nr, np, na, nt, nu, d = 4;
+    int ok = read_arr(f, "loo_x", buf[0], FIX_MAX, &n) &&
+             read_arr(f, "loo_labels", buf[1], FIX_MAX, &nl) &&
+             read_arr(f, "loo_recall", buf[2], FIX_MAX, &nr) &&
+             read_arr(f, "loo_map_r_rp", buf[3], FIX_MAX, &np) &&
+             read_arr(f, "loo_align_uniform", buf[4], FIX_MAX, &na) &&
+             read_arr(f, "train_x", buf[5], FIX_MAX, &nt) &&
+             read_arr(f, "utilization", buf[6], FIX_MAX, &nu);
+    CHECK(ok);
+    if (ok) {
+        for (int64_t i = 0; i < n; i++) xf[i] = (float)buf[0][i];
+        for (int64_t i = 0; i < nl; i++) l1[i] = (int64_t)buf[1][i];
+        for (int64_t i = 0; i < nt; i++) tf[i] = (float)buf[5][i];
+        mx_eval_config c = mx_eval_config_default();
+        c.n_k = 4;
+        for (int i = 0; i < 4; i++) c.k[i] = (int64_t)1 << i;
+        mx_rng r;
+        mx_rng_seed(&r, 3);
+        mx_eval_report rep;
+        CHECK_OK(mx_eval_run(xf, l1, nl, d, tf, nt / d, &c, &r, &rep));
+        for (int i = 0; i < 4; i++) CHECK_CLOSE(rep.recall[i], buf[2][i], 1e-9, 0);
+        CHECK_CLOSE(rep.map_at_r, buf[3][0], 1e-9, 0);
+        CHECK_CLOSE(rep.r_precision, buf[3][1], 1e-9, 0);
+        CHECK_CLOSE(rep.alignment, buf[4][0], 1e-5, 1e-5);
+        CHECK_CLOSE(rep.uniformity, buf[4][1], 1e-5, 1e-5);
+        CHECK_CLOSE(rep.utilization, buf[6][0], 1e-5, 1e-5);
+        CHECK(rep.has_nmi && rep.nmi >= 0 && rep.nmi <= 1);
+    }
+    int64_t nq, nql, ng, ngl, nlone;
+    ok = read_arr(f, "qg_q", buf[0], FIX_MAX, &nq) && read_arr(f, "qg_ql", buf[1], FIX_MAX, &nql) &&
+         read_arr(f, "qg_g", buf[5], FIX_MAX, &ng) && read_arr(f, "qg_gl", buf[7], FIX_MAX, &ngl) &&
+         read_arr(f, "qg_recall", buf[2], FIX_MAX, &nr) &&
+         read_arr(f, "qg_map_r_rp", buf[3], FIX_MAX, &np) &&
+         read_arr(f, "qg_lone", buf[4], FIX_MAX, &nlone);
+    CHECK(ok);
+    if (ok) {
+        for (int64_t i = 0; i < nq; i++) xf[i] = (float)buf[0][i];
+        for (int64_t i = 0; i < ng; i++) gf[i] = (float)buf[5][i];
+        for (int64_t i = 0; i < nql; i++) l1[i] = (int64_t)buf[1][i];
+        for (int64_t i = 0; i < ngl; i++) l2[i] = (int64_t)buf[7][i];
+        mx_eval_config c = mx_eval_config_default();
+        c.n_k = 4;
+        for (int i = 0; i < 4; i++) c.k[i] = (int64_t)1 << i;
+        c.nmi = 0;
+        mx_eval_report rep;
+        CHECK_OK(mx_eval_run_qg(xf, l1, nql, gf, l2, ngl, d, NULL, 0, &c, NULL, &rep));
+        for (int i = 0; i < 4; i++) CHECK_CLOSE(rep.recall[i], buf[2][i], 1e-9, 0);
+        CHECK_CLOSE(rep.map_at_r, buf[3][0], 1e-9, 0);
+        CHECK_CLOSE(rep.r_precision, buf[3][1], 1e-9, 0);
+        CHECK(rep.n_lone == (int64_t)buf[4][0]);
+        CHECK(rep.query_gallery == 1);
+    }
+    for (int t = 0; t < 4; t++) {
+        int64_t m1, m2, m3;
+        ok = read_arr(f, "nmi_a", buf[0], FIX_MAX, &m1) &&
+             read_arr(f, "nmi_b", buf[1], FIX_MAX, &m2) && read_arr(f, "nmi", buf[2], FIX_MAX, &m3);
+        CHECK(ok && m1 == m2);
+        if (!ok) break;
+        for (int64_t i = 0; i < m1; i++) {
+            l1[i] = (int64_t)buf[0][i];
+            l2[i] = (int64_t)buf[1][i];
+        }
+        double v;
+        CHECK_OK(mx_nmi(l1, l2, m1, &v));
+        CHECK_CLOSE(v, buf[2][0], 1e-10, 1e-10);
+    }
+    fclose(f);
+    for (int i = 0; i < 12; i++) free(buf[i]);
+    free(xf);
+    free(tf);
+    free(gf);
+    free(l1);
+    free(l2);
+}
+
+/* Brute-force recall / MAP@R on random data against mx_eval_run (float rounding may swap near
+ * ties: tolerance of one query). */
+static void test_random_brute(void) {
+    mx_rng r;
+    mx_rng_seed(&r, 4);
+    int64_t n = 700, d = 16, k = 699;
+    float *x = malloc((size_t)(n * d) * sizeof(float));
+    int64_t *lab = malloc((size_t)n * sizeof(int64_t));
+    randn(&r, x, n * d);
+    CHECK_OK(mx_eval_normalize(x, n, d));
+    for (int64_t i = 0; i < n; i++) {
+        lab[i] = (int64_t)mx_rng_below(&r, 9);
+        for (int64_t p = 0; p < 3; p++) x[i * d + p] += 0.4f * (float)((lab[i] >> p) & 1);
+    }
+    CHECK_OK(mx_eval_normalize(x, n, d)); /* as mx_eval_run sees them */
+    int64_t *idx = malloc((size_t)(n * k) * sizeof(int64_t));
+    CHECK_OK(mx_knn_ref(x, n, x, n, d, k, 1, idx, NULL));
+    mx_eval_config c = mx_eval_config_default();
+    int64_t hits[MX_EVAL_MAX_K] = {0};
+    double map = 0, rp = 0;
+    int64_t nrel = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t R = -1, first = k;
+        for (int64_t j = 0; j < n; j++) R += lab[j] == lab[i];
+        for (int64_t t = 0; t < k; t++)
+            if (lab[idx[i * k + t]] == lab[i]) {
+                first = t;
+                break;
+            }
+        for (int a = 0; a < c.n_k; a++) hits[a] += first < c.k[a];
+        if (R > 0) {
+            double ap = 0, cor = 0;
+            for (int64_t t = 0; t < R; t++)
+                if (lab[idx[i * k + t]] == lab[i]) ap += ++cor / (double)(t + 1);
+            map += ap / (double)R;
+            rp += cor / (double)R;
+            nrel++;
+        }
+    }
+    mx_rng_seed(&r, 5);
+    mx_eval_report rep;
+    CHECK_OK(mx_eval_run(x, lab, n, d, NULL, 0, &c, &r, &rep));
+    for (int a = 0; a < c.n_k; a++) CHECK_CLOSE(rep.recall[a], (double)hits[a] / n, 1.01 / n, 0);
+    CHECK_CLOSE(rep.map_at_r, map / nrel, 1e-3, 0);
+    CHECK_CLOSE(rep.r_precision, rp / nrel, 1e-3, 0);
+    /* alignment / uniformity by brute force (x normalised, as mx_eval_run uses) */
+    float *xn = malloc((size_t)(n * d) * sizeof(float));
+    memcpy(xn, x, (size_t)(n * d) * sizeof(float));
+    CHECK_OK(mx_eval_normalize(xn, n, d));
+    double al = 0, un = 0, npos = 0, nall = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i + 1; j < n; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < d; p++) {
+                double t = (double)xn[i * d + p] - xn[j * d + p];
+                s += t * t;
+            }
+            if (lab[i] == lab[j]) al += s, npos++;
+            un += exp(-2 * s);
+            nall++;
+        }
+    CHECK_CLOSE(rep.alignment, al / npos, 1e-5, 1e-5);
+    CHECK_CLOSE(rep.uniformity, log(un / nall), 1e-5, 1e-5);
+    /* same report with one thread, different NMI seed stream reproduced */
+    int th = mx_threads_get();
+    mx_threads_set(1);
+    mx_rng_seed(&r, 5);
+    mx_eval_report rep1;
+    CHECK_OK(mx_eval_run(x, lab, n, d, NULL, 0, &c, &r, &rep1));
+    mx_threads_set(th);
+    for (int a = 0; a < c.n_k; a++) CHECK_CLOSE(rep1.recall[a], rep.recall[a], 1.01 / n, 0);
+    CHECK_CLOSE(rep1.nmi, rep.nmi, 1e-3, 0);
+    free(x);
+    free(xn);
+    free(lab);
+    free(idx);
+}
+
+/* k-means on well separated clusters recovers them: NMI 1. Utilization against brute force. */
+static void test_kmeans_util(void) {
+    mx_rng r;
+    mx_rng_seed(&r, 6);
+    int64_t n = 400, d = 8, nc = 5;
+    float *x = malloc((size_t)(n * d) * sizeof(float));
+    int64_t *lab = malloc((size_t)n * sizeof(int64_t)), *as = malloc((size_t)n * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) {
+        lab[i] = i % nc;
+        for (int64_t p = 0; p < d; p++)
+            x[i * d + p] = (p == lab[i] ? 10.0f : 0.0f) + 0.3f * (float)mx_rng_normal(&r);
+    }
+    CHECK_OK(mx_kmeans(x, n, d, nc, 100, &r, as));
+    double v = 0;
+    CHECK_OK(mx_nmi(lab, as, n, &v));
+    CHECK_CLOSE(v, 1.0, 1e-12, 0);
+    /* utilization u(Q, X): Q = first 100 rows, X = the rest */
+    double u = 0, want = 0;
+    CHECK_OK(mx_utilization(x, 100, x + 100 * d, n - 100, d, &u));
+    for (int64_t i = 0; i < 100; i++) {
+        double best = INFINITY;
+        for (int64_t j = 100; j < n; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < d; p++) {
+                double t = (double)x[i * d + p] - x[j * d + p];
+                s += t * t;
+            }
+            if (s < best) best = s;
+        }
+        want += best;
+    }
+    CHECK_CLOSE(u, want / 100, 1e-4, 1e-4);
+    free(x);
+    free(lab);
+    free(as);
+}
+
+static void test_report_and_errors(void) {
+    float x[8] = {1, 0, 1, 0, 1, 0, 0, 1};
+    int64_t lab[4] = {0, 1, 0, 0};
+    mx_eval_config c = mx_eval_config_default();
+    mx_rng r;
+    mx_rng_seed(&r, 7);
+    mx_eval_report rep;
+    CHECK_OK(mx_eval_run(x, lab, 4, 2, x, 4, &c, &r, &rep));
+    char buf[2048];
+    size_t n = mx_eval_report_format(&rep, 1, buf, sizeof buf);
+    CHECK(n < sizeof buf && n == strlen(buf));
+    CHECK(strstr(buf, "\"recall\": {\"1\": 0.5") != NULL);
+    CHECK(strstr(buf, "\"utilization\": 0") != NULL);
+    n = mx_eval_report_format(&rep, 0, buf, sizeof buf);
+    CHECK(strstr(buf, "Recall@1      50.00 %") != NULL);
+    char small[8];
+    CHECK(mx_eval_report_format(&rep, 0, small, sizeof small) == n && strlen(small) == 7);
+    /* errors */
+    float bad[8] = {1, 0, NAN, 0, 1, 0, 0, 1};
+    CHECK(mx_eval_run(bad, lab, 4, 2, NULL, 0, &c, &r, &rep) == MX_ERR_NUMERIC);
+    CHECK(strstr(mx_errmsg(), "row 1") != NULL);
+    float zero[8] = {1, 0, 0, 0, 1, 0, 0, 1};
+    CHECK(mx_eval_run(zero, lab, 4, 2, NULL, 0, &c, &r, &rep) == MX_ERR_NUMERIC);
+    mx_eval_config cb = c;
+    cb.k[1] = 1;
+    CHECK(mx_eval_run(x, lab, 4, 2, NULL, 0, &cb, &r, &rep) == MX_ERR_CONFIG);
+    CHECK(strstr(mx_errmsg(), "k[1]") != NULL);
+    CHECK(mx_eval_run(x, lab, 1, 2, NULL, 0, &c, &r, &rep) == MX_ERR_SHAPE);
+    CHECK(mx_eval_run(x, lab, 4, 2, NULL, 0, &c, NULL, &rep) == MX_ERR_ARG);
+    int64_t idx[4];
+    CHECK(mx_knn(x, 4, x, 2, 2, 1, 1, idx, NULL) == MX_ERR_SHAPE);
+}
+
+int main(void) {
+    test_knn_random();
+    test_knn_ties();
+    test_hand_worked();
+    test_fixture();
+    test_random_brute();
+    test_kmeans_util();
+    test_report_and_errors();
+    return mx_test_finish("test_eval");
+}
