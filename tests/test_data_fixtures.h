@@ -17,8 +17,9 @@
 
 /* mkdir -p */
 static inline int fx_mkdirs(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof(buf), "%s", path);
+    char buf[8192];
+    if (strlen(path) >= sizeof(buf)) return -1;
+    memcpy(buf, path, strlen(path) + 1);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
