@@ -147,7 +147,8 @@ static void test_npy_variants_and_errors(void) {
         {"['descr', '<f8']", 24, 1, "dict"},
         {"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 24, 4, "version"},
         {"{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999, 99999999999, "
-         "99999999999), }", 24, 1, "overflows"},
+         "99999999999), }",
+         24, 1, "overflows"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_npy_raw(p, bad[i].major, bad[i].dict, d, bad[i].nbytes);
@@ -232,12 +233,20 @@ static void test_st_roundtrip(void) {
     uint8_t u[3] = {1, 2, 255};
     uint16_t h[2] = {0x3c00, 0xc000};
     mx_tensor_view t[5] = {
-        {.name = "layer.weight", .dtype = MX_DTYPE_F32, .ndim = 2, .shape = {2, 3}, .data = w,
+        {.name = "layer.weight",
+         .dtype = MX_DTYPE_F32,
+         .ndim = 2,
+         .shape = {2, 3},
+         .data = w,
          .nbytes = 24},
         {.name = "step", .dtype = MX_DTYPE_I64, .ndim = 0, .data = &steps, .nbytes = 8},
         {.name = "mask", .dtype = MX_DTYPE_U8, .ndim = 1, .shape = {3}, .data = u, .nbytes = 3},
         {.name = "empty", .dtype = MX_DTYPE_F32, .ndim = 2, .shape = {0, 5}, .nbytes = 0},
-        {.name = "half \"q\"\\", .dtype = MX_DTYPE_F16, .ndim = 1, .shape = {2}, .data = h,
+        {.name = "half \"q\"\\",
+         .dtype = MX_DTYPE_F16,
+         .ndim = 1,
+         .shape = {2},
+         .data = h,
          .nbytes = 4},
     };
     const char *meta[4] = {"config", "{\"lr\": 0.1}", "note", "ünïcode"};

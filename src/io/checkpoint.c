@@ -44,8 +44,7 @@ static char *dup_str(const char *s) {
 }
 
 static mx_status add_entry(mx_ckpt *c, const char *name, mx_dtype dtype, int ndim,
-                           const int64_t *shape, const void *data, const void *inl,
-                           int inline_n) {
+                           const int64_t *shape, const void *data, const void *inl, int inline_n) {
     if (!c || !name || !name[0] || (ndim > 0 && !shape))
         return mx_error(MX_ERR_ARG, "mx_ckpt_add: NULL or empty argument");
     if ((unsigned)dtype >= MX_DTYPE_COUNT || ndim < 0 || ndim > MX_MAX_DIMS)
@@ -79,8 +78,8 @@ static mx_status add_entry(mx_ckpt *c, const char *name, mx_dtype dtype, int ndi
     return MX_OK;
 }
 
-mx_status mx_ckpt_add(mx_ckpt *c, const char *name, mx_dtype dtype, int ndim,
-                      const int64_t *shape, const void *data) {
+mx_status mx_ckpt_add(mx_ckpt *c, const char *name, mx_dtype dtype, int ndim, const int64_t *shape,
+                      const void *data) {
     return add_entry(c, name, dtype, ndim, shape, data, NULL, 0);
 }
 
@@ -157,10 +156,11 @@ mx_status mx_ckpt_open(const char *path, mx_safetensors **out) {
     MX_TRY(mx_st_open(path, &st));
     const char *f = mx_st_metadata(st, MX_CKPT_FORMAT_KEY);
     if (!f || strcmp(f, MX_CKPT_FORMAT) != 0) {
-        mx_status s = mx_error(MX_ERR_FORMAT, "%s: __metadata__ '%s' is %s%s%s, expected '%s' "
-                               "(not a metrix checkpoint, or a newer version)", path,
-                               MX_CKPT_FORMAT_KEY, f ? "'" : "", f ? f : "missing", f ? "'" : "",
-                               MX_CKPT_FORMAT);
+        mx_status s = mx_error(MX_ERR_FORMAT,
+                               "%s: __metadata__ '%s' is %s%s%s, expected '%s' "
+                               "(not a metrix checkpoint, or a newer version)",
+                               path, MX_CKPT_FORMAT_KEY, f ? "'" : "", f ? f : "missing",
+                               f ? "'" : "", MX_CKPT_FORMAT);
         mx_st_free(st);
         return s;
     }

@@ -161,8 +161,8 @@ mx_status mx_atomic_open(const char *path, mx_atomic_file **out, FILE **fp) {
     snprintf(f->tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
     f->fp = fopen(f->tmp, "wb");
     if (!f->fp) {
-        mx_status s = mx_error(MX_ERR_IO, "%s: cannot create temporary file %s: %s", path,
-                               f->tmp, strerror(errno));
+        mx_status s = mx_error(MX_ERR_IO, "%s: cannot create temporary file %s: %s", path, f->tmp,
+                               strerror(errno));
         free(f->tmp);
         free(f->path);
         free(f);

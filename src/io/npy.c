@@ -102,26 +102,33 @@ static mx_status parse_dict(const char *path, const char *h, size_t n, mx_array 
     while (!eat(&x, '}')) {
         char key[32], val[32];
         if (!parse_str(&x, key, sizeof key) || !eat(&x, ':'))
-            return mx_error(MX_ERR_FORMAT, "%s: .npy header byte %td: expected 'key': value",
-                            path, x.s - h);
+            return mx_error(MX_ERR_FORMAT, "%s: .npy header byte %td: expected 'key': value", path,
+                            x.s - h);
         if (strcmp(key, "descr") == 0 && !have_descr) {
             have_descr = 1;
             if (!parse_str(&x, val, sizeof val))
-                return mx_error(MX_ERR_FORMAT, "%s: .npy header: 'descr' must be a simple type "
+                return mx_error(MX_ERR_FORMAT,
+                                "%s: .npy header: 'descr' must be a simple type "
                                 "string such as '<f4' (structured dtypes are not supported)",
                                 path);
             int r = descr_dtype(val, &a->dtype);
             if (r < 0)
-                return mx_error(MX_ERR_FORMAT, "%s: .npy dtype '%s' is big-endian; only "
-                                "little-endian data is supported", path, val);
+                return mx_error(MX_ERR_FORMAT,
+                                "%s: .npy dtype '%s' is big-endian; only "
+                                "little-endian data is supported",
+                                path, val);
             if (r == 0)
-                return mx_error(MX_ERR_FORMAT, "%s: unsupported .npy dtype '%s' (expected <f4 "
-                                "<f8 <f2 <i8 <i4 <i2 |i1 |u1 <u2 <u4 <u8 |b1)", path, val);
+                return mx_error(MX_ERR_FORMAT,
+                                "%s: unsupported .npy dtype '%s' (expected <f4 "
+                                "<f8 <f2 <i8 <i4 <i2 |i1 |u1 <u2 <u4 <u8 |b1)",
+                                path, val);
         } else if (strcmp(key, "fortran_order") == 0 && !have_fo) {
             have_fo = 1;
             if (parse_word(&x, "True"))
-                return mx_error(MX_ERR_FORMAT, "%s: .npy fortran_order is True; only C order is "
-                                "supported (save np.ascontiguousarray(a))", path);
+                return mx_error(MX_ERR_FORMAT,
+                                "%s: .npy fortran_order is True; only C order is "
+                                "supported (save np.ascontiguousarray(a))",
+                                path);
             if (!parse_word(&x, "False"))
                 return mx_error(MX_ERR_FORMAT, "%s: .npy fortran_order must be True or False",
                                 path);
@@ -135,19 +142,22 @@ static mx_status parse_dict(const char *path, const char *h, size_t n, mx_array 
                     return mx_error(MX_ERR_FORMAT, "%s: .npy shape has more than %d dimensions",
                                     path, MX_MAX_DIMS);
                 if (!parse_int(&x, &a->shape[a->ndim]))
-                    return mx_error(MX_ERR_FORMAT, "%s: .npy shape[%d] must be a non-negative "
-                                    "integer", path, a->ndim);
+                    return mx_error(MX_ERR_FORMAT,
+                                    "%s: .npy shape[%d] must be a non-negative "
+                                    "integer",
+                                    path, a->ndim);
                 a->ndim++;
                 if (!eat(&x, ',')) {
                     if (!eat(&x, ')'))
-                        return mx_error(MX_ERR_FORMAT, "%s: .npy shape: expected ',' or ')'",
-                                        path);
+                        return mx_error(MX_ERR_FORMAT, "%s: .npy shape: expected ',' or ')'", path);
                     break;
                 }
             }
         } else {
-            return mx_error(MX_ERR_FORMAT, "%s: .npy header: unexpected or repeated key '%s' "
-                            "(expected descr, fortran_order, shape)", path, key);
+            return mx_error(MX_ERR_FORMAT,
+                            "%s: .npy header: unexpected or repeated key '%s' "
+                            "(expected descr, fortran_order, shape)",
+                            path, key);
         }
         if (!eat(&x, ',')) {
             if (!eat(&x, '}'))
@@ -161,7 +171,9 @@ static mx_status parse_dict(const char *path, const char *h, size_t n, mx_array 
         return mx_error(MX_ERR_FORMAT, "%s: .npy header: unexpected text after the dict", path);
     if (!have_descr || !have_fo || !have_shape)
         return mx_error(MX_ERR_FORMAT, "%s: .npy header lacks '%s'", path,
-                        !have_descr ? "descr" : !have_fo ? "fortran_order" : "shape");
+                        !have_descr ? "descr"
+                        : !have_fo  ? "fortran_order"
+                                    : "shape");
     return MX_OK;
 }
 
@@ -184,12 +196,16 @@ mx_status mx_npy_read(const char *path, mx_array *out) {
         hl = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
         hstart = 12;
     } else {
-        s = mx_error(MX_ERR_FORMAT, "%s: unsupported .npy version %d.%d (expected 1.0, 2.0 or "
-                     "3.0)", path, b[6], b[7]);
+        s = mx_error(MX_ERR_FORMAT,
+                     "%s: unsupported .npy version %d.%d (expected 1.0, 2.0 or "
+                     "3.0)",
+                     path, b[6], b[7]);
     }
     if (s == MX_OK && hl > size - hstart)
-        s = mx_error(MX_ERR_FORMAT, "%s: .npy header length %zu runs past the end of the file "
-                     "(%zu bytes)", path, hl, size);
+        s = mx_error(MX_ERR_FORMAT,
+                     "%s: .npy header length %zu runs past the end of the file "
+                     "(%zu bytes)",
+                     path, hl, size);
     if (s == MX_OK) s = parse_dict(path, (const char *)b + hstart, hl, &a);
     if (s == MX_OK) {
         int64_t numel;
@@ -199,8 +215,10 @@ mx_status mx_npy_read(const char *path, mx_array *out) {
             s = mx_error(MX_ERR_FORMAT, "%s: .npy shape %s overflows", path,
                          mx_io_shape_str(sh, sizeof sh, a.ndim, a.shape));
         } else if ((uint64_t)numel * es != have) {
-            s = mx_error(MX_ERR_FORMAT, "%s: .npy data is %zu bytes, expected %llu for shape %s "
-                         "of %s", path, have, (unsigned long long)numel * es,
+            s = mx_error(MX_ERR_FORMAT,
+                         "%s: .npy data is %zu bytes, expected %llu for shape %s "
+                         "of %s",
+                         path, have, (unsigned long long)numel * es,
                          mx_io_shape_str(sh, sizeof sh, a.ndim, a.shape), mx_dtype_name(a.dtype));
         } else if (!(a.data = mx_alloc(have ? have : 1))) {
             s = mx_error(MX_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, have);
@@ -215,8 +233,7 @@ mx_status mx_npy_read(const char *path, mx_array *out) {
 
 mx_status mx_npy_write(const char *path, mx_dtype dtype, int ndim, const int64_t *shape,
                        const void *data) {
-    if (!path || (ndim > 0 && !shape))
-        return mx_error(MX_ERR_ARG, "mx_npy_write: NULL argument");
+    if (!path || (ndim > 0 && !shape)) return mx_error(MX_ERR_ARG, "mx_npy_write: NULL argument");
     const char *descr = mx_dtype_npy_descr(dtype);
     if (!descr)
         return mx_error(MX_ERR_ARG, "%s: dtype %s has no .npy equivalent", path,
@@ -241,8 +258,8 @@ mx_status mx_npy_write(const char *path, mx_dtype dtype, int ndim, const int64_t
     size_t total = ((size_t)k + 10 + 1 + 63) / 64 * 64, hl = total - 10;
     memset(hdr + k, ' ', hl - 1 - (size_t)k);
     hdr[hl - 1] = '\n';
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xff),
-                             (unsigned char)(hl >> 8)};
+    unsigned char pre[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xff), (unsigned char)(hl >> 8)};
 
     mx_atomic_file *af;
     FILE *fp;

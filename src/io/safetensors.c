@@ -108,7 +108,8 @@ static void sort_by_name(mx_safetensors *st) {
         size_t gap = gaps[g];
         for (size_t i = gap; i < st->n; i++) {
             size_t t = st->by_name[i], j = i;
-            while (j >= gap && strcmp(st->views[st->by_name[j - gap]].name, st->views[t].name) > 0) {
+            while (j >= gap &&
+                   strcmp(st->views[st->by_name[j - gap]].name, st->views[t].name) > 0) {
                 st->by_name[j] = st->by_name[j - gap];
                 j -= gap;
             }
@@ -121,8 +122,10 @@ static void sort_by_name(mx_safetensors *st) {
 static mx_status parse_entry(const char *path, const char *name, struct json_object *e,
                              mx_tensor_view *v, st_range *r) {
     if (!json_object_is_type(e, json_type_object))
-        return mx_error(MX_ERR_FORMAT, "%s: tensor '%s': expected an object with dtype, shape, "
-                        "data_offsets", path, name);
+        return mx_error(MX_ERR_FORMAT,
+                        "%s: tensor '%s': expected an object with dtype, shape, "
+                        "data_offsets",
+                        path, name);
     struct json_object *jd = NULL, *js = NULL, *jo = NULL;
     json_object_object_foreach(e, k, val) {
         if (strcmp(k, "dtype") == 0) {
@@ -132,23 +135,28 @@ static mx_status parse_entry(const char *path, const char *name, struct json_obj
         } else if (strcmp(k, "data_offsets") == 0) {
             jo = val;
         } else {
-            return mx_error(MX_ERR_FORMAT, "%s: tensor '%s': unexpected field '%s' (expected "
-                            "only dtype, shape, data_offsets)", path, name, k);
+            return mx_error(MX_ERR_FORMAT,
+                            "%s: tensor '%s': unexpected field '%s' (expected "
+                            "only dtype, shape, data_offsets)",
+                            path, name, k);
         }
     }
     if (!jd || !js || !jo)
         return mx_error(MX_ERR_FORMAT, "%s: tensor '%s': missing field '%s'", path, name,
-                        !jd ? "dtype" : !js ? "shape" : "data_offsets");
+                        !jd   ? "dtype"
+                        : !js ? "shape"
+                              : "data_offsets");
     if (!json_object_is_type(jd, json_type_string))
         return mx_error(MX_ERR_FORMAT, "%s: tensor '%s': dtype must be a string", path, name);
     const char *dt = json_object_get_string(jd);
     if (!mx_dtype_from_name(dt, &v->dtype))
-        return mx_error(MX_ERR_FORMAT, "%s: tensor '%s': unsupported dtype '%s' (expected BOOL, "
-                        "U8, I8, I16, U16, F16, BF16, I32, U32, F32, F64, I64 or U64)", path, name,
-                        dt);
+        return mx_error(MX_ERR_FORMAT,
+                        "%s: tensor '%s': unsupported dtype '%s' (expected BOOL, "
+                        "U8, I8, I16, U16, F16, BF16, I32, U32, F32, F64, I64 or U64)",
+                        path, name, dt);
     if (!json_object_is_type(js, json_type_array))
-        return mx_error(MX_ERR_FORMAT, "%s: tensor '%s': shape must be an array of integers",
-                        path, name);
+        return mx_error(MX_ERR_FORMAT, "%s: tensor '%s': shape must be an array of integers", path,
+                        name);
     size_t nd = json_object_array_length(js);
     if (nd > MX_MAX_DIMS)
         return mx_error(MX_ERR_FORMAT, "%s: tensor '%s': %zu dimensions (at most %d supported)",
@@ -158,8 +166,10 @@ static mx_status parse_entry(const char *path, const char *name, struct json_obj
         struct json_object *d = json_object_array_get_idx(js, i);
         if (!json_object_is_type(d, json_type_int) || json_object_get_int64(d) < 0 ||
             json_object_get_int64(d) == INT64_MAX)
-            return mx_error(MX_ERR_FORMAT, "%s: tensor '%s': shape[%zu] must be a non-negative "
-                            "integer", path, name, i);
+            return mx_error(MX_ERR_FORMAT,
+                            "%s: tensor '%s': shape[%zu] must be a non-negative "
+                            "integer",
+                            path, name, i);
         v->shape[i] = json_object_get_int64(d);
     }
     int64_t numel;
@@ -174,16 +184,19 @@ static mx_status parse_entry(const char *path, const char *name, struct json_obj
         struct json_object *d = json_object_array_get_idx(jo, (size_t)i);
         if (!json_object_is_type(d, json_type_int) || json_object_get_int64(d) < 0 ||
             json_object_get_int64(d) == INT64_MAX)
-            return mx_error(MX_ERR_FORMAT, "%s: tensor '%s': data_offsets[%d] must be a "
-                            "non-negative integer", path, name, i);
+            return mx_error(MX_ERR_FORMAT,
+                            "%s: tensor '%s': data_offsets[%d] must be a "
+                            "non-negative integer",
+                            path, name, i);
         off[i] = json_object_get_int64(d);
     }
     int64_t want = numel * (int64_t)mx_dtype_size(v->dtype);
     if (off[1] < off[0] || off[1] - off[0] != want)
-        return mx_error(MX_ERR_FORMAT, "%s: tensor '%s': data_offsets [%lld, %lld] span %lld "
-                        "bytes, expected %lld (%lld elements of %s)", path, name,
-                        (long long)off[0], (long long)off[1], (long long)(off[1] - off[0]),
-                        (long long)want, (long long)numel, dt);
+        return mx_error(MX_ERR_FORMAT,
+                        "%s: tensor '%s': data_offsets [%lld, %lld] span %lld "
+                        "bytes, expected %lld (%lld elements of %s)",
+                        path, name, (long long)off[0], (long long)off[1],
+                        (long long)(off[1] - off[0]), (long long)want, (long long)numel, dt);
     r->begin = (uint64_t)off[0];
     r->end = (uint64_t)off[1];
     v->nbytes = (size_t)want;
@@ -215,16 +228,20 @@ static mx_status parse_header(const char *path, mx_safetensors *st) {
     const unsigned char *b = st->file;
     size_t size = st->file_size;
     if (size < 8)
-        return mx_error(MX_ERR_FORMAT, "%s: %zu bytes, too short for a safetensors file (need "
-                        "an 8-byte header length)", path, size);
+        return mx_error(MX_ERR_FORMAT,
+                        "%s: %zu bytes, too short for a safetensors file (need "
+                        "an 8-byte header length)",
+                        path, size);
     uint64_t hn = 0;
     for (int i = 7; i >= 0; i--) hn = hn << 8 | b[i];
     if (hn > ST_MAX_HEADER)
         return mx_error(MX_ERR_FORMAT, "%s: header length %llu exceeds the limit of %llu", path,
                         (unsigned long long)hn, ST_MAX_HEADER);
     if (hn > size - 8)
-        return mx_error(MX_ERR_FORMAT, "%s: header length %llu runs past the end of the file "
-                        "(%zu bytes)", path, (unsigned long long)hn, size);
+        return mx_error(MX_ERR_FORMAT,
+                        "%s: header length %llu runs past the end of the file "
+                        "(%zu bytes)",
+                        path, (unsigned long long)hn, size);
     if (hn < 2 || b[8] != '{')
         return mx_error(MX_ERR_FORMAT, "%s: header must be a JSON object starting with '{'", path);
     const char *h = (const char *)b + 8;
@@ -238,8 +255,10 @@ static mx_status parse_header(const char *path, mx_safetensors *st) {
     while (last > 0 && h[last - 1] == ' ') last--;
     if (h[last - 1] != '}') {
         json_tokener_free(tok);
-        return mx_error(MX_ERR_FORMAT, "%s: header byte %zu: expected '}' followed only by space "
-                        "padding", path, 8 + last - 1);
+        return mx_error(MX_ERR_FORMAT,
+                        "%s: header byte %zu: expected '}' followed only by space "
+                        "padding",
+                        path, 8 + last - 1);
     }
     struct json_object *root = json_tokener_parse_ex(tok, h, (int)last);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
@@ -247,13 +266,15 @@ static mx_status parse_header(const char *path, mx_safetensors *st) {
     json_tokener_free(tok);
     mx_status s = MX_OK;
     if (!root || jerr != json_tokener_success) {
-        s = mx_error(MX_ERR_FORMAT, "%s: header is not valid JSON at byte %zu: %s", path,
-                     8 + end, json_tokener_error_desc(jerr));
+        s = mx_error(MX_ERR_FORMAT, "%s: header is not valid JSON at byte %zu: %s", path, 8 + end,
+                     json_tokener_error_desc(jerr));
         goto done;
     }
     if (end != last) {
-        s = mx_error(MX_ERR_FORMAT, "%s: header byte %zu: expected only space padding after "
-                     "the JSON object", path, 8 + end);
+        s = mx_error(MX_ERR_FORMAT,
+                     "%s: header byte %zu: expected only space padding after "
+                     "the JSON object",
+                     path, 8 + end);
         goto done;
     }
     if (!json_object_is_type(root, json_type_object)) {
@@ -295,16 +316,20 @@ static mx_status parse_header(const char *path, mx_safetensors *st) {
         uint64_t pos = 0;
         for (size_t i = 0; i < n && s == MX_OK; i++) {
             if (r[i].begin != pos)
-                s = mx_error(MX_ERR_FORMAT, "%s: tensor '%s': data_offsets begin at %llu, "
+                s = mx_error(MX_ERR_FORMAT,
+                             "%s: tensor '%s': data_offsets begin at %llu, "
                              "expected %llu (byte ranges must tile the data with no gaps or "
-                             "overlaps)", path, tmp[r[i].idx].name,
-                             (unsigned long long)r[i].begin, (unsigned long long)pos);
+                             "overlaps)",
+                             path, tmp[r[i].idx].name, (unsigned long long)r[i].begin,
+                             (unsigned long long)pos);
             pos = r[i].end;
         }
         if (s == MX_OK && pos != size - data_off)
-            s = mx_error(MX_ERR_FORMAT, "%s: file is %zu bytes, expected %llu (8 + header %llu + "
-                         "data %llu)", path, size, (unsigned long long)(data_off + pos),
-                         (unsigned long long)hn, (unsigned long long)pos);
+            s = mx_error(MX_ERR_FORMAT,
+                         "%s: file is %zu bytes, expected %llu (8 + header %llu + "
+                         "data %llu)",
+                         path, size, (unsigned long long)(data_off + pos), (unsigned long long)hn,
+                         (unsigned long long)pos);
     }
     /* move views into data order; names owned by st from here on */
     for (size_t i = 0; i < n; i++) {
@@ -383,8 +408,8 @@ static mx_status find_checked(const mx_safetensors *st, const char *name, int nd
     return MX_OK;
 }
 
-mx_status mx_st_read_f32(const mx_safetensors *st, const char *name, int ndim,
-                         const int64_t *shape, float *dst) {
+mx_status mx_st_read_f32(const mx_safetensors *st, const char *name, int ndim, const int64_t *shape,
+                         float *dst) {
     if (!st || !name || (ndim > 0 && !shape) || ndim < 0)
         return mx_error(MX_ERR_ARG, "mx_st_read_f32: bad argument");
     const mx_tensor_view *v;
@@ -410,14 +435,16 @@ mx_status mx_st_read_f32(const mx_safetensors *st, const char *name, int ndim,
         }
         break;
     default:
-        return mx_error(MX_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected a float type (F32, "
-                        "F64, F16 or BF16)", st->path, name, mx_dtype_name(v->dtype));
+        return mx_error(MX_ERR_FORMAT,
+                        "%s: tensor '%s' has dtype %s, expected a float type (F32, "
+                        "F64, F16 or BF16)",
+                        st->path, name, mx_dtype_name(v->dtype));
     }
     return MX_OK;
 }
 
-mx_status mx_st_read_i64(const mx_safetensors *st, const char *name, int ndim,
-                         const int64_t *shape, int64_t *dst) {
+mx_status mx_st_read_i64(const mx_safetensors *st, const char *name, int ndim, const int64_t *shape,
+                         int64_t *dst) {
     if (!st || !name || (ndim > 0 && !shape) || ndim < 0)
         return mx_error(MX_ERR_ARG, "mx_st_read_i64: bad argument");
     const mx_tensor_view *v;
@@ -426,7 +453,9 @@ mx_status mx_st_read_i64(const mx_safetensors *st, const char *name, int ndim,
     size_t n = v->nbytes / mx_dtype_size(v->dtype);
     for (size_t i = 0; i < n; i++) {
         switch (v->dtype) {
-        case MX_DTYPE_I64: memcpy(&dst[i], p + 8 * i, 8); break;
+        case MX_DTYPE_I64:
+            memcpy(&dst[i], p + 8 * i, 8);
+            break;
         case MX_DTYPE_I32: {
             int32_t x;
             memcpy(&x, p + 4 * i, 4);
@@ -437,19 +466,27 @@ mx_status mx_st_read_i64(const mx_safetensors *st, const char *name, int ndim,
             memcpy(&x, p + 2 * i, 2);
             dst[i] = x;
         } break;
-        case MX_DTYPE_I8: dst[i] = (int8_t)p[i]; break;
+        case MX_DTYPE_I8:
+            dst[i] = (int8_t)p[i];
+            break;
         case MX_DTYPE_U8:
-        case MX_DTYPE_BOOL: dst[i] = p[i]; break;
-        case MX_DTYPE_U16: dst[i] = (int64_t)(p[2 * i] | p[2 * i + 1] << 8); break;
+        case MX_DTYPE_BOOL:
+            dst[i] = p[i];
+            break;
+        case MX_DTYPE_U16:
+            dst[i] = (int64_t)(p[2 * i] | p[2 * i + 1] << 8);
+            break;
         case MX_DTYPE_U32: {
             uint32_t x;
             memcpy(&x, p + 4 * i, 4);
             dst[i] = x;
         } break;
         default:
-            return mx_error(MX_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected an integer "
+            return mx_error(MX_ERR_FORMAT,
+                            "%s: tensor '%s' has dtype %s, expected an integer "
                             "type of at most 64 signed bits (I64, I32, I16, I8, U32, U16, U8, "
-                            "BOOL)", st->path, name, mx_dtype_name(v->dtype));
+                            "BOOL)",
+                            st->path, name, mx_dtype_name(v->dtype));
         }
     }
     return MX_OK;
@@ -462,8 +499,8 @@ mx_status mx_st_read_raw(const mx_safetensors *st, const char *name, mx_dtype dt
     const mx_tensor_view *v;
     MX_TRY(find_checked(st, name, ndim, shape, &v));
     if (v->dtype != dtype)
-        return mx_error(MX_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected %s", st->path,
-                        name, mx_dtype_name(v->dtype), mx_dtype_name(dtype));
+        return mx_error(MX_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected %s", st->path, name,
+                        mx_dtype_name(v->dtype), mx_dtype_name(dtype));
     if (v->nbytes) memcpy(dst, v->data, v->nbytes);
     return MX_OK;
 }
@@ -508,8 +545,7 @@ static mx_status build_header(const char *path, const mx_tensor_view *t, size_t 
         if (!m) s = mx_error(MX_ERR_NOMEM, "%s: out of memory", path);
         for (size_t i = 0; s == MX_OK && i < n_meta; i++) {
             if (!meta[2 * i] || !meta[2 * i + 1]) {
-                s = mx_error(MX_ERR_ARG, "%s: metadata entry %zu has a NULL key or value", path,
-                             i);
+                s = mx_error(MX_ERR_ARG, "%s: metadata entry %zu has a NULL key or value", path, i);
             } else if (json_object_object_get_ex(m, meta[2 * i], NULL)) {
                 s = mx_error(MX_ERR_ARG, "%s: duplicate metadata key '%s'", path, meta[2 * i]);
             } else {
@@ -539,8 +575,8 @@ static mx_status build_header(const char *path, const mx_tensor_view *t, size_t 
         json_object_object_add(root, t[i].name, e);
     }
     if (s == MX_OK) {
-        const char *js = json_object_to_json_string_ext(
-            root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *js = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
         size_t jl = strlen(js), padded = (jl + 7) / 8 * 8;
         if (padded > ST_MAX_HEADER) {
             s = mx_error(MX_ERR_ARG, "%s: header of %zu bytes exceeds the safetensors limit", path,
