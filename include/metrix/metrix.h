@@ -6,6 +6,7 @@
 #include "metrix/gemm.h"
 #include "metrix/io.h"
 #include "metrix/optim.h"
+#include "metrix/plot.h"
 #include "metrix/eval.h"
 #include "metrix/data.h"
 
