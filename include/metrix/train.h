@@ -26,7 +26,7 @@ typedef struct mx_train_config {
     char test_list[MX_CFG_STR];
     int train_classes_lo, train_classes_hi; /* fashion-mnist class range used for training */
     int test_classes_lo, test_classes_hi;   /* fashion-mnist class range used for testing */
-    int val_classes;  /* training classes held out (class-disjoint) for model selection */
+    float val_fraction; /* fraction of training classes held out (class-disjoint) for validation */
     int image_size;   /* crop size fed to the network (ResNet datasets) */
     int resize_size;  /* test-time shorter-side resize */
     int augment;      /* training augmentation on/off */

@@ -39,8 +39,9 @@ static const cfg_key keys[] = {
     I("train_classes_hi", train_classes_hi, 0, 9, "fashion-mnist: last training class"),
     I("test_classes_lo", test_classes_lo, 0, 9, "fashion-mnist: first test class"),
     I("test_classes_hi", test_classes_hi, 0, 9, "fashion-mnist: last test class"),
-    I("val_classes", val_classes, 0, 100000,
-      "training classes held out for validation (class-disjoint; 0 = no validation split)"),
+    F("val_fraction", val_fraction, 0, 0.9,
+      "fraction of training classes held out for validation and model selection (class-disjoint; "
+      "0: none, the best checkpoint is then the last)"),
     I("image_size", image_size, 8, 1024, "network input crop size (image datasets)"),
     I("resize_size", resize_size, 8, 2048, "test-time shorter-side resize (image datasets)"),
     B("augment", augment, "training augmentation"),
@@ -107,7 +108,7 @@ mx_train_config mx_train_config_default(void) {
     strcpy(c.dataset, "fashion-mnist");
     c.train_classes_lo = 0, c.train_classes_hi = 4;
     c.test_classes_lo = 5, c.test_classes_hi = 9;
-    c.val_classes = 0;
+    c.val_fraction = 0.0f;
     c.image_size = 224, c.resize_size = 256;
     c.augment = 1;
     c.workers = 1;
