@@ -67,7 +67,7 @@ static inline int fx_jpeg(const char *path, const uint8_t *px, int w, int h, int
 /* PNG of raw rows: color_type / bit_depth as libpng; rows are packed big-endian as PNG wants.
  * For palette images pal/npal give the palette. */
 static inline int fx_png(const char *path, const uint8_t *rows_data, int w, int h, int color_type,
-                  int bit_depth, const png_color *pal, int npal) {
+                         int bit_depth, const png_color *pal, int npal) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
     png_structp p = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
@@ -78,12 +78,14 @@ static inline int fx_png(const char *path, const uint8_t *rows_data, int w, int 
         return -1;
     }
     png_init_io(p, f);
-    png_set_IHDR(p, info, (png_uint_32)w, (png_uint_32)h, bit_depth, color_type,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(p, info, (png_uint_32)w, (png_uint_32)h, bit_depth, color_type, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (pal) png_set_PLTE(p, info, pal, npal);
     png_write_info(p, info);
-    int ch = color_type == PNG_COLOR_TYPE_RGB ? 3 : color_type == PNG_COLOR_TYPE_RGBA ? 4
-             : color_type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2 : 1;
+    int ch = color_type == PNG_COLOR_TYPE_RGB          ? 3
+             : color_type == PNG_COLOR_TYPE_RGBA       ? 4
+             : color_type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
+                                                       : 1;
     size_t stride = ((size_t)w * ch * bit_depth + 7) / 8;
     for (int y = 0; y < h; y++) png_write_row(p, rows_data + (size_t)y * stride);
     png_write_end(p, NULL);
@@ -95,7 +97,7 @@ static inline int fx_png(const char *path, const uint8_t *rows_data, int w, int 
 /* Gzipped IDX file: magic 0x000008<ndim>, big-endian dims, then data (n bytes, may be shorter
  * than the dims promise to make truncated files). */
 static inline int fx_idx(const char *path, uint32_t magic, int ndim, const uint32_t *dims,
-                  const uint8_t *data, size_t n) {
+                         const uint8_t *data, size_t n) {
     gzFile g = gzopen(path, "wb");
     if (!g) return -1;
     uint8_t hdr[16];
@@ -107,7 +109,8 @@ static inline int fx_idx(const char *path, uint32_t magic, int ndim, const uint3
         hdr[hl + 2] = (uint8_t)(v[k] >> 8);
         hdr[hl + 3] = (uint8_t)v[k];
     }
-    int ok = gzwrite(g, hdr, (unsigned)hl) == hl && (n == 0 || gzwrite(g, data, (unsigned)n) == (int)n);
+    int ok =
+        gzwrite(g, hdr, (unsigned)hl) == hl && (n == 0 || gzwrite(g, data, (unsigned)n) == (int)n);
     gzclose(g);
     return ok ? 0 : -1;
 }

@@ -178,7 +178,8 @@ static void ref_image(mx_image *im) {
     for (int y = 0; y < 29; y++)
         for (int x = 0; x < 37; x++)
             for (int c = 0; c < 3; c++)
-                im->data[(y * 37 + x) * 3 + c] = (uint8_t)((31 * x + 17 * y + 71 * c + x * y) % 256);
+                im->data[(y * 37 + x) * 3 + c] =
+                    (uint8_t)((31 * x + 17 * y + 71 * c + x * y) % 256);
 }
 
 /* Reads case `name` from the fixture into a malloc'ed array; NULL if absent. */
@@ -275,8 +276,10 @@ static void test_rrc(void) {
         mx_rrc_params(&r, 300, 200, 0.08f, 1.0f, 0.75f, 4.0f / 3, &top, &left, &h, &w);
         CHECK(top >= 0 && left >= 0 && top + h <= 200 && left + w <= 300 && h > 0 && w > 0);
         double a = (double)h * w / (300.0 * 200.0), ar = (double)w / h;
-        if (h == 200 && w == 266) fallback++;
-        else if (!(a > 0.07 && a < 1.01 && ar > 0.7 && ar < 1.4)) CHECK(!"crop outside bounds");
+        if (h == 200 && w == 266)
+            fallback++;
+        else if (!(a > 0.07 && a < 1.01 && ar > 0.7 && ar < 1.4))
+            CHECK(!"crop outside bounds");
         area_sum += a;
     }
     /* E[scale] of accepted crops is a little below the 0.54 of U(0.08, 1) */

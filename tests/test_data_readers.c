@@ -119,8 +119,9 @@ static void test_fmnist(void) {
     c.class_lo = 2;
     c.class_hi = 7;
     ds = open_ok(c);
-    if (ds) CHECK(mx_dataset_size(ds) == 24 && mx_dataset_classes(ds) == 6 &&
-                  mx_dataset_class_id(ds, 0) == 2);
+    if (ds)
+        CHECK(mx_dataset_size(ds) == 24 && mx_dataset_classes(ds) == 6 &&
+              mx_dataset_class_id(ds, 0) == 2);
     mx_dataset_free(ds);
     c.class_lo = 7;
     c.class_hi = 2;
@@ -261,25 +262,25 @@ static int write_cars_mat(const char *path, int n, const double *cls, const char
     matvar_t *st = Mat_VarCreateStruct2("annotations", 2, dims, fields);
     for (int i = 0; i < n; i++) {
         size_t sd[2] = {1, strlen(paths[i])}, d1[2] = {1, 1};
-        Mat_VarSetStructFieldByName(st, "relative_im_path", (size_t)i,
-                                    Mat_VarCreate(NULL, MAT_C_CHAR, MAT_T_UINT8, 2, sd,
-                                                  (void *)paths[i], 0));
+        Mat_VarSetStructFieldByName(
+            st, "relative_im_path", (size_t)i,
+            Mat_VarCreate(NULL, MAT_C_CHAR, MAT_T_UINT8, 2, sd, (void *)paths[i], 0));
         double x1 = 3, t = i % 2;
         Mat_VarSetStructFieldByName(st, "bbox_x1", (size_t)i,
                                     Mat_VarCreate(NULL, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, d1, &x1, 0));
         uint8_t c8 = (uint8_t)cls[i];
         if (as_string_class)
-            Mat_VarSetStructFieldByName(st, "class", (size_t)i,
-                                        Mat_VarCreate(NULL, MAT_C_CHAR, MAT_T_UINT8, 2, sd,
-                                                      (void *)paths[i], 0));
+            Mat_VarSetStructFieldByName(
+                st, "class", (size_t)i,
+                Mat_VarCreate(NULL, MAT_C_CHAR, MAT_T_UINT8, 2, sd, (void *)paths[i], 0));
         else if (i % 2)
-            Mat_VarSetStructFieldByName(st, "class", (size_t)i,
-                                        Mat_VarCreate(NULL, MAT_C_UINT8, MAT_T_UINT8, 2, d1, &c8,
-                                                      0));
+            Mat_VarSetStructFieldByName(
+                st, "class", (size_t)i,
+                Mat_VarCreate(NULL, MAT_C_UINT8, MAT_T_UINT8, 2, d1, &c8, 0));
         else
-            Mat_VarSetStructFieldByName(st, "class", (size_t)i,
-                                        Mat_VarCreate(NULL, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, d1,
-                                                      (void *)&cls[i], 0));
+            Mat_VarSetStructFieldByName(
+                st, "class", (size_t)i,
+                Mat_VarCreate(NULL, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, d1, (void *)&cls[i], 0));
         Mat_VarSetStructFieldByName(st, "test", (size_t)i,
                                     Mat_VarCreate(NULL, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, d1, &t, 0));
     }
@@ -330,8 +331,9 @@ static void test_cars(void) {
             c.root = P("cars_z", NULL);
             c.split = MX_SPLIT_TRAIN;
             ds = open_ok(c);
-            if (ds) CHECK(mx_dataset_size(ds) == 2 && mx_dataset_class_id(ds, 1) == 98 &&
-                          strstr(mx_dataset_path(ds, 1), "cars_z/car_ims/000002.jpg"));
+            if (ds)
+                CHECK(mx_dataset_size(ds) == 2 && mx_dataset_class_id(ds, 1) == 98 &&
+                      strstr(mx_dataset_path(ds, 1), "cars_z/car_ims/000002.jpg"));
             mx_dataset_free(ds);
             c.split = MX_SPLIT_TEST;
             ds = open_ok(c);
@@ -357,9 +359,10 @@ static void test_cars(void) {
 
 static void test_sop_inshop(void) {
     fx_mkdirs(P("sop", NULL));
-    fx_text(P("sop/Ebay_train.txt", NULL),
-            "image_id class_id super_class_id path\n1 1 1 bicycle_final/1_0.JPG\n"
-            "2 1 1 bicycle_final/1_1.JPG\n3 2 1 bicycle_final/2_0.JPG\n4 3 2 chair_final/3_0.JPG\n");
+    fx_text(
+        P("sop/Ebay_train.txt", NULL),
+        "image_id class_id super_class_id path\n1 1 1 bicycle_final/1_0.JPG\n"
+        "2 1 1 bicycle_final/1_1.JPG\n3 2 1 bicycle_final/2_0.JPG\n4 3 2 chair_final/3_0.JPG\n");
     fx_text(P("sop/Ebay_test.txt", NULL),
             "image_id class_id super_class_id path\n1 11319 1 bicycle_final/9_0.JPG\n"
             "2 11320 3 fan_final/9_1.JPG\n");

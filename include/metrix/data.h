@@ -75,12 +75,12 @@ typedef enum mx_transform_kind {
 
 typedef struct mx_transform_config {
     mx_transform_kind kind;
-    int out_size;         /* output H = W */
-    int resize_size;      /* TEST_RESIZE_CROP: shorter side after resizing */
+    int out_size;    /* output H = W */
+    int resize_size; /* TEST_RESIZE_CROP: shorter side after resizing */
     float scale_lo, scale_hi, ratio_lo, ratio_hi; /* TRAIN_RRC */
-    float flip_p;         /* TRAIN_*: probability of a horizontal flip */
-    int pad;              /* TRAIN_PAD_CROP */
-    int channels;         /* 1 or 3: gray is replicated to RGB, RGB is reduced by luma to gray */
+    float flip_p;                                 /* TRAIN_*: probability of a horizontal flip */
+    int pad;                                      /* TRAIN_PAD_CROP */
+    int channels;          /* 1 or 3: gray is replicated to RGB, RGB is reduced by luma to gray */
     float mean[3], std[3]; /* per output channel, applied to pixel / 255 */
 } mx_transform_config;
 
@@ -127,9 +127,9 @@ typedef enum mx_dataset_kind {
 typedef enum mx_split {
     MX_SPLIT_TRAIN = 0,
     MX_SPLIT_TEST,
-    MX_SPLIT_VAL,     /* the validation classes carved from the training classes */
-    MX_SPLIT_QUERY,   /* In-Shop */
-    MX_SPLIT_GALLERY  /* In-Shop */
+    MX_SPLIT_VAL,    /* the validation classes carved from the training classes */
+    MX_SPLIT_QUERY,  /* In-Shop */
+    MX_SPLIT_GALLERY /* In-Shop */
 } mx_split;
 
 typedef struct mx_dataset_config {
@@ -194,8 +194,8 @@ mx_status mx_sampler_epoch(const mx_sampler *s, int64_t epoch, int64_t *idx);
 /* ---- loader ------------------------------------------------------------------------------ */
 
 typedef struct mx_loader_config {
-    int workers;  /* background threads; 0 decodes in the calling thread */
-    int prefetch; /* batches in the ring (>= 1) */
+    int workers;   /* background threads; 0 decodes in the calling thread */
+    int prefetch;  /* batches in the ring (>= 1) */
     uint64_t seed; /* augmentation seed: example k of batch b in epoch e uses
                       mx_rng_seed(hash(seed, e, b * B + k)), independent of the worker */
 } mx_loader_config;

@@ -54,8 +54,8 @@ static mx_status raw_add(raw *r, const char *dir, const char *rel, size_t rel_le
         if (c) r->cls = c;
         int8_t *t = realloc(r->tag, (size_t)cap);
         if (t) r->tag = t;
-        if (!p || !c || !t) return mx_error(MX_ERR_NOMEM, "dataset: out of memory at %ld records",
-                                            (long)r->n);
+        if (!p || !c || !t)
+            return mx_error(MX_ERR_NOMEM, "dataset: out of memory at %ld records", (long)r->n);
         r->cap = cap;
     }
     size_t dl = dir ? strlen(dir) + 1 : 0;
@@ -212,8 +212,8 @@ static mx_status read_fmnist(const char *dir, int train, raw *r) {
     MX_TRY(idx_read(ip, 3, idims, &img));
     mx_status st = idx_read(lp, 1, ldims, &lab);
     if (st == MX_OK && ldims[0] != idims[0])
-        st = mx_error(MX_ERR_FORMAT, "%s: %ld labels but %s has %ld images", lp, (long)ldims[0],
-                      ip, (long)idims[0]);
+        st = mx_error(MX_ERR_FORMAT, "%s: %ld labels but %s has %ld images", lp, (long)ldims[0], ip,
+                      (long)idims[0]);
     for (int64_t i = 0; st == MX_OK && i < ldims[0]; i++)
         if (lab[i] > 9)
             st = mx_error(MX_ERR_FORMAT, "%s: record %ld: label %d out of range 0..9", lp, (long)i,
@@ -265,8 +265,9 @@ static mx_status read_cub(const char *root, raw *r) {
             break;
         }
         if (ida != idb) {
-            st = mx_error(MX_ERR_FORMAT, "%s:%d: image id %ld does not match id %ld on line %d of %s",
-                          lp, B.lineno, (long)idb, (long)ida, A.lineno, ip);
+            st = mx_error(MX_ERR_FORMAT,
+                          "%s:%d: image id %ld does not match id %ld on line %d of %s", lp,
+                          B.lineno, (long)idb, (long)ida, A.lineno, ip);
             break;
         }
         if (cls < 1 || cls > 200) {
@@ -303,8 +304,8 @@ static mx_status read_sop(const char *root, int train, raw *r) {
         }
         if (cls < 1 || cls > 22634 || sup < 1 || sup > 12) {
             st = mx_error(MX_ERR_FORMAT,
-                          "%s:%d: class %ld / super class %ld out of range 1..22634 / 1..12",
-                          p, L.lineno, (long)cls, (long)sup);
+                          "%s:%d: class %ld / super class %ld out of range 1..22634 / 1..12", p,
+                          L.lineno, (long)cls, (long)sup);
             break;
         }
         st = raw_add(r, root, t[3], strlen(t[3]), cls, 0);
@@ -340,8 +341,10 @@ static mx_status read_inshop(const char *root, raw *r) {
             st = BAD_LINE(&L, "'<image_name> id_<number> <train|query|gallery>'");
             break;
         }
-        int tag = !strcmp(t[2], "train") ? 0 : !strcmp(t[2], "query") ? 1
-                                             : !strcmp(t[2], "gallery") ? 2 : -1;
+        int tag = !strcmp(t[2], "train")     ? 0
+                  : !strcmp(t[2], "query")   ? 1
+                  : !strcmp(t[2], "gallery") ? 2
+                                             : -1;
         if (tag < 0) {
             st = mx_error(MX_ERR_FORMAT, "%s:%d: status '%s', expected train, query or gallery", p,
                           L.lineno, t[2]);
@@ -402,17 +405,38 @@ static int mat_scalar(matvar_t *v, double *out) {
     for (int d = 0; d < v->rank; d++) n *= v->dims[d];
     if (n != 1) return 0;
     switch (v->class_type) {
-    case MAT_C_DOUBLE: *out = *(double *)v->data; return 1;
-    case MAT_C_SINGLE: *out = *(float *)v->data; return 1;
-    case MAT_C_INT8: *out = *(int8_t *)v->data; return 1;
-    case MAT_C_UINT8: *out = *(uint8_t *)v->data; return 1;
-    case MAT_C_INT16: *out = *(int16_t *)v->data; return 1;
-    case MAT_C_UINT16: *out = *(uint16_t *)v->data; return 1;
-    case MAT_C_INT32: *out = *(int32_t *)v->data; return 1;
-    case MAT_C_UINT32: *out = *(uint32_t *)v->data; return 1;
-    case MAT_C_INT64: *out = (double)*(int64_t *)v->data; return 1;
-    case MAT_C_UINT64: *out = (double)*(uint64_t *)v->data; return 1;
-    default: return 0;
+    case MAT_C_DOUBLE:
+        *out = *(double *)v->data;
+        return 1;
+    case MAT_C_SINGLE:
+        *out = *(float *)v->data;
+        return 1;
+    case MAT_C_INT8:
+        *out = *(int8_t *)v->data;
+        return 1;
+    case MAT_C_UINT8:
+        *out = *(uint8_t *)v->data;
+        return 1;
+    case MAT_C_INT16:
+        *out = *(int16_t *)v->data;
+        return 1;
+    case MAT_C_UINT16:
+        *out = *(uint16_t *)v->data;
+        return 1;
+    case MAT_C_INT32:
+        *out = *(int32_t *)v->data;
+        return 1;
+    case MAT_C_UINT32:
+        *out = *(uint32_t *)v->data;
+        return 1;
+    case MAT_C_INT64:
+        *out = (double)*(int64_t *)v->data;
+        return 1;
+    case MAT_C_UINT64:
+        *out = (double)*(uint64_t *)v->data;
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -587,8 +611,10 @@ static int64_t find_sorted(const int64_t *d, int64_t n, int64_t v) {
     int64_t lo = 0, hi = n;
     while (lo < hi) {
         int64_t m = (lo + hi) / 2;
-        if (d[m] < v) lo = m + 1;
-        else hi = m;
+        if (d[m] < v)
+            lo = m + 1;
+        else
+            hi = m;
     }
     return lo < n && d[lo] == v ? lo : -1;
 }
@@ -642,8 +668,12 @@ mx_status mx_dataset_open(const mx_dataset_config *cfg, mx_dataset **out) {
         lo = train_side ? 1 : 99;
         hi = train_side ? 98 : 196;
         break;
-    case MX_DS_SOP: st = read_sop(cfg->root, train_side, &r); break;
-    case MX_DS_INSHOP: st = read_inshop(cfg->root, &r); break;
+    case MX_DS_SOP:
+        st = read_sop(cfg->root, train_side, &r);
+        break;
+    case MX_DS_INSHOP:
+        st = read_inshop(cfg->root, &r);
+        break;
     case MX_DS_FOLDER:
         st = read_folder(cfg->root, &r, &nfolders);
         lo = train_side ? 0 : (nfolders + 1) / 2;
@@ -671,8 +701,10 @@ mx_status mx_dataset_open(const mx_dataset_config *cfg, mx_dataset **out) {
         hi = cfg->class_hi;
         if (lo < 0 || hi < lo) {
             raw_free(&r);
-            return mx_error(MX_ERR_CONFIG, "dataset.class_lo/class_hi: expected 0 <= lo <= hi, "
-                                           "got %ld..%ld", (long)lo, (long)hi);
+            return mx_error(MX_ERR_CONFIG,
+                            "dataset.class_lo/class_hi: expected 0 <= lo <= hi, "
+                            "got %ld..%ld",
+                            (long)lo, (long)hi);
         }
     }
 
@@ -717,7 +749,9 @@ mx_status mx_dataset_open(const mx_dataset_config *cfg, mx_dataset **out) {
     }
     if (st == MX_OK && nk == 0)
         st = mx_error(MX_ERR_CONFIG, "dataset: %s split of %s has no images (classes %ld..%ld)",
-                      sp == MX_SPLIT_TRAIN ? "train" : sp == MX_SPLIT_TEST ? "test" : "selected",
+                      sp == MX_SPLIT_TRAIN  ? "train"
+                      : sp == MX_SPLIT_TEST ? "test"
+                                            : "selected",
                       kind_name(cfg->kind), (long)lo, (long)hi);
     /* label map: the split's distinct classes; In-Shop query / gallery share the test items */
     if (st == MX_OK) {

@@ -53,8 +53,8 @@ static mx_status decode_jpeg(const uint8_t *buf, size_t size, const char *name, 
     int w = 0, h = 0, subsamp = -1, cs = -1;
     if (tjDecompressHeader3(tj, buf, (unsigned long)size, &w, &h, &subsamp, &cs) != 0 || w < 1 ||
         h < 1 || w > 65535 || h > 65535) {
-        mx_status st = mx_error(MX_ERR_FORMAT, "%s: bad JPEG header (%dx%d): %s", name, w,
-                                h, tjGetErrorStr2(tj));
+        mx_status st = mx_error(MX_ERR_FORMAT, "%s: bad JPEG header (%dx%d): %s", name, w, h,
+                                tjGetErrorStr2(tj));
         tjDestroy(tj);
         return st;
     }

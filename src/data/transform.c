@@ -48,9 +48,8 @@ mx_status mx_transform_config_check(const mx_transform_config *c) {
     if (c->kind == MX_TF_TEST_RESIZE_CROP && c->resize_size < c->out_size)
         return mx_error(MX_ERR_CONFIG, "transform.resize_size: expected >= out_size %d, got %d",
                         c->out_size, c->resize_size);
-    if (c->kind == MX_TF_TRAIN_RRC &&
-        !(c->scale_lo > 0 && c->scale_lo <= c->scale_hi && c->ratio_lo > 0 &&
-          c->ratio_lo <= c->ratio_hi))
+    if (c->kind == MX_TF_TRAIN_RRC && !(c->scale_lo > 0 && c->scale_lo <= c->scale_hi &&
+                                        c->ratio_lo > 0 && c->ratio_lo <= c->ratio_hi))
         return mx_error(MX_ERR_CONFIG,
                         "transform.scale/ratio: expected 0 < lo <= hi, got scale %g-%g ratio %g-%g",
                         c->scale_lo, c->scale_hi, c->ratio_lo, c->ratio_hi);
@@ -67,9 +66,12 @@ mx_status mx_transform_config_check(const mx_transform_config *c) {
 
 int mx_transform_min_short(const mx_transform_config *c) {
     switch (c->kind) {
-    case MX_TF_TEST_RESIZE_CROP: return c->resize_size;
-    case MX_TF_TRAIN_RRC: return c->out_size;
-    default: return 0;
+    case MX_TF_TEST_RESIZE_CROP:
+        return c->resize_size;
+    case MX_TF_TRAIN_RRC:
+        return c->out_size;
+    default:
+        return 0;
     }
 }
 
@@ -205,8 +207,8 @@ mx_status mx_transform_apply(const mx_transform_config *cfg, const mx_image *im,
     switch (cfg->kind) {
     case MX_TF_TRAIN_RRC: {
         int top, left, h, w;
-        mx_rrc_params(rng, im->w, im->h, cfg->scale_lo, cfg->scale_hi, cfg->ratio_lo,
-                      cfg->ratio_hi, &top, &left, &h, &w);
+        mx_rrc_params(rng, im->w, im->h, cfg->scale_lo, cfg->scale_hi, cfg->ratio_lo, cfg->ratio_hi,
+                      &top, &left, &h, &w);
         int flip = mx_rng_uniformf(rng) < cfg->flip_p;
         mx_image_resample(im, top, left, h, w, s, s, 0, 0, s, s, flip, buf);
         break;
@@ -242,8 +244,8 @@ mx_status mx_transform_apply(const mx_transform_config *cfg, const mx_image *im,
     case MX_TF_NONE:
         if (im->w != s || im->h != s) {
             free(tmp);
-            return mx_error(MX_ERR_SHAPE, "transform: image is %dx%d, expected %dx%d", im->w,
-                            im->h, s, s);
+            return mx_error(MX_ERR_SHAPE, "transform: image is %dx%d, expected %dx%d", im->w, im->h,
+                            s, s);
         }
         pad_crop(im, 0, 0, 0, s, 0, buf);
         break;
