@@ -370,9 +370,11 @@ static void test_st_errors(void) {
     } bad[] = {
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
-         16, "duplicate"},
+         16, "duplicate key 'a'"},
         {"{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
-         "duplicate"},
+         "entry 'a' has duplicate field 'dtype'"},
+        {"{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0,
+         "entry '__metadata__' has duplicate field 'k'"},
         {"{\"a\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, "F8_E4M3"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,12]}}", 12, "expected 8"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "begin at 4"},
@@ -421,6 +423,9 @@ static void test_st_errors(void) {
     write_bytes(p, big, 5);
     CHECK(mx_st_open(p, &st) == MX_ERR_FORMAT && msg_has("too short"));
     CHECK(mx_st_open(tmp_path("nothere.safetensors"), &st) == MX_ERR_IO);
+    CHECK(mx_st_open(dir, &st) != MX_OK && st == NULL); /* a directory */
+    mx_array a;
+    CHECK(mx_npy_read(dir, &a) != MX_OK && a.data == NULL);
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------- */

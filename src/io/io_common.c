@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core_impl.h"
@@ -111,13 +112,12 @@ mx_status mx_io_read_file(const char *path, unsigned char **out, size_t *size) {
     *size = 0;
     FILE *fp = fopen(path, "rb");
     if (!fp) return mx_error(MX_ERR_IO, "%s: cannot open for reading: %s", path, strerror(errno));
-    long len = -1;
-    if (fseek(fp, 0, SEEK_END) == 0) len = ftell(fp);
-    if (len < 0 || fseek(fp, 0, SEEK_SET) != 0) {
+    struct stat sb;
+    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 0) {
         fclose(fp);
-        return mx_error(MX_ERR_IO, "%s: cannot determine the file size (not a regular file?)",
-                        path);
+        return mx_error(MX_ERR_IO, "%s: not a regular file", path);
     }
+    long len = (long)sb.st_size;
     unsigned char *buf = mx_alloc((size_t)len + 1);
     if (!buf) {
         fclose(fp);

@@ -69,6 +69,60 @@ static size_t count_json_keys(const char *s, size_t n) {
     return keys;
 }
 
+/* Error path: names a duplicated key. Scans the raw text for keys with their nesting depth and
+ * enclosing depth-1 key; reports the first raw repeat within one object (keys spelled with
+ * different escapes are not matched, and then the message is generic). */
+static mx_status duplicate_error(const char *path, const char *s, size_t n) {
+    typedef struct {
+        size_t at, len, parent;
+        int depth;
+    } key;
+    key *k = malloc((n / 2 + 1) * sizeof *k);
+    if (!k) return mx_error(MX_ERR_FORMAT, "%s: header has duplicate keys", path);
+    size_t nk = 0, parent = (size_t)-1;
+    int depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '{' || s[i] == '[') depth++;
+        if (s[i] == '}' || s[i] == ']') depth--;
+        if (s[i] != '"') continue;
+        size_t at = ++i;
+        for (; i < n && s[i] != '"'; i++)
+            if (s[i] == '\\') i++;
+        size_t j = i + 1;
+        while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
+        if (j >= n || s[j] != ':') continue;
+        if (depth == 1) parent = nk;
+        k[nk++] = (key){at, i - at, depth == 1 ? (size_t)-1 : parent, depth};
+    }
+    for (size_t a = 0; a < nk; a++) {
+        for (size_t b = a + 1; b < nk; b++) {
+            if (k[a].depth != k[b].depth || k[a].parent != k[b].parent || k[a].len != k[b].len ||
+                memcmp(s + k[a].at, s + k[b].at, k[a].len) != 0)
+                continue;
+            mx_status st;
+            int len = (int)MX_MIN(k[a].len, 200);
+            if (k[a].depth == 1) {
+                st = mx_error(MX_ERR_FORMAT,
+                              "%s: header has duplicate key '%.*s' (tensor names "
+                              "must be unique)",
+                              path, len, s + k[a].at);
+            } else if (k[a].parent != (size_t)-1) {
+                key *p = &k[k[a].parent];
+                st = mx_error(MX_ERR_FORMAT,
+                              "%s: header entry '%.*s' has duplicate field "
+                              "'%.*s'",
+                              path, (int)MX_MIN(p->len, 200), s + p->at, len, s + k[a].at);
+            } else {
+                continue;
+            }
+            free(k);
+            return st;
+        }
+    }
+    free(k);
+    return mx_error(MX_ERR_FORMAT, "%s: header has duplicate keys", path);
+}
+
 static size_t count_tree_keys(struct json_object *o) {
     size_t keys = 0;
     if (json_object_is_type(o, json_type_object)) {
@@ -282,7 +336,7 @@ static mx_status parse_header(const char *path, mx_safetensors *st) {
         goto done;
     }
     if (count_json_keys(h, end) != count_tree_keys(root)) {
-        s = mx_error(MX_ERR_FORMAT, "%s: header has duplicate keys", path);
+        s = duplicate_error(path, h, end);
         goto done;
     }
     size_t nt = (size_t)json_object_object_length(root);
