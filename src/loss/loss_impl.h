@@ -1,0 +1,41 @@
+/* Private to the loss module: the per-call workspace shared by the GEMM path and the reference. */
+#ifndef MX_LOSS_IMPL_H
+#define MX_LOSS_IMPL_H
+
+#include <stdint.h>
+
+#include "metrix/loss.h"
+
+typedef struct mx_loss_ws {
+    mx_loss_config cfg;
+    int64_t n, m, C, d; /* current sizes */
+    const int64_t *labels;
+    const mx_mix_pair *pairs;
+    int64_t *boff;    /* n + 1: mixed pairs bucketed by anchor (anchor >= 0) */
+    int64_t *bcur;    /* n + 1: cursor scratch */
+    int64_t *bidx;    /* m */
+    int64_t *all_idx; /* m: pairs with anchor < 0 */
+    int64_t n_all;
+    unsigned char *mark; /* C */
+    /* per-anchor term scratch: clean (t_*) of tn, mixed (t_*2) of tm, shared t_a..t_d of tx */
+    double *t_s, *t_y, *t_gv, *t_s2, *t_y2, *t_gv2, *t_a, *t_b, *t_c, *t_d;
+    void **t_g, **t_g2;
+} mx_loss_ws;
+
+/* Allocates the scratch for max sizes into ws (zeroed struct); mx_loss_ws_free releases it. */
+mx_status mx_loss_ws_alloc(mx_loss_ws *ws, int64_t max_n, int64_t max_m, int64_t n_classes);
+void mx_loss_ws_free(mx_loss_ws *ws);
+/* Checks config, labels and pairs against sizes; buckets the pairs by anchor. */
+mx_status mx_loss_ws_prepare(mx_loss_ws *ws, int64_t n, const int64_t *labels, int64_t m,
+                             const mx_mix_pair *pairs);
+mx_status mx_loss_config_check(const mx_loss_config *cfg);
+static inline int mx_loss_is_proxy(mx_loss_kind k) {
+    return k == MX_LOSS_PROXY_ANCHOR || k == MX_LOSS_PROXY_NCA;
+}
+
+/* y~ = lambda [y_i = c] + (1 - lambda) [y_j = c] */
+static inline double mx_loss_soft_label(const mx_mix_pair *p, const int64_t *labels, int64_t c) {
+    return (double)p->lambda * (labels[p->i] == c) + (1.0 - (double)p->lambda) * (labels[p->j] == c);
+}
+
+#endif

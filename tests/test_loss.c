@@ -1,0 +1,282 @@
+/* loss: method.md §9 test vectors, finite-difference gradients of the double reference for every
+ * loss (clean and mixed, embeddings / mixed embeddings / proxies), the float GEMM path against the
+ * reference, and degenerate batches. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrix/core.h"
+#include "metrix/loss.h"
+#include "mx_test.h"
+
+static const double E4[8] = {0.980581, 0.196116, 0.874157, 0.485643,
+                             0.196116, 0.980581, -0.6,     0.8};
+static const int64_t Y4[4] = {0, 0, 1, 2};
+
+/* v_k = lambda x_i + (1 - lambda) x_j */
+static void mix_d(int64_t m, int64_t d, const double *x, const mx_mix_pair *p, double *v) {
+    for (int64_t k = 0; k < m; k++)
+        for (int64_t c = 0; c < d; c++)
+            v[k * d + c] = p[k].lambda * x[p[k].i * d + c] + (1 - p[k].lambda) * x[p[k].j * d + c];
+}
+
+static double run_ref(const mx_loss_config *cfg, int64_t n, int64_t d, const double *e,
+                      const int64_t *y, int64_t C, const double *P, int64_t m, const double *v,
+                      const mx_mix_pair *pr, mx_loss_result *res) {
+    mx_loss_result r;
+    CHECK_OK(mx_loss_compute_ref(cfg, n, d, e, y, C, P, m, v, pr, &r, NULL, NULL, NULL));
+    if (res) *res = r;
+    return r.total;
+}
+
+static void test_vectors(void) {
+    const float lam = 0.7f;
+    mx_loss_config c = mx_loss_config_default(MX_LOSS_CONTRASTIVE);
+    mx_loss_result r;
+    run_ref(&c, 4, 2, E4, Y4, 0, NULL, 0, NULL, NULL, &r);
+    CHECK_CLOSE(r.clean, 0.308467, 1e-6, 0);
+    /* branch 0: (a, p, n) -> v = lam p + (1 - lam) n scored against a */
+    mx_mix_pair b0[4] = {{1, 2, lam, 0}, {1, 3, lam, 0}, {0, 2, lam, 1}, {0, 3, lam, 1}};
+    double v[12];
+    mix_d(4, 2, E4, b0, v);
+    run_ref(&c, 4, 2, E4, Y4, 0, NULL, 4, v, b0, &r);
+    CHECK_CLOSE(r.mixed, 0.375953, 1e-6, 0);
+    CHECK_CLOSE(r.total, 0.458848, 1e-6, 0);
+    /* branch 1: v = lam a + (1 - lam) n scored against a */
+    mx_mix_pair b1[6] = {{2, 0, lam, 2}, {2, 1, lam, 2}, {2, 3, lam, 2},
+                         {3, 0, lam, 3}, {3, 1, lam, 3}, {3, 2, lam, 3}};
+    mix_d(6, 2, E4, b1, v);
+    c.mix_weight = 0.3f;
+    run_ref(&c, 4, 2, E4, Y4, 0, NULL, 6, v, b1, &r);
+    CHECK_CLOSE(r.mixed, 0.278066, 1e-6, 0);
+    CHECK_CLOSE(r.total, 0.391887, 1e-6, 0);
+    /* MS generic form, beta 2, gamma 50, m 0.5, no miner, pos x neg mixes with label lam */
+    mx_loss_config ms = mx_loss_config_ms_original();
+    ms.ms_miner = 0;
+    mix_d(4, 2, E4, b0, v);
+    run_ref(&ms, 4, 2, E4, Y4, 0, NULL, 4, v, b0, &r);
+    CHECK_CLOSE(r.clean, (0.169940 + 0.317538 + 0.173297 + 0.166800) / 4, 1e-6, 0);
+    CHECK_CLOSE(r.mixed, (0.611640 + 0.695007) / 4, 1e-6, 0);
+    CHECK_CLOSE(r.total, 0.337558, 1e-6, 0);
+    /* the float GEMM path gives the same numbers */
+    mx_loss *l;
+    float ef[8], vf[12];
+    for (int i = 0; i < 8; i++) ef[i] = (float)E4[i];
+    for (int i = 0; i < 8; i++) vf[i] = (float)v[i];
+    CHECK_OK(mx_loss_create(&ms, 4, 8, 2, 0, &l));
+    CHECK_OK(mx_loss_compute(l, 4, ef, Y4, NULL, 4, vf, b0, &r, NULL, NULL, NULL));
+    CHECK_CLOSE(r.total, 0.337558, 2e-6, 0);
+    mx_loss_free(l);
+}
+
+/* random batch: n rows of d, labels in [0, C), m pairs of mixed kinds */
+typedef struct batch {
+    int64_t n, d, C, m;
+    double *e, *P, *v;
+    int64_t *y;
+    mx_mix_pair *pr;
+} batch;
+
+static batch make_batch(mx_rng *r, int64_t n, int64_t d, int64_t C, int64_t m, int all_anchor) {
+    batch b = {n, d, C, m, NULL, NULL, NULL, NULL, NULL};
+    b.e = malloc(sizeof(double) * (size_t)(n * d));
+    b.P = malloc(sizeof(double) * (size_t)(C * d));
+    b.v = malloc(sizeof(double) * (size_t)(m * d + 1));
+    b.y = malloc(sizeof(int64_t) * (size_t)n);
+    b.pr = malloc(sizeof(mx_mix_pair) * (size_t)(m + 1));
+    for (int64_t i = 0; i < n * d; i++) b.e[i] = mx_rng_normal(r);
+    for (int64_t i = 0; i < C * d; i++) b.P[i] = mx_rng_normal(r);
+    for (int64_t i = 0; i < n; i++) b.y[i] = (int64_t)mx_rng_below(r, (uint64_t)C);
+    for (int64_t k = 0; k < m; k++) {
+        b.pr[k].i = (int64_t)mx_rng_below(r, (uint64_t)n);
+        b.pr[k].j = (int64_t)mx_rng_below(r, (uint64_t)n);
+        b.pr[k].lambda = (float)mx_rng_uniform(r);
+        b.pr[k].anchor = all_anchor && (k % 3 == 0) ? -1 : (int64_t)mx_rng_below(r, (uint64_t)n);
+    }
+    /* mixed rows are independent inputs of the loss; perturb them off the exact mixes */
+    mix_d(m, d, b.e, b.pr, b.v);
+    for (int64_t i = 0; i < m * d; i++) b.v[i] += 0.05 * mx_rng_normal(r);
+    return b;
+}
+
+static void free_batch(batch *b) {
+    free(b->e), free(b->P), free(b->v), free(b->y), free(b->pr);
+}
+
+/* central differences of the reference total against its analytic gradient */
+static void fd_check(const char *what, const mx_loss_config *cfg, batch *b) {
+    int64_t n = b->n, d = b->d, C = b->C, m = b->m;
+    double *ge = calloc((size_t)(n * d), 8), *gv = calloc((size_t)(m * d + 1), 8);
+    double *gp = calloc((size_t)(C * d), 8);
+    mx_loss_result r;
+    CHECK_OK(mx_loss_compute_ref(cfg, n, d, b->e, b->y, C, b->P, m, b->v, b->pr, &r, ge, gv, gp));
+    CHECK(isfinite(r.total));
+    int proxy = cfg->kind == MX_LOSS_PROXY_ANCHOR || cfg->kind == MX_LOSS_PROXY_NCA;
+    struct {
+        double *x, *g;
+        int64_t len;
+    } t[3] = {{b->e, ge, n * d}, {b->v, gv, m * d}, {b->P, gp, proxy ? C * d : 0}};
+    const double h = 1e-6;
+    int bad = 0;
+    double worst = 0;
+    for (int s = 0; s < 3; s++) {
+        for (int64_t i = 0; i < t[s].len; i++) {
+            double x0 = t[s].x[i];
+            t[s].x[i] = x0 + h;
+            double lp = run_ref(cfg, n, d, b->e, b->y, C, b->P, m, b->v, b->pr, NULL);
+            t[s].x[i] = x0 - h;
+            double lm = run_ref(cfg, n, d, b->e, b->y, C, b->P, m, b->v, b->pr, NULL);
+            t[s].x[i] = x0;
+            double fd = (lp - lm) / (2 * h), err = fabs(fd - t[s].g[i]);
+            if (err > worst) worst = err;
+            if (err > 1e-5 + 1e-4 * fabs(fd)) {
+                if (bad < 3)
+                    fprintf(stderr, "%s: grad %d[%lld] analytic %.8g fd %.8g\n", what, s,
+                            (long long)i, t[s].g[i], fd);
+                bad++;
+            }
+        }
+    }
+    mx_test_checks++;
+    if (bad) mx_test_failures++, fprintf(stderr, "%s: %d FD mismatches (worst %.3g)\n", what, bad, worst);
+    free(ge), free(gv), free(gp);
+}
+
+static mx_loss_config cfg_of(int k) {
+    switch (k) {
+    case 0: return mx_loss_config_default(MX_LOSS_CONTRASTIVE);
+    case 1: return mx_loss_config_default(MX_LOSS_CONTRASTIVE_COS);
+    case 2: return mx_loss_config_default(MX_LOSS_MS);
+    case 3: return mx_loss_config_ms_original();
+    case 4: return mx_loss_config_default(MX_LOSS_PROXY_ANCHOR);
+    case 5: return mx_loss_config_default(MX_LOSS_PROXY_NCA);
+    case 6: return mx_loss_config_default(MX_LOSS_TRIPLET);
+    case 7: {
+        mx_loss_config c = mx_loss_config_default(MX_LOSS_TRIPLET);
+        c.triplet_mining = MX_TRIPLET_SEMIHARD, c.triplet_margin = 0.2f;
+        return c;
+    }
+    default: {
+        mx_loss_config c = mx_loss_config_default(MX_LOSS_TRIPLET);
+        c.triplet_mining = MX_TRIPLET_HARDEST;
+        return c;
+    }
+    }
+}
+#define N_CFG 9
+
+static void test_fd(void) {
+    mx_rng r;
+    mx_rng_seed(&r, 11);
+    for (int k = 0; k < N_CFG; k++) {
+        for (int all = 0; all < 2; all++) {
+            mx_loss_config c = cfg_of(k);
+            batch b = make_batch(&r, 8, 5, 3, 7, all);
+            char what[64];
+            snprintf(what, sizeof what, "fd %s cfg%d all=%d", mx_loss_kind_name(c.kind), k, all);
+            fd_check(what, &c, &b);
+            free_batch(&b);
+        }
+    }
+}
+
+/* float GEMM path vs the double reference on larger batches */
+static void test_fast_vs_ref(void) {
+    mx_rng r;
+    mx_rng_seed(&r, 5);
+    for (int k = 0; k < N_CFG; k++) {
+        for (int all = 0; all < 2; all++) {
+            mx_loss_config c = cfg_of(k);
+            int64_t n = 48, d = 16, C = 6, m = 60;
+            batch b = make_batch(&r, n, d, C, m, all);
+            double *ge = calloc((size_t)(n * d), 8), *gv = calloc((size_t)(m * d), 8);
+            double *gp = calloc((size_t)(C * d), 8);
+            mx_loss_result rr, rf;
+            CHECK_OK(mx_loss_compute_ref(&c, n, d, b.e, b.y, C, b.P, m, b.v, b.pr, &rr, ge, gv, gp));
+            float *ef = malloc(4 * (size_t)(n * d)), *vf = malloc(4 * (size_t)(m * d));
+            float *pf = malloc(4 * (size_t)(C * d));
+            float *gef = calloc((size_t)(n * d), 4), *gvf = calloc((size_t)(m * d), 4);
+            float *gpf = calloc((size_t)(C * d), 4);
+            float *ge2 = malloc(4 * (size_t)(n * d)), *gv2 = malloc(4 * (size_t)(m * d));
+            float *gp2 = malloc(4 * (size_t)(C * d));
+            for (int64_t i = 0; i < n * d; i++) ef[i] = (float)b.e[i], ge2[i] = (float)ge[i];
+            for (int64_t i = 0; i < m * d; i++) vf[i] = (float)b.v[i], gv2[i] = (float)gv[i];
+            for (int64_t i = 0; i < C * d; i++) pf[i] = (float)b.P[i], gp2[i] = (float)gp[i];
+            mx_loss *l;
+            CHECK_OK(mx_loss_create(&c, n, m, d, C, &l));
+            CHECK_OK(mx_loss_compute(l, n, ef, b.y, pf, m, vf, b.pr, &rf, gef, gvf, gpf));
+            CHECK_CLOSE(rf.total, rr.total, 1e-5, 1e-4);
+            CHECK_CLOSE(rf.clean, rr.clean, 1e-5, 1e-4);
+            CHECK_CLOSE(rf.mixed, rr.mixed, 1e-5, 1e-4);
+            CHECK(rf.n_clean_terms == rr.n_clean_terms);
+            mx_test_compare("d_emb", gef, ge2, (size_t)(n * d), 1e-5, 1e-3);
+            mx_test_compare("d_mixed", gvf, gv2, (size_t)(m * d), 1e-5, 1e-3);
+            mx_test_compare("d_proxies", gpf, gp2, (size_t)(C * d), 1e-5, 1e-3);
+            int64_t mm = 0;
+            const float *vn = mx_loss_mixed_embeddings(l, &mm);
+            CHECK(mm == m);
+            double nrm = 0;
+            for (int64_t i = 0; i < d; i++) nrm += (double)vn[i] * vn[i];
+            CHECK_CLOSE(nrm, 1.0, 1e-5, 0);
+            mx_loss_free(l);
+            free(ef), free(vf), free(pf), free(gef), free(gvf), free(gpf), free(ge2), free(gv2);
+            free(gp2), free(ge), free(gv), free(gp);
+            free_batch(&b);
+        }
+    }
+}
+
+/* one sample, a single class, duplicate rows: finite loss, finite gradients */
+static void test_degenerate(void) {
+    float e[4 * 3] = {1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0}; /* rows 0, 1 duplicates */
+    float p[2 * 3] = {1, 0, 0, 0, 1, 0};
+    int64_t y_one[4] = {0, 0, 0, 0}, y_mix[4] = {0, 0, 1, 1};
+    mx_mix_pair pr[2] = {{0, 1, 0.5f, 0}, {0, 2, 0.5f, -1}};
+    float v[2 * 3] = {1, 0, 0, 0.5f, 0.5f, 0};
+    for (int k = 0; k < N_CFG; k++) {
+        mx_loss_config c = cfg_of(k);
+        mx_loss *l;
+        CHECK_OK(mx_loss_create(&c, 4, 2, 3, 2, &l));
+        const int64_t *ys[2] = {y_one, y_mix};
+        int64_t ns[3] = {1, 2, 4};
+        for (int yi = 0; yi < 2; yi++)
+            for (int ni = 0; ni < 3; ni++) {
+                float ge[12] = {0}, gv[6] = {0}, gp[6] = {0};
+                mx_loss_result r;
+                int64_t m = ns[ni] >= 3 ? 2 : 0;
+                CHECK_OK(mx_loss_compute(l, ns[ni], e, ys[yi], p, m, v, pr, &r, ge, gv, gp));
+                int fin = isfinite(r.total);
+                for (int i = 0; i < 12; i++) fin &= isfinite(ge[i]);
+                for (int i = 0; i < 6; i++) fin &= isfinite(gv[i]) && isfinite(gp[i]);
+                CHECK(fin);
+            }
+        mx_loss_free(l);
+    }
+}
+
+static void test_errors(void) {
+    mx_loss_config c = mx_loss_config_default(MX_LOSS_PROXY_ANCHOR);
+    mx_loss *l = NULL;
+    CHECK(mx_loss_create(&c, 4, 0, 3, 0, &l) == MX_ERR_ARG && l == NULL);
+    CHECK_OK(mx_loss_create(&c, 4, 1, 3, 2, &l));
+    float e[12] = {0}, p[6] = {0};
+    int64_t y[4] = {0, 1, 2, 0};
+    mx_loss_result r;
+    CHECK(mx_loss_compute(l, 4, e, y, p, 0, NULL, NULL, &r, NULL, NULL, NULL) == MX_ERR_ARG);
+    CHECK(strstr(mx_errmsg(), "labels[2]") != NULL);
+    CHECK(mx_loss_compute(l, 5, e, y, p, 0, NULL, NULL, &r, NULL, NULL, NULL) == MX_ERR_SHAPE);
+    mx_loss_free(l);
+    mx_loss_free(NULL);
+    mx_loss_kind k;
+    CHECK(mx_loss_kind_parse("ms", &k) == MX_OK && k == MX_LOSS_MS);
+    CHECK(mx_loss_kind_parse("bogus", &k) == MX_ERR_CONFIG);
+}
+
+int main(void) {
+    test_vectors();
+    test_fd();
+    test_fast_vs_ref();
+    test_degenerate();
+    test_errors();
+    return mx_test_finish("loss");
+}
