@@ -7,6 +7,7 @@
  * threads feed a row. Leave-one-out on one set (q == g) uses the symmetric product: tile (I, J)
  * with J >= I feeds rows of I from its rows and rows of J from its columns. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +15,8 @@
 #include "eval/eval_impl.h"
 #include "metrix/gemm.h"
 
-#define KNN_ROWS 256  /* query rows per tile */
-#define KNN_COLS 4096 /* gallery columns per tile: 256 x 4096 floats = 4 MiB */
-#define KNN_VEC  16   /* elements tested together against a threshold */
+#define KNN_T   512 /* tile side: 512 x 512 floats = 1 MiB per thread, in its L2 */
+#define KNN_VEC 16  /* elements tested together against a threshold */
 
 /* a is worse than b */
 static inline int worse(float as, int64_t ai, float bs, int64_t bi) {
@@ -112,43 +112,97 @@ static void feed_row(const float *v, int64_t n, int64_t j0, int64_t self, int64_
     }
 }
 
+/* Feeds columns [c0, c1) of a tile (rows i0.., gallery j0.., row stride ld, m rows) to the heaps
+ * of gallery rows j: candidate (v, i) for pairs i < j only. */
+static void feed_cols(const float *tile, int64_t m, int64_t ld, int64_t c0, int64_t c1, int64_t i0,
+                      int64_t j0, float *hs, int64_t *hi, int64_t k, int64_t *cnt) {
+    float thr[KNN_VEC];
+    int64_t w = c1 - c0;
+    for (int64_t c = 0; c < w; c++) thr[c] = heap_thr(hs + (j0 + c0 + c) * k, k, cnt[j0 + c0 + c]);
+    for (int64_t c = w; c < KNN_VEC; c++) thr[c] = INFINITY;
+    for (int64_t r = 0; r < m; r++) {
+        const float *v = tile + r * ld + c0;
+        int64_t i = i0 + r;
+        if (w == KNN_VEC) {
+            int any = 0;
+            for (int t = 0; t < KNN_VEC; t++) any |= v[t] >= thr[t];
+            if (!any) continue;
+        }
+        for (int64_t c = 0; c < w; c++) {
+            int64_t j = j0 + c0 + c;
+            if (v[c] < thr[c] || j <= i) continue;
+            heap_offer(hs + j * k, hi + j * k, k, cnt + j, v[c], i);
+            thr[c] = heap_thr(hs + j * k, k, cnt[j]);
+        }
+    }
+}
+
 mx_status mx_knn_heaps(const float *q, int64_t nq, const float *g, int64_t ng, int64_t d, int64_t k,
-                       int exclude_self, float *hs, int64_t *hi, int64_t *cnt, float *tile) {
+                       int exclude_self, float *hs, int64_t *hi, int64_t *cnt) {
     int sym = q == g && nq == ng && exclude_self;
-    for (int64_t i0 = 0; i0 < nq; i0 += KNN_ROWS) {
-        int64_t m = MX_MIN(KNN_ROWS, nq - i0);
-        for (int64_t j0 = sym ? i0 : 0; j0 < ng; j0 += KNN_COLS) {
-            int64_t n = MX_MIN(KNN_COLS, ng - j0);
-            /* tile (m x n) = q[i0 .. i0+m) . g[j0 .. j0+n)^T */
-            mx_sgemm(0, 1, m, n, d, 1.0f, q + i0 * d, d, g + j0 * d, d, 0.0f, tile, n);
-            /* rows of the tile feed the query rows */
-#pragma omp parallel for schedule(dynamic, 8)
-            for (int64_t r = 0; r < m; r++) {
-                int64_t i = i0 + r;
-                feed_row(tile + r * n, n, j0, exclude_self ? i : -1, sym ? i : -1, hs + i * k,
-                         hi + i * k, k, cnt + i);
-            }
-            if (!sym) continue;
-                /* columns feed gallery rows j (pairs i < j only: j > i covers the diagonal tile) */
-#pragma omp parallel for schedule(dynamic, 1)
-            for (int64_t c0 = 0; c0 < n; c0 += KNN_VEC) {
-                int64_t c1 = MX_MIN(n, c0 + KNN_VEC);
-                float thr[KNN_VEC];
-                for (int64_t c = c0; c < c1; c++)
-                    thr[c - c0] = heap_thr(hs + (j0 + c) * k, k, cnt[j0 + c]);
+    int nth = mx_threads_get();
+    float *tiles = mx_alloc((size_t)nth * KNN_T * KNN_T * sizeof(float));
+    if (!tiles) return mx_error(MX_ERR_NOMEM, "mx_knn: out of memory for %d tiles", nth);
+    int64_t nbq = (nq + KNN_T - 1) / KNN_T;
+    if (!sym) {
+        /* each thread owns query blocks: tiles (I, J) for J ascending, no sharing */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+        for (int64_t bi = 0; bi < nbq; bi++) {
+            float *tile = tiles + (size_t)omp_get_thread_num() * KNN_T * KNN_T;
+            int64_t i0 = bi * KNN_T, m = MX_MIN(KNN_T, nq - i0);
+            for (int64_t j0 = 0; j0 < ng; j0 += KNN_T) {
+                int64_t n = MX_MIN(KNN_T, ng - j0);
+                /* tile (m x n) = q[i0 .. i0+m) . g[j0 .. j0+n)^T, single-threaded in here */
+                mx_sgemm(0, 1, m, n, d, 1.0f, q + i0 * d, d, g + j0 * d, d, 0.0f, tile, n);
                 for (int64_t r = 0; r < m; r++) {
-                    const float *v = tile + r * n;
                     int64_t i = i0 + r;
-                    for (int64_t c = c0; c < c1; c++) {
-                        int64_t j = j0 + c;
-                        if (v[c] < thr[c - c0] || j <= i) continue;
-                        heap_offer(hs + j * k, hi + j * k, k, cnt + j, v[c], i);
-                        thr[c - c0] = heap_thr(hs + j * k, k, cnt[j]);
-                    }
+                    feed_row(tile + r * n, n, j0, exclude_self ? i : -1, -1, hs + i * k, hi + i * k,
+                             k, cnt + i);
                 }
             }
         }
+        mx_free(tiles);
+        return MX_OK;
     }
+    /* symmetric: upper-triangle tiles (I, J), J >= I, ordered by diagonal offset so that tiles
+     * running together rarely share a block; a lock per block guards the heaps of its rows,
+     * which tile (I, J) feeds from its rows (block I) and from its columns (block J). */
+    int64_t ntiles = nbq * (nbq + 1) / 2;
+    omp_lock_t *locks = malloc((size_t)nbq * sizeof(omp_lock_t));
+    if (!locks) {
+        mx_free(tiles);
+        return mx_error(MX_ERR_NOMEM, "mx_knn: out of memory");
+    }
+    for (int64_t b = 0; b < nbq; b++) omp_init_lock(&locks[b]);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (int64_t t = 0; t < ntiles; t++) {
+        /* t -> (offset o, block bi): offset o holds nbq - o tiles */
+        int64_t o = 0, rest = t;
+        while (rest >= nbq - o) {
+            rest -= nbq - o;
+            o++;
+        }
+        int64_t bi = rest, bj = rest + o;
+        float *tile = tiles + (size_t)omp_get_thread_num() * KNN_T * KNN_T;
+        int64_t i0 = bi * KNN_T, m = MX_MIN(KNN_T, nq - i0);
+        int64_t j0 = bj * KNN_T, n = MX_MIN(KNN_T, ng - j0);
+        mx_sgemm(0, 1, m, n, d, 1.0f, q + i0 * d, d, g + j0 * d, d, 0.0f, tile, n);
+        omp_set_lock(&locks[bi]);
+        for (int64_t r = 0; r < m; r++) {
+            int64_t i = i0 + r;
+            feed_row(tile + r * n, n, j0, i, i, hs + i * k, hi + i * k, k, cnt + i);
+        }
+        if (bi != bj) {
+            omp_unset_lock(&locks[bi]);
+            omp_set_lock(&locks[bj]);
+        }
+        for (int64_t c0 = 0; c0 < n; c0 += KNN_VEC)
+            feed_cols(tile, m, n, c0, MX_MIN(n, c0 + KNN_VEC), i0, j0, hs, hi, k, cnt);
+        omp_unset_lock(&locks[bj]);
+    }
+    for (int64_t b = 0; b < nbq; b++) omp_destroy_lock(&locks[b]);
+    free(locks);
+    mx_free(tiles);
     return MX_OK;
 }
 
@@ -167,21 +221,19 @@ mx_status mx_knn(const float *q, int64_t nq, const float *g, int64_t ng, int64_t
     if (nq == 0) return MX_OK;
     float *hs = sim ? sim : mx_alloc((size_t)nq * (size_t)k * sizeof(float));
     int64_t *cnt = mx_calloc((size_t)nq, sizeof(int64_t));
-    float *tile = mx_alloc((size_t)KNN_ROWS * KNN_COLS * sizeof(float));
     mx_status st = MX_OK;
-    if (!hs || !cnt || !tile) {
+    if (!hs || !cnt) {
         st = mx_error(MX_ERR_NOMEM, "mx_knn: out of memory for %lld x %lld neighbours",
                       (long long)nq, (long long)k);
         goto done;
     }
-    st = mx_knn_heaps(q, nq, g, ng, d, k, exclude_self, hs, idx, cnt, tile);
+    st = mx_knn_heaps(q, nq, g, ng, d, k, exclude_self, hs, idx, cnt);
     if (st != MX_OK) goto done;
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < nq; i++) heap_finish(hs + i * k, idx + i * k, k, cnt[i]);
 done:
     if (hs != sim) mx_free(hs);
     mx_free(cnt);
-    mx_free(tile);
     return st;
 }
 
