@@ -5,6 +5,8 @@
 #include "metrix/core.h"
 #include "metrix/gemm.h"
 #include "metrix/io.h"
+#include "metrix/loss.h"
+#include "metrix/mix.h"
 #include "metrix/optim.h"
 #include "metrix/plot.h"
 #include "metrix/eval.h"
