@@ -212,6 +212,19 @@ static void test_atomic(void) {
 
 /* ---- safetensors ------------------------------------------------------------------------- */
 
+static void test_dtypes(void) {
+    for (int t = 0; t < MX_DTYPE_COUNT; t++) {
+        mx_dtype back = MX_DTYPE_COUNT;
+        CHECK(mx_dtype_size((mx_dtype)t) > 0);
+        CHECK(mx_dtype_from_name(mx_dtype_name((mx_dtype)t), &back) && back == (mx_dtype)t);
+    }
+    CHECK(mx_dtype_size(MX_DTYPE_COUNT) == 0 && strcmp(mx_dtype_name(MX_DTYPE_COUNT), "?") == 0);
+    CHECK(strcmp(mx_dtype_npy_descr(MX_DTYPE_I64), "<i8") == 0);
+    CHECK(mx_dtype_npy_descr(MX_DTYPE_BF16) == NULL);
+    mx_dtype d;
+    CHECK(!mx_dtype_from_name("F8_E4M3", &d));
+}
+
 static void test_half(void) {
     CHECK(mx_f16_to_f32(0x3c00) == 1.0f);
     CHECK(mx_f16_to_f32(0xc000) == -2.0f);
@@ -296,6 +309,15 @@ static void test_st_roundtrip(void) {
     CHECK_OK(mx_st_read_raw(st, "mask", MX_DTYPE_U8, 1, (int64_t[]){3}, u2));
     CHECK(memcmp(u2, u, 3) == 0);
     CHECK(mx_st_read_raw(st, "mask", MX_DTYPE_I8, 1, (int64_t[]){3}, u2) == MX_ERR_FORMAT);
+    const char *names[5] = {"step", "layer.weight", "mask", "empty", "half \"q\"\\"};
+    CHECK_OK(mx_st_check_names(st, names, 5));
+    CHECK(mx_st_check_names(st, names, 4) == MX_ERR_FORMAT && msg_has("unexpected tensor 'half"));
+    names[1] = "other";
+    CHECK(mx_st_check_names(st, names, 5) == MX_ERR_FORMAT && msg_has("no tensor named 'other'"));
+    names[1] = "step"; /* layer.weight no longer listed */
+    CHECK(mx_st_check_names(st, names, 5) == MX_ERR_FORMAT && msg_has("'layer.weight'"));
+    const char *rep[6] = {"step", "layer.weight", "mask", "empty", "half \"q\"\\", "mask"};
+    CHECK(mx_st_check_names(st, rep, 6) == MX_ERR_ARG);
     mx_st_free(st);
     mx_st_free(NULL);
 
@@ -491,6 +513,7 @@ int main(void) {
     test_npy_roundtrip();
     test_npy_variants_and_errors();
     test_atomic();
+    test_dtypes();
     test_half();
     test_st_roundtrip();
     test_st_errors();

@@ -78,6 +78,9 @@ mx_status mx_st_read_i64(const mx_safetensors *st, const char *name, int ndim,
 /* Added: copies the raw bytes of tensor `name`, which must have exactly this dtype and shape. */
 mx_status mx_st_read_raw(const mx_safetensors *st, const char *name, mx_dtype dtype, int ndim,
                          const int64_t *shape, void *dst);
+/* Added: strict name check for loading a whole model or checkpoint: MX_ERR_FORMAT naming the
+ * first missing name, or the first tensor in the file that is not in names[0..n). */
+mx_status mx_st_check_names(const mx_safetensors *st, const char *const *names, size_t n);
 /* Added: the path the handle was opened from (for messages). */
 const char *mx_st_path(const mx_safetensors *st);
 

@@ -559,6 +559,29 @@ mx_status mx_st_read_raw(const mx_safetensors *st, const char *name, mx_dtype dt
     return MX_OK;
 }
 
+mx_status mx_st_check_names(const mx_safetensors *st, const char *const *names, size_t n) {
+    if (!st || (n && !names)) return mx_error(MX_ERR_ARG, "mx_st_check_names: NULL argument");
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!names[i] || !mx_st_find(st, names[i]))
+            return mx_error(MX_ERR_FORMAT, "%s: no tensor named '%s' (expected %zu tensors)",
+                            st->path, names[i] ? names[i] : "(null)", n);
+        found++;
+    }
+    for (size_t i = 0; i < st->n; i++) {
+        size_t k = 0;
+        while (k < n && strcmp(names[k], st->views[i].name) != 0) k++;
+        if (k == n)
+            return mx_error(MX_ERR_FORMAT,
+                            "%s: unexpected tensor '%s' (%zu tensors in the file, "
+                            "%zu expected)",
+                            st->path, st->views[i].name, st->n, n);
+    }
+    if (found != st->n)
+        return mx_error(MX_ERR_ARG, "mx_st_check_names: the expected list repeats a name");
+    return MX_OK;
+}
+
 /* ---- writer ------------------------------------------------------------------------------ */
 
 static mx_status check_view(const char *path, const mx_tensor_view *t) {
