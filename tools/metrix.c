@@ -9,6 +9,7 @@
 static const mx_cmd commands[] = {
     /* name, function, one-line summary (kept sorted) */
     {"bench", mx_cmd_bench, "throughput benchmarks: train, knn, loss"},
+    {"eval", mx_cmd_eval, "retrieval metrics of saved embeddings: Recall@K, MAP@R, NMI, ..."},
     {"version", mx_cmd_version, "print the version and the backends metrix was built with"},
 };
 
