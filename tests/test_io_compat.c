@@ -281,7 +281,18 @@ static void test_resnet50(void) {
         free(buf);
         mx_array_free(&a);
     }
+    /* C rewrites the model; Python converts it back and loads it into torchvision's resnet50 */
+    size_t n = mx_st_count(st);
+    mx_tensor_view *views = malloc(n * sizeof *views);
+    for (size_t i = 0; i < n; i++) views[i] = *mx_st_at(st, i);
+    const char *meta[2] = {"arch", "resnet50"};
+    CHECK_OK(mx_st_write(tpath("r50_c.safetensors"), views, n, meta, 1));
+    free(views);
     mx_st_free(st);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tools/convert_torchvision.py to-torch --arch resnet50 %s %s",
+             MX_SOURCE_DIR, tpath("r50_c.safetensors"), tpath("r50_c.pth"));
+    CHECK(system(cmd) == 0);
 }
 
 int main(void) {

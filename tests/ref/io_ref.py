@@ -9,7 +9,8 @@
   io_ref.py check DIR      read the files the C test wrote (c.safetensors, c_*.npy) with the Python
                            reader and np.load and verify every value; exit status 0 = all equal.
   io_ref.py r50 DIR        torchvision resnet50 (random init, seed 7) -> DIR/r50.safetensors, plus
-                           DIR/r50_<name>.npy of a few tensors for the C side to compare.
+                           DIR/r50_<name>.npy of a few tensors for the C side to compare; also checks
+                           the round trip safetensors -> to-torch .pth -> to-safetensors --weights.
 
 Values follow formulas that the C test recomputes: f(i) = 3 sin(0.37 i) for floats, see INTS.
 Run: /usr/bin/python3 tests/ref/io_ref.py fixtures tests/fixtures/io
@@ -131,6 +132,15 @@ def r50(d):
     if rc:
         return rc
     entries, _ = cv.read_safetensors(out)
+    # round trip: safetensors -> .pth (checked to load into resnet50) -> safetensors via --weights
+    pth, back = os.path.join(d, "r50.pth"), os.path.join(d, "r50_back.safetensors")
+    if cv.main(["to-torch", "--arch", "resnet50", out, pth]) or \
+            cv.main(["to-safetensors", "--arch", "resnet50", "--weights", pth, back]):
+        return 1
+    again, _ = cv.read_safetensors(back)
+    if list(again) != list(entries) or any(again[k] != entries[k] for k in entries):
+        print("MISMATCH: resnet50 safetensors -> pth -> safetensors changed the tensors")
+        return 1
     for k in ("conv1.weight", "layer4.2.bn3.running_var", "fc.weight", "fc.bias"):
         np.save(os.path.join(d, "r50_%s.npy" % k), cv.to_numpy(*entries[k]))
     return 0
