@@ -54,7 +54,13 @@ static void test_jpeg(void) {
     }
     mx_image_free(&im);
     CHECK_OK(mx_image_load(fpath("rgb.jpg"), 13, &im));
-    CHECK(im.w == 24 && im.h == 18); /* 3/8 */
+    CHECK(im.w == 32 && im.h == 24); /* 1/2: 3/8 would fit but is not a fast scale */
+    mx_image_free(&im);
+    CHECK_OK(mx_image_load(fpath("rgb.jpg"), 6, &im));
+    CHECK(im.w == 8 && im.h == 6); /* 1/8 */
+    mx_image_free(&im);
+    CHECK_OK(mx_image_load(fpath("rgb.jpg"), 25, &im));
+    CHECK(im.w == w && im.h == h); /* 1/2 gives 24 < 25: full size */
     mx_image_free(&im);
     CHECK_OK(mx_image_load(fpath("rgb.jpg"), 1000, &im)); /* larger than the image: full size */
     CHECK(im.w == w && im.h == h);
@@ -71,6 +77,31 @@ static void test_jpeg(void) {
         maxd = MXT_MAX(maxd, abs((int)im.data[i] - (int)g[i]));
     CHECK(maxd <= 4);
     mx_image_free(&im);
+
+    /* CMYK (stored inverted, as Adobe writes it): R = C K / 255 */
+    {
+        uint8_t cmyk[8 * 8 * 4], *q = cmyk;
+        for (int i = 0; i < 64; i++, q += 4) {
+            q[0] = 200;
+            q[1] = 100;
+            q[2] = 255;
+            q[3] = 128;
+        }
+        tjhandle tj = tjInitCompress();
+        unsigned char *jb = NULL;
+        unsigned long js = 0;
+        CHECK(tjCompress2(tj, cmyk, 8, 0, 8, TJPF_CMYK, &jb, &js, TJSAMP_444, 100, 0) == 0);
+        CHECK_OK(mx_image_decode(jb, js, "cmyk.jpg", 0, &im));
+        CHECK(im.c == 3 && im.w == 8);
+        if (im.data) {
+            CHECK(abs(im.data[0] - 200 * 128 / 255) <= 3);
+            CHECK(abs(im.data[1] - 100 * 128 / 255) <= 3);
+            CHECK(abs(im.data[2] - 128) <= 3);
+        }
+        mx_image_free(&im);
+        tjFree(jb);
+        tjDestroy(tj);
+    }
 
     /* truncated JPEG: an error naming the file, no crash */
     FILE *f = fopen(fpath("rgb.jpg"), "rb");

@@ -50,9 +50,10 @@ typedef struct mx_image {
 void mx_image_free(mx_image *im); /* frees data and zeroes the struct; NULL-safe */
 
 /* Decodes a JPEG or PNG (detected by magic bytes) held in memory; `name` is used in messages.
- * JPEG: when min_short > 0 TurboJPEG's reduced DCT scaling picks the smallest scale whose
- * shorter side is still >= min_short (0: full size). PNG: palette, gray < 8 bit, 16-bit, tRNS and
- * alpha are normalised to 8-bit gray or RGB (alpha is dropped). The output keeps the file's
+ * JPEG: when min_short > 0 TurboJPEG's reduced DCT scaling picks the smallest of the fast scales
+ * 1/2, 1/4, 1/8 whose shorter side is still >= min_short (none fits, or 0: full size); gray
+ * stays gray, CMYK / YCCK (Adobe, inverted) becomes RGB. PNG: palette, gray < 8 bit, 16-bit, tRNS
+ * and alpha are normalised to 8-bit gray or RGB (alpha is dropped). The output keeps the file's
  * colour model: c = 1 for gray images, 3 otherwise. */
 mx_status mx_image_decode(const void *buf, size_t size, const char *name, int min_short,
                           mx_image *out);

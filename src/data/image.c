@@ -58,13 +58,15 @@ static mx_status decode_jpeg(const uint8_t *buf, size_t size, const char *name, 
         tjDestroy(tj);
         return st;
     }
-    /* the smallest scale whose shorter side stays >= min_short (factors are sorted largest
-     * first in libjpeg-turbo, but do not rely on it) */
+    /* the smallest scale whose shorter side stays >= min_short, among 1/2, 1/4, 1/8: the other
+     * eighths run libjpeg-turbo's generic, non-SIMD IDCT and are slower than a full-size decode
+     * (500x375 at 5/8: 3.6 ms vs 2.2 ms full, measured under load) */
     int nsf = 0, sw = w, sh = h;
     tjscalingfactor *sf = tjGetScalingFactors(&nsf);
     if (min_short > 0 && sf) {
         for (int k = 0; k < nsf; k++) {
-            if (sf[k].num > sf[k].denom) continue;
+            if (sf[k].num != 1 || (sf[k].denom != 2 && sf[k].denom != 4 && sf[k].denom != 8))
+                continue;
             int cw = TJSCALED(w, sf[k]), ch = TJSCALED(h, sf[k]);
             if (MX_MIN(cw, ch) >= min_short && (int64_t)cw * ch < (int64_t)sw * sh) {
                 sw = cw;
@@ -72,14 +74,16 @@ static mx_status decode_jpeg(const uint8_t *buf, size_t size, const char *name, 
             }
         }
     }
+    /* CMYK / YCCK (Adobe, inverted) JPEGs decode to CMYK and convert: R = C K / 255 ... */
+    const int cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
     int c = cs == TJCS_GRAY ? 1 : 3;
-    uint8_t *px = malloc((size_t)sw * sh * c);
+    uint8_t *px = malloc((size_t)sw * sh * (cmyk ? 4 : c));
     if (!px) {
         tjDestroy(tj);
         return mx_error(MX_ERR_NOMEM, "%s: cannot allocate %dx%d image", name, sw, sh);
     }
-    if (tjDecompress2(tj, buf, (unsigned long)size, px, sw, 0, sh, c == 1 ? TJPF_GRAY : TJPF_RGB,
-                      TJFLAG_STOPONWARNING) != 0) {
+    int pf = cmyk ? TJPF_CMYK : c == 1 ? TJPF_GRAY : TJPF_RGB;
+    if (tjDecompress2(tj, buf, (unsigned long)size, px, sw, 0, sh, pf, TJFLAG_STOPONWARNING) != 0) {
         mx_status st = mx_error(MX_ERR_FORMAT, "%s: JPEG decode failed (truncated or corrupt): %s",
                                 name, tjGetErrorStr2(tj));
         free(px);
@@ -87,6 +91,14 @@ static mx_status decode_jpeg(const uint8_t *buf, size_t size, const char *name, 
         return st;
     }
     tjDestroy(tj);
+    if (cmyk) /* in place: pixel i's RGB (3i..3i+2) never overtakes its CMYK (4i..4i+3) */
+        for (size_t i = 0; i < (size_t)sw * sh; i++) {
+            const uint8_t *q = px + 4 * i;
+            unsigned k = q[3], r = q[0] * k / 255, g = q[1] * k / 255, b = q[2] * k / 255;
+            px[3 * i] = (uint8_t)r;
+            px[3 * i + 1] = (uint8_t)g;
+            px[3 * i + 2] = (uint8_t)b;
+        }
     out->w = sw;
     out->h = sh;
     out->c = c;
