@@ -141,7 +141,8 @@ mx_status mx_ckpt_add(mx_ckpt *c, const char *name, mx_dtype dtype, int ndim,
                       const int64_t *shape, const void *data);
 mx_status mx_ckpt_add_i64(mx_ckpt *c, const char *name, int64_t value); /* I64 scalar */
 mx_status mx_ckpt_add_rng(mx_ckpt *c, const char *name, const mx_rng *r); /* U64 [4] */
-/* Sets (or replaces) a metadata string; MX_CKPT_FORMAT_KEY is reserved. Both are copied. */
+/* Sets (or replaces) a metadata string; both are copied. MX_CKPT_FORMAT_KEY is reserved
+ * (mx_ckpt_save fails with MX_ERR_ARG if it was set). */
 mx_status mx_ckpt_set_meta(mx_ckpt *c, const char *key, const char *value);
 mx_status mx_ckpt_save(const mx_ckpt *c, const char *path);
 
