@@ -126,8 +126,8 @@ mx_train_config mx_train_config_default(void) {
     c.nca_scale = 10.0f;
     strcpy(c.mix, "feature");
     strcpy(c.mix_pairs, "official");
-    strcpy(c.mix_negatives, "all");
-    c.mix_k = 3;
+    strcpy(c.mix_negatives, "hardest");
+    c.mix_k = 5;
     c.mix_alpha = 2.0f, c.mix_weight = 0.4f;
     strcpy(c.optimizer, "adam");
     c.lr = 1e-3f, c.weight_decay = 1e-4f, c.momentum = 0.9f;
@@ -156,7 +156,7 @@ typedef struct preset {
 #define PAPER_COMMON                                                                               \
     "backbone=resnet50;embed_dim=512;batch=100;optimizer=adam;lr=1e-4;weight_decay=1e-4;"          \
     "schedule=step;bn_freeze=1;warmup_epochs=5;image_size=224;resize_size=256;clip_value=10;"      \
-    "proxy_lr_mult=100;sampler=random;workers=2;eval_every=1;"
+    "proxy_lr_mult=100;sampler=random;workers=2;eval_every=1;mix_negatives=all;"
 #define MS_LOSS "loss=ms;ms_pos_scale=17.97;ms_neg_scale=75.66;ms_margin=0.77;ms_epsilon=0.39;"
 #define CUB_CARS_MS "lr_step=5;lr_gamma=0.5;epochs=60;"
 #define SOP_MS "lr=6e-4;lr_step=20;lr_gamma=0.25;epochs=60;warmup_epochs=1;bn_freeze=0;"        \
