@@ -291,10 +291,42 @@ static void test_schedule_values(void) {
     CHECK_CLOSE(mx_lr_factor(&s, 50), 1.0, 1e-15, 0);
 }
 
+/* Adam + clip by norm on 200k parameters: bit-identical with 1 and 2 threads. */
+static void test_thread_independence(void) {
+    enum { N = 200000 };
+    float *p[2], *g = malloc(N * sizeof *g);
+    const int threads = mx_threads_get();
+    for (int t = 0; t < 2; t++) {
+        p[t] = malloc(N * sizeof(float));
+        mx_rng r;
+        mx_rng_seed(&r, 3);
+        for (int i = 0; i < N; i++) p[t][i] = (float)mx_rng_normal(&r);
+        mx_threads_set(t + 1);
+        mx_optim_config cfg = mx_optim_config_default();
+        cfg.lr = 1e-2;
+        mx_optim *o = NULL;
+        CHECK_OK(mx_optim_create(&cfg, &o));
+        CHECK_OK(mx_optim_add_buffer(o, p[t], g, N, NULL));
+        CHECK_OK(mx_optim_add_group(o, 0, 0, N, 1.0, 1e-4, "all", NULL));
+        for (int s = 0; s < 5; s++) {
+            for (int i = 0; i < N; i++) g[i] = p[t][i] * (float)(1 + i % 7);
+            double norm = 0;
+            CHECK_OK(mx_optim_clip_grad_norm(o, NULL, 0, 100.0, &norm));
+            CHECK(norm > 100.0);
+            CHECK_OK(mx_optim_step(o));
+        }
+        mx_optim_free(o);
+    }
+    CHECK(memcmp(p[0], p[1], N * sizeof(float)) == 0);
+    mx_threads_set(threads);
+    free(p[0]), free(p[1]), free(g);
+}
+
 int main(void) {
     test_against_torch();
     test_clipping();
     test_state_and_errors();
     test_schedule_values();
+    test_thread_independence();
     return mx_test_finish("optim");
 }
