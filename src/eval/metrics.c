@@ -2,6 +2,7 @@
  * alignment and uniformity. Sums are in double and reduced in a fixed order, so results do not
  * depend on the thread count beyond the rounding of the GEMM tiles. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,8 +10,11 @@
 #include "eval/eval_impl.h"
 #include "metrix/gemm.h"
 
+/* Each thread owns blocks of TILE_ROWS rows and computes its tiles with a single-threaded
+ * mx_sgemm into its own TILE_ROWS x TILE_COLS buffer (1 MiB), scanned while in cache. */
 #define TILE_ROWS 256
-#define TILE_COLS 4096
+#define TILE_COLS 1024
+#define TILE_SIZE ((size_t)TILE_ROWS * TILE_COLS)
 
 mx_status mx_eval_normalize(float *x, int64_t n, int64_t d) {
     int64_t bad = -1;
@@ -138,14 +142,15 @@ static double sqdist(const float *a, const float *b, int64_t d) {
 
 /* na[i] = argmin_c ||x_i - c||^2 (ties: smaller c), bd: n floats of workspace. */
 static void kmeans_assign(const float *x, int64_t n, int64_t d, const float *cent,
-                          const float *cnorm, int64_t nc, float *tile, float *bd, int64_t *na) {
+                          const float *cnorm, int64_t nc, float *tiles, float *bd, int64_t *na) {
+#pragma omp parallel for schedule(dynamic, 1)
     for (int64_t i0 = 0; i0 < n; i0 += TILE_ROWS) {
         int64_t m = MX_MIN(TILE_ROWS, n - i0);
+        float *tile = tiles + (size_t)omp_get_thread_num() * TILE_SIZE;
         for (int64_t c0 = 0; c0 < nc; c0 += TILE_COLS) {
             int64_t w = MX_MIN(TILE_COLS, nc - c0);
             /* tile (m x w) = x_block . cent_chunk^T; distance less ||x||^2 = |c|^2 - 2 x.c */
             mx_sgemm(0, 1, m, w, d, 1.0f, x + i0 * d, d, cent + c0 * d, d, 0.0f, tile, w);
-#pragma omp parallel for schedule(static)
             for (int64_t r = 0; r < m; r++) {
                 const float *v = tile + r * w;
                 int64_t i = i0 + r;
@@ -179,7 +184,7 @@ mx_status mx_kmeans(const float *x, int64_t n, int64_t d, int64_t nc, int max_it
     int64_t *cnt = malloc((size_t)nc * sizeof(int64_t));
     int64_t *na = malloc((size_t)n * sizeof(int64_t));
     float *bd = malloc((size_t)n * sizeof(float));
-    float *tile = mx_alloc((size_t)TILE_ROWS * TILE_COLS * sizeof(float));
+    float *tile = mx_alloc((size_t)mx_threads_get() * TILE_SIZE * sizeof(float));
     mx_status st = MX_OK;
     if (!cent || !cnorm || !mind || !sums || !cnt || !na || !bd || !tile) {
         st = mx_error(MX_ERR_NOMEM, "mx_kmeans: out of memory (n=%lld, %lld clusters)",
@@ -274,7 +279,7 @@ mx_status mx_utilization(const float *q, int64_t nq, const float *x, int64_t nx,
                         (long long)nq, (long long)nx, (long long)d);
     float *qn = malloc((size_t)nq * sizeof(float)), *xn = malloc((size_t)nx * sizeof(float));
     float *best = malloc((size_t)nq * sizeof(float));
-    float *tile = mx_alloc((size_t)TILE_ROWS * TILE_COLS * sizeof(float));
+    float *tile = mx_alloc((size_t)mx_threads_get() * TILE_SIZE * sizeof(float));
     mx_status st = MX_OK;
     if (!qn || !xn || !best || !tile) {
         st = mx_error(MX_ERR_NOMEM, "mx_utilization: out of memory");
@@ -282,14 +287,15 @@ mx_status mx_utilization(const float *q, int64_t nq, const float *x, int64_t nx,
     }
     row_sqnorms(q, nq, d, qn);
     row_sqnorms(x, nx, d, xn);
+#pragma omp parallel for schedule(dynamic, 1)
     for (int64_t i0 = 0; i0 < nq; i0 += TILE_ROWS) {
         int64_t m = MX_MIN(TILE_ROWS, nq - i0);
+        float *tp = tile + (size_t)omp_get_thread_num() * TILE_SIZE;
         for (int64_t j0 = 0; j0 < nx; j0 += TILE_COLS) {
             int64_t w = MX_MIN(TILE_COLS, nx - j0);
-            mx_sgemm(0, 1, m, w, d, 1.0f, q + i0 * d, d, x + j0 * d, d, 0.0f, tile, w);
-#pragma omp parallel for schedule(static)
+            mx_sgemm(0, 1, m, w, d, 1.0f, q + i0 * d, d, x + j0 * d, d, 0.0f, tp, w);
             for (int64_t r = 0; r < m; r++) {
-                const float *v = tile + r * w;
+                const float *v = tp + r * w;
                 float b = j0 == 0 ? INFINITY : best[i0 + r];
                 for (int64_t c = 0; c < w; c++) {
                     float t = xn[j0 + c] - 2.0f * v[c];
@@ -371,21 +377,22 @@ mx_status mx_align_uniform(const float *x, const int64_t *labels, int64_t n, int
     if (uniformity) {
         /* log mean_{i<j} exp(-t ||x_i - x_j||^2) over upper-triangle tiles; per-row sums */
         double *rs = calloc((size_t)n, sizeof(double));
-        float *tile = mx_alloc((size_t)TILE_ROWS * TILE_COLS * sizeof(float));
+        float *tile = mx_alloc((size_t)mx_threads_get() * TILE_SIZE * sizeof(float));
         if (!rs || !tile) {
             st = mx_error(MX_ERR_NOMEM, "mx_align_uniform: out of memory");
         } else {
+#pragma omp parallel for schedule(dynamic, 1)
             for (int64_t i0 = 0; i0 < n; i0 += TILE_ROWS) {
                 int64_t m = MX_MIN(TILE_ROWS, n - i0);
+                float *tp = tile + (size_t)omp_get_thread_num() * TILE_SIZE;
                 for (int64_t j0 = i0; j0 < n; j0 += TILE_COLS) {
                     int64_t w = MX_MIN(TILE_COLS, n - j0);
-                    mx_sgemm(0, 1, m, w, d, 1.0f, x + i0 * d, d, x + j0 * d, d, 0.0f, tile, w);
-#pragma omp parallel for schedule(static)
+                    mx_sgemm(0, 1, m, w, d, 1.0f, x + i0 * d, d, x + j0 * d, d, 0.0f, tp, w);
                     for (int64_t r = 0; r < m; r++) {
                         int64_t i = i0 + r;
                         double s = 0;
                         for (int64_t c = MX_MAX(0, i + 1 - j0); c < w; c++) {
-                            double d2 = (double)xn[i] + xn[j0 + c] - 2.0 * tile[r * w + c];
+                            double d2 = (double)xn[i] + xn[j0 + c] - 2.0 * tp[r * w + c];
                             s += exp(-t * (d2 > 0 ? d2 : 0));
                         }
                         rs[i] += s;
