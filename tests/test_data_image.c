@@ -297,6 +297,47 @@ static void test_vs_torchvision(void) {
     mx_image_free(&im);
 }
 
+static void test_decoder_and_luma(void) {
+    /* a reused decoder: several sizes and formats in turn, same pixels as the owning API */
+    mx_decoder *d = NULL;
+    CHECK_OK(mx_decoder_create(&d));
+    const char *files[5] = {"rgb.jpg", "rgb.png", "gray.jpg", "rgb.jpg", "pal.png"};
+    for (int k = 0; d && k < 5; k++) {
+        mx_image v, o;
+        CHECK_OK(mx_decoder_load(d, fpath(files[k]), 0, &v));
+        CHECK_OK(mx_image_load(fpath(files[k]), 0, &o));
+        CHECK(v.w == o.w && v.h == o.h && v.c == o.c && v.data && o.data &&
+              !memcmp(v.data, o.data, (size_t)o.w * o.h * o.c));
+        mx_image_free(&o);
+    }
+    mx_image v;
+    CHECK(mx_decoder_load(d, fpath("trunc.jpg"), 0, &v) == MX_ERR_FORMAT);
+    CHECK_OK(mx_decoder_load(d, fpath("rgb.jpg"), 12, &v)); /* usable after an error */
+    CHECK(v.w == 16);
+    mx_decoder_free(d);
+    mx_decoder_free(NULL);
+
+    /* RGB -> 1 channel takes the luma of the 3-channel result (the resampling is linear) */
+    mx_image im;
+    ref_image(&im);
+    mx_transform_config t3 = mx_transform_config_default(MX_TF_TEST_RESIZE_CROP), t1;
+    t3.resize_size = 20;
+    t3.out_size = 16;
+    for (int k = 0; k < 3; k++) {
+        t3.mean[k] = 0;
+        t3.std[k] = 1;
+    }
+    t1 = t3;
+    t1.channels = 1;
+    float o3[3 * 256], o1[256], want[256];
+    CHECK_OK(mx_transform_apply(&t3, &im, NULL, o3));
+    CHECK_OK(mx_transform_apply(&t1, &im, NULL, o1));
+    for (int i = 0; i < 256; i++)
+        want[i] = 0.299f * o3[i] + 0.587f * o3[256 + i] + 0.114f * o3[512 + i];
+    mx_test_compare("luma", o1, want, 256, 1e-6, 1e-6);
+    mx_image_free(&im);
+}
+
 static void test_rrc(void) {
     mx_rng r;
     mx_rng_seed(&r, 3);
@@ -405,6 +446,7 @@ int main(void) {
     test_jpeg();
     test_png();
     test_vs_torchvision();
+    test_decoder_and_luma();
     test_rrc();
     test_fmnist_tf();
     return mx_test_finish("test_data_image");

@@ -60,6 +60,17 @@ mx_status mx_image_decode(const void *buf, size_t size, const char *name, int mi
 /* Reads the whole file and decodes it. */
 mx_status mx_image_load(const char *path, int min_short, mx_image *out);
 
+/* A reusable decoder (one per thread): its file and pixel buffers grow to the largest image seen
+ * and are reused, so steady-state decoding does not allocate. The image filled in by
+ * mx_decoder_decode / mx_decoder_load is a view into the decoder (do not mx_image_free it),
+ * valid until the decoder's next call. */
+typedef struct mx_decoder mx_decoder;
+mx_status mx_decoder_create(mx_decoder **out);
+void mx_decoder_free(mx_decoder *d); /* NULL-safe */
+mx_status mx_decoder_decode(mx_decoder *d, const void *buf, size_t size, const char *name,
+                            int min_short, mx_image *view);
+mx_status mx_decoder_load(mx_decoder *d, const char *path, int min_short, mx_image *view);
+
 /* ---- transforms -------------------------------------------------------------------------- */
 
 typedef enum mx_transform_kind {
@@ -162,6 +173,10 @@ int64_t mx_dataset_class_id(const mx_dataset *ds, int c);
 const char *mx_dataset_path(const mx_dataset *ds, int64_t i);
 /* Decodes example i (in-memory: a copy). min_short as in mx_image_decode. */
 mx_status mx_dataset_image(const mx_dataset *ds, int64_t i, int min_short, mx_image *out);
+/* The same without allocating: a read-only view into d's buffers (files) or into the dataset
+ * (in-memory images), valid until d's next call. Thread-safe with one decoder per thread. */
+mx_status mx_dataset_image_view(const mx_dataset *ds, int64_t i, int min_short, mx_decoder *d,
+                                mx_image *view);
 
 /* ---- samplers ---------------------------------------------------------------------------- */
 

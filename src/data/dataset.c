@@ -852,3 +852,15 @@ mx_status mx_dataset_image(const mx_dataset *ds, int64_t i, int min_short, mx_im
     out->c = 1;
     return MX_OK;
 }
+
+mx_status mx_dataset_image_view(const mx_dataset *ds, int64_t i, int min_short, mx_decoder *d,
+                                mx_image *view) {
+    MX_ASSERT(i >= 0 && i < ds->n);
+    if (ds->paths) return mx_decoder_load(d, ds->paths[i], min_short, view);
+    size_t sz = (size_t)ds->ih * ds->iw;
+    view->w = ds->iw;
+    view->h = ds->ih;
+    view->c = 1;
+    view->data = ds->pixels + (size_t)i * sz; /* read-only by contract */
+    return MX_OK;
+}

@@ -42,6 +42,11 @@ struct mx_loader {
     int stop;
     pthread_t *th;
     int nth;
+    mx_decoder **dec; /* [workers + 1]: one per worker, the last for the calling thread */
+    struct worker_arg {
+        mx_loader *ld;
+        int t;
+    } * args;
 };
 
 mx_loader_config mx_loader_config_default(void) {
@@ -50,19 +55,18 @@ mx_loader_config mx_loader_config_default(void) {
 }
 
 /* Decodes and transforms batch b into images / labels; returns its size in *n. */
-static mx_status fill_batch(const mx_loader *ld, int64_t b, float *images, int64_t *labels,
-                            int64_t *n) {
+static mx_status fill_batch(const mx_loader *ld, mx_decoder *dec, int64_t b, float *images,
+                            int64_t *labels, int64_t *n) {
     const int64_t first = b * ld->B;
     const int64_t cnt = MX_MIN((int64_t)ld->B, ld->n_idx - first);
     const int64_t *lab = mx_dataset_labels(ld->ds);
     for (int64_t k = 0; k < cnt; k++) {
         int64_t i = ld->idx[first + k];
-        mx_image im;
-        MX_TRY(mx_dataset_image(ld->ds, i, ld->min_short, &im));
+        mx_image im; /* a view into dec or the dataset: nothing is allocated per example */
+        MX_TRY(mx_dataset_image_view(ld->ds, i, ld->min_short, dec, &im));
         mx_rng r;
         mx_rng_seed(&r, mx_hash3(ld->cfg.seed, (uint64_t)ld->epoch, (uint64_t)(first + k)));
         mx_status st = mx_transform_apply(&ld->tf, &im, &r, images + k * ld->per);
-        mx_image_free(&im);
         if (st != MX_OK) {
             const char *p = mx_dataset_path(ld->ds, i);
             return mx_error(st, "%s (example %ld): %s", p ? p : "in-memory image", (long)i,
@@ -75,7 +79,9 @@ static mx_status fill_batch(const mx_loader *ld, int64_t b, float *images, int64
 }
 
 static void *worker(void *arg) {
-    mx_loader *ld = arg;
+    struct worker_arg *wa = arg;
+    mx_loader *ld = wa->ld;
+    mx_decoder *dec = ld->dec[wa->t];
     pthread_mutex_lock(&ld->mu);
     for (;;) {
         if (ld->stop || ld->next_claim >= ld->nb) break;
@@ -89,7 +95,7 @@ static void *worker(void *arg) {
         sl->batch = b;
         ld->next_claim++;
         pthread_mutex_unlock(&ld->mu);
-        mx_status st = fill_batch(ld, b, sl->img, sl->lab, &sl->n);
+        mx_status st = fill_batch(ld, dec, b, sl->img, sl->lab, &sl->n);
         if (st != MX_OK) snprintf(sl->msg, sizeof(sl->msg), "%s", mx_errmsg());
         pthread_mutex_lock(&ld->mu);
         sl->st = st;
@@ -139,7 +145,10 @@ mx_status mx_loader_create(const mx_dataset *ds, const mx_sampler *s, int eval_b
     ld->P = cfg->workers ? cfg->prefetch : 0;
     ld->slots = calloc((size_t)MX_MAX(ld->P, 1), sizeof(slot));
     ld->th = calloc((size_t)MX_MAX(cfg->workers, 1), sizeof(pthread_t));
-    int ok = ld->idx && ld->slots && ld->th;
+    ld->dec = calloc((size_t)cfg->workers + 1, sizeof(mx_decoder *));
+    ld->args = calloc((size_t)MX_MAX(cfg->workers, 1), sizeof(*ld->args));
+    int ok = ld->idx && ld->slots && ld->th && ld->dec && ld->args;
+    for (int t = 0; ok && t <= cfg->workers; t++) ok = mx_decoder_create(&ld->dec[t]) == MX_OK;
     for (int p = 0; ok && p < ld->P; p++) {
         ld->slots[p].img = mx_alloc((size_t)ld->B * ld->per * sizeof(float));
         ld->slots[p].lab = malloc((size_t)ld->B * sizeof(int64_t));
@@ -149,9 +158,11 @@ mx_status mx_loader_create(const mx_dataset *ds, const mx_sampler *s, int eval_b
     pthread_cond_init(&ld->cv_work, NULL);
     pthread_cond_init(&ld->cv_ready, NULL);
     if (!ok) {
+        mx_status st =
+            mx_error(MX_ERR_NOMEM, "loader: cannot allocate %d batches of %d x %ld floats",
+                     cfg->prefetch, ld->B, (long)ld->per);
         mx_loader_free(ld);
-        return mx_error(MX_ERR_NOMEM, "loader: cannot allocate %d batches of %d x %ld floats",
-                        cfg->prefetch, ld->B, (long)ld->per);
+        return st;
     }
     *out = ld;
     return MX_OK;
@@ -169,6 +180,10 @@ void mx_loader_free(mx_loader *ld) {
             free(ld->slots[p].lab);
         }
     free(ld->slots);
+    if (ld->dec)
+        for (int t = 0; t <= ld->cfg.workers; t++) mx_decoder_free(ld->dec[t]);
+    free(ld->dec);
+    free(ld->args);
     free(ld->th);
     free(ld->idx);
     free(ld);
@@ -198,7 +213,9 @@ mx_status mx_loader_start_epoch(mx_loader *ld, int64_t epoch) {
     for (int p = 0; p < ld->P; p++) ld->slots[p].state = SLOT_FREE;
     ld->started = 1;
     for (int t = 0; t < ld->cfg.workers; t++) {
-        if (pthread_create(&ld->th[t], NULL, worker, ld) != 0) {
+        ld->args[t].ld = ld;
+        ld->args[t].t = t;
+        if (pthread_create(&ld->th[t], NULL, worker, &ld->args[t]) != 0) {
             stop_workers(ld);
             ld->started = 0;
             return mx_error(MX_ERR_BACKEND, "loader: pthread_create failed for worker %d", t);
@@ -214,7 +231,7 @@ mx_status mx_loader_next(mx_loader *ld, float *images, int64_t *labels, int64_t 
     if (ld->next_out >= ld->nb) return MX_OK;
     int64_t b = ld->next_out;
     if (ld->cfg.workers == 0) {
-        MX_TRY(fill_batch(ld, b, images, labels, n));
+        MX_TRY(fill_batch(ld, ld->dec[ld->cfg.workers], b, images, labels, n));
         ld->next_out++;
         return MX_OK;
     }

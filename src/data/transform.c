@@ -126,10 +126,16 @@ static void lin_index(int d, int in, int out, int *i0, int *i1, float *l1) {
     *l1 = l < 0 ? 0 : (l > 1 ? 1 : l);
 }
 
-void mx_image_resample(const mx_image *im, int top, int left, int h, int w, int rh, int rw, int oy,
-                       int ox, int oh, int ow, int flip, float *out) {
+/* Luma weights (ITU-R BT.601) for RGB -> gray outputs. */
+static const float LUMA[3] = {0.299f, 0.587f, 0.114f};
+
+/* Bilinear resample as documented at mx_image_resample; luma: write one plane of the RGB image's
+ * luma instead of im->c planes. */
+static void resample(const mx_image *im, int top, int left, int h, int w, int rh, int rw, int oy,
+                     int ox, int oh, int ow, int flip, int luma, float *out) {
     MX_ASSERT(top >= 0 && left >= 0 && h > 0 && w > 0 && top + h <= im->h && left + w <= im->w);
     MX_ASSERT(oy >= 0 && ox >= 0 && oy + oh <= rh && ox + ow <= rw);
+    MX_ASSERT(!luma || im->c == 3);
     const int c = im->c;
     const size_t plane = (size_t)oh * ow;
     for (int y = 0; y < oh; y++) {
@@ -143,18 +149,30 @@ void mx_image_resample(const mx_image *im, int top, int left, int h, int w, int 
             float lx;
             lin_index(x + ox, w, rw, &x0, &x1, &lx);
             int xo = flip ? ow - 1 - x : x;
+            float acc = 0;
             for (int k = 0; k < c; k++) {
                 float top_v = (1 - lx) * r0[x0 * c + k] + lx * r0[x1 * c + k];
                 float bot_v = (1 - lx) * r1[x0 * c + k] + lx * r1[x1 * c + k];
-                out[k * plane + (size_t)y * ow + xo] = (1 - ly) * top_v + ly * bot_v;
+                float v = (1 - ly) * top_v + ly * bot_v;
+                if (luma)
+                    acc += LUMA[k] * v;
+                else
+                    out[k * plane + (size_t)y * ow + xo] = v;
             }
+            if (luma) out[(size_t)y * ow + xo] = acc;
         }
     }
 }
 
+void mx_image_resample(const mx_image *im, int top, int left, int h, int w, int rh, int rw, int oy,
+                       int ox, int oh, int ow, int flip, float *out) {
+    resample(im, top, left, h, w, rh, rw, oy, ox, oh, ow, flip, 0, out);
+}
+
 /* Pad by p (zeros) and crop s x s at (top, left) of the padded image, optionally mirrored; CHW
- * floats 0..255. */
-static void pad_crop(const mx_image *im, int p, int top, int left, int s, int flip, float *out) {
+ * floats 0..255 (one luma plane if luma). */
+static void pad_crop(const mx_image *im, int p, int top, int left, int s, int flip, int luma,
+                     float *out) {
     const int c = im->c;
     const size_t plane = (size_t)s * s;
     for (int y = 0; y < s; y++) {
@@ -162,29 +180,25 @@ static void pad_crop(const mx_image *im, int p, int top, int left, int s, int fl
         for (int x = 0; x < s; x++) {
             int sx = x + left - p;
             int xo = flip ? s - 1 - x : x;
-            for (int k = 0; k < c; k++) {
-                float v = 0;
-                if (sy >= 0 && sy < im->h && sx >= 0 && sx < im->w)
-                    v = im->data[((size_t)sy * im->w + sx) * c + k];
-                out[k * plane + (size_t)y * s + xo] = v;
+            int inside = sy >= 0 && sy < im->h && sx >= 0 && sx < im->w;
+            const uint8_t *q = inside ? im->data + ((size_t)sy * im->w + sx) * c : NULL;
+            if (luma) {
+                out[(size_t)y * s + xo] =
+                    q ? LUMA[0] * q[0] + LUMA[1] * q[1] + LUMA[2] * q[2] : 0.0f;
+                continue;
             }
+            for (int k = 0; k < c; k++) out[k * plane + (size_t)y * s + xo] = q ? q[k] : 0.0f;
         }
     }
 }
 
-/* Converts im->c planes of 0..255 values in buf to cfg->channels normalised planes in out. buf
- * may equal out when im->c <= channels. */
-static void finish(const mx_transform_config *cfg, int c_in, const float *buf, float *out) {
+/* Turns the geometry's planes in out (one if c_in is 1 or luma was taken, else 3) into
+ * cfg->channels normalised planes, in place. */
+static void finish(const mx_transform_config *cfg, int c_in, float *out) {
     const size_t plane = (size_t)cfg->out_size * cfg->out_size;
-    if (c_in == 3 && cfg->channels == 1) {
-        for (size_t i = 0; i < plane; i++)
-            out[i] = 0.299f * buf[i] + 0.587f * buf[plane + i] + 0.114f * buf[2 * plane + i];
-    } else if (c_in == 1 && cfg->channels == 3) {
-        if (out != buf) memcpy(out, buf, plane * sizeof(float));
+    if (c_in == 1 && cfg->channels == 3) {
         memcpy(out + plane, out, plane * sizeof(float));
         memcpy(out + 2 * plane, out, plane * sizeof(float));
-    } else if (out != buf) {
-        memcpy(out, buf, plane * cfg->channels * sizeof(float));
     }
     for (int k = 0; k < cfg->channels; k++) {
         const float inv = 1.0f / (255.0f * cfg->std[k]), m = cfg->mean[k] / cfg->std[k];
@@ -198,19 +212,15 @@ mx_status mx_transform_apply(const mx_transform_config *cfg, const mx_image *im,
     if (im->c != 1 && im->c != 3)
         return mx_error(MX_ERR_ARG, "transform: image has %d channels, expected 1 or 3", im->c);
     const int s = cfg->out_size;
-    float *buf = out, *tmp = NULL;
-    if (im->c > cfg->channels) {
-        tmp = malloc((size_t)s * s * im->c * sizeof(float));
-        if (!tmp) return mx_error(MX_ERR_NOMEM, "transform: cannot allocate %dx%d buffer", s, s);
-        buf = tmp;
-    }
+    const int luma = im->c == 3 && cfg->channels == 1;
+    float *buf = out;
     switch (cfg->kind) {
     case MX_TF_TRAIN_RRC: {
         int top, left, h, w;
         mx_rrc_params(rng, im->w, im->h, cfg->scale_lo, cfg->scale_hi, cfg->ratio_lo, cfg->ratio_hi,
                       &top, &left, &h, &w);
         int flip = mx_rng_uniformf(rng) < cfg->flip_p;
-        mx_image_resample(im, top, left, h, w, s, s, 0, 0, s, s, flip, buf);
+        resample(im, top, left, h, w, s, s, 0, 0, s, s, flip, luma, buf);
         break;
     }
     case MX_TF_TEST_RESIZE_CROP: {
@@ -225,32 +235,27 @@ mx_status mx_transform_apply(const mx_transform_config *cfg, const mx_image *im,
             rw = (int)((int64_t)rs * im->w / im->h);
         }
         int oy = (int)nearbyint((rh - s) / 2.0), ox = (int)nearbyint((rw - s) / 2.0);
-        mx_image_resample(im, 0, 0, im->h, im->w, rh, rw, oy, ox, s, s, 0, buf);
+        resample(im, 0, 0, im->h, im->w, rh, rw, oy, ox, s, s, 0, luma, buf);
         break;
     }
     case MX_TF_TRAIN_PAD_CROP: {
         int ph = im->h + 2 * cfg->pad, pw = im->w + 2 * cfg->pad;
-        if (ph < s || pw < s) {
-            free(tmp);
+        if (ph < s || pw < s)
             return mx_error(MX_ERR_SHAPE, "transform: padded image %dx%d smaller than crop %d", pw,
                             ph, s);
-        }
         int top = (int)mx_rng_below(rng, (uint64_t)(ph - s + 1));
         int left = (int)mx_rng_below(rng, (uint64_t)(pw - s + 1));
         int flip = mx_rng_uniformf(rng) < cfg->flip_p;
-        pad_crop(im, cfg->pad, top, left, s, flip, buf);
+        pad_crop(im, cfg->pad, top, left, s, flip, luma, buf);
         break;
     }
     case MX_TF_NONE:
-        if (im->w != s || im->h != s) {
-            free(tmp);
+        if (im->w != s || im->h != s)
             return mx_error(MX_ERR_SHAPE, "transform: image is %dx%d, expected %dx%d", im->w, im->h,
                             s, s);
-        }
-        pad_crop(im, 0, 0, 0, s, 0, buf);
+        pad_crop(im, 0, 0, 0, s, 0, luma, buf);
         break;
     }
-    finish(cfg, im->c, buf, out);
-    free(tmp);
+    finish(cfg, luma ? 1 : im->c, out);
     return MX_OK;
 }
