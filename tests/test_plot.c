@@ -81,6 +81,35 @@ static void test_pca(int64_t n, int64_t d) {
     free(t1), free(t2), free(x), free(xy), free(xr);
 }
 
+/* 10 symmetric classes: 9 nearly equal top eigenvalues, so the axes are not unique. The
+ * variance captured by the two projections (rotation-invariant) must still match the reference's
+ * top-2 eigenvalues. */
+static void test_pca_degenerate(void) {
+    enum { N = 2000, D = 40 };
+    float *x = malloc(N * D * sizeof *x), *xy = malloc(2 * N * sizeof *xy);
+    float *xr = malloc(2 * N * sizeof *xr);
+    mx_rng r;
+    mx_rng_seed(&r, 11);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < D; j++)
+            x[i * D + j] = (float)(0.3 * mx_rng_normal(&r) + (j % 10 == i % 10 ? 1.0 : 0.0));
+    double ex[2], exr[2];
+    CHECK_OK(mx_pca_2d(x, N, D, xy, ex));
+    CHECK_OK(mx_pca_2d_ref(x, N, D, xr, exr));
+    double var[2] = {0, 0}, var_ref[2] = {0, 0};
+    for (int c = 0; c < 2; c++)
+        for (int i = 0; i < N; i++) { /* projections of centred data have mean 0 */
+            var[c] += (double)xy[2 * i + c] * xy[2 * i + c];
+            var_ref[c] += (double)xr[2 * i + c] * xr[2 * i + c];
+        }
+    CHECK_CLOSE(var[0] + var[1], var_ref[0] + var_ref[1], 0, 1e-4);
+    CHECK_CLOSE(ex[0] + ex[1], exr[0] + exr[1], 0, 1e-4);
+    double dot = 0; /* the two axes stay uncorrelated */
+    for (int i = 0; i < N; i++) dot += (double)xy[2 * i] * xy[2 * i + 1];
+    CHECK(fabs(dot) <= 1e-3 * sqrt(var[0] * var[1]));
+    free(x), free(xy), free(xr);
+}
+
 static void test_pca_errors(void) {
     float x[6] = {1, 2, 3, 4, 5, 6}, xy[12];
     CHECK(mx_pca_2d(x, 1, 6, xy, NULL) == MX_ERR_SHAPE);
@@ -199,11 +228,14 @@ static void test_scatter(void) {
 /* LeakSanitizer hook (unused without -fsanitize): fontconfig, loaded by cairo for text, keeps a
  * process-lifetime cache that it never frees; that is not a metrix leak. */
 const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libfontconfig.so\n"; }
+const char *__lsan_default_suppressions(void) {
+    return "leak:libfontconfig.so\n";
+}
 
 int main(void) {
     test_pca(400, 16);
     test_pca(300, 96);
+    test_pca_degenerate();
     test_pca_errors();
     test_lines();
     test_scatter();

@@ -8,9 +8,14 @@
 #include "metrix/gemm.h"
 #include "metrix/plot.h"
 
-#define PCA_BLOCK    4    /* subspace size: convergence rate lambda_5 / lambda_2 */
-#define PCA_MAX_ITER 500  /* iterations of the block power method */
-#define PCA_TOL      1e-9 /* stop when ||C v - theta v|| <= tol * theta_0 for both axes */
+/* Subspace size: the top-2 axes converge at rate lambda_9 / lambda_2. */
+#define PCA_BLOCK 8
+/* Iteration limit of the block power method. */
+#define PCA_MAX_ITER 300
+/* Stop when ||C v - theta v|| <= tol * theta_0 for both axes (the covariance is only float
+ * accurate), or when theta_0, theta_1 stop changing (nearly equal eigenvalues: any basis of their
+ * plane is as good, and the residual would converge very slowly). */
+#define PCA_TOL 1e-7
 
 /* Cyclic Jacobi eigen-decomposition of the symmetric m x m matrix a (destroyed). On return
  * w[j] are the eigenvalues sorted in decreasing order and column j of v (m x m, row-major) the
@@ -173,15 +178,18 @@ mx_status mx_pca_2d(const float *emb, int64_t n, int64_t d, float *out_xy, doubl
     for (int64_t i = 0; i < d * k; i++) v[i] = mx_rng_normal(&rng);
     orthonormalize(v, d, k);
     double h[PCA_BLOCK * PCA_BLOCK], q[PCA_BLOCK * PCA_BLOCK], theta[PCA_BLOCK];
+    double prev[2] = {-1.0, -1.0};
     for (int it = 0; it < PCA_MAX_ITER; it++) {
         /* Z = C V (d x k), H = V^T Z (k x k) */
 #pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < d; r++)
-            for (int j = 0; j < k; j++) {
-                double s = 0.0;
-                for (int64_t t = 0; t < d; t++) s += c[r * d + t] * v[t * k + j];
-                z[r * k + j] = s;
+        for (int64_t r = 0; r < d; r++) {
+            double acc[PCA_BLOCK] = {0};
+            for (int64_t t = 0; t < d; t++) {
+                double crt = c[r * d + t];
+                for (int j = 0; j < k; j++) acc[j] += crt * v[t * k + j];
             }
+            for (int j = 0; j < k; j++) z[r * k + j] = acc[j];
+        }
         for (int a = 0; a < k; a++)
             for (int b = 0; b < k; b++) {
                 double s = 0.0;
@@ -212,7 +220,12 @@ mx_status mx_pca_2d(const float *emb, int64_t n, int64_t d, float *out_xy, doubl
             }
             res = MX_MAX(res, sqrt(s));
         }
-        if (res <= PCA_TOL * MX_MAX(theta[0], 1e-300) || theta[0] <= 0.0) break;
+        double change = fabs(theta[0] - prev[0]) + fabs(theta[1] - prev[1]);
+        if (res <= PCA_TOL * MX_MAX(theta[0], 1e-300) || theta[0] <= 0.0 ||
+            change <= 1e-9 * theta[0])
+            break;
+        prev[0] = theta[0];
+        prev[1] = theta[1];
         memcpy(v, zr, (size_t)(d * k) * sizeof *v);
         orthonormalize(v, d, k);
     }
