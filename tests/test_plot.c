@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "metrix/plot.h"
@@ -164,6 +165,8 @@ static void test_lines(void) {
     CHECK_OK(mx_plot_lines(path, "ProxyAnchor + Metrix, Fashion-MNIST", "epoch", "value", 2, names,
                            xs, ys, lens));
     cairo_surface_t *s = load_png(path);
+    struct stat stt;
+    CHECK(stat(path, &stt) == 0 && (stt.st_mode & 0044) == 0044); /* readable by others */
     double c0[3], c1[3], white[3] = {1, 1, 1};
     mx_plot_color(0, c0);
     mx_plot_color(1, c1);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core_impl.h"
@@ -206,6 +207,7 @@ static mx_status save_png(cairo_surface_t *surf, const char *path) {
         free(tmp);
         return st;
     }
+    (void)fchmod(fd, 0644); /* mkstemp makes it 0600; a figure is an ordinary file */
     FILE *fp = fdopen(fd, "wb");
     if (!fp) {
         close(fd);
