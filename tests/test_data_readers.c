@@ -501,6 +501,23 @@ static void test_folder_list(void) {
         CHECK(!strcmp(mx_dataset_path(ds, 0), "/data/elsewhere/x/1.png"));
     }
     mx_dataset_free(ds);
+    /* separate train / test lists: every class of each file */
+    fx_text(P("list/test.txt", NULL), "t/1.png 0\nt/2.png 100\n");
+    c.root = NULL;
+    c.test_list = P("list/test.txt", NULL);
+    ds = open_ok(c);
+    if (ds) {
+        CHECK(mx_dataset_size(ds) == 2 && mx_dataset_classes(ds) == 2);
+        CHECK(mx_dataset_class_id(ds, 1) == 100);
+        CHECK(strstr(mx_dataset_path(ds, 0), "list/t/1.png") != NULL);
+    }
+    mx_dataset_free(ds);
+    c.split = MX_SPLIT_TRAIN;
+    ds = open_ok(c);
+    if (ds) CHECK(mx_dataset_size(ds) == 5 && mx_dataset_classes(ds) == 4);
+    mx_dataset_free(ds);
+    c.test_list = NULL;
+    c.split = MX_SPLIT_TEST;
     fx_text(P("list/bad.txt", NULL), "x/1.png 7\nx/2.png\n");
     c.list = P("list/bad.txt", NULL);
     expect_fail(c, MX_ERR_FORMAT, "bad.txt:2:", NULL);

@@ -19,7 +19,9 @@
  *   FOLDER  root/<class>/<image>: sorted class names are class ids 0..K-1; first half of the
  *           classes train, second half test.
  *   LIST    a file of `path label` lines (paths relative to root, or to the list file's folder
- *           when root is NULL); sorted distinct labels, first half train, second half test.
+ *           when root is NULL); sorted distinct labels, first half train, second half test. With
+ *           a second file test_list, `list` is the training split and test_list the test split,
+ *           each with all of its classes.
  * class_lo/class_hi (inclusive, original ids; for FOLDER the sorted folder index) override the
  * protocol's class range for the chosen split. val_fraction > 0 carves a class-disjoint
  * validation split from the training classes (MX_SPLIT_VAL), and MX_SPLIT_TRAIN then holds the
@@ -146,8 +148,9 @@ typedef enum mx_split {
 
 typedef struct mx_dataset_config {
     mx_dataset_kind kind;
-    const char *root; /* dataset folder (FMNIST: NULL = the Debian path) */
-    const char *list; /* LIST: the list file */
+    const char *root;      /* dataset folder (FMNIST: NULL = the Debian path) */
+    const char *list;      /* LIST: the list file (the training list when test_list is set) */
+    const char *test_list; /* LIST: optional separate test list (NULL: split `list` in halves) */
     mx_split split;
     int64_t class_lo, class_hi; /* inclusive original-id range; -1, -1 = the protocol's */
     double val_fraction;        /* 0: no validation split */

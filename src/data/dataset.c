@@ -654,7 +654,7 @@ mx_status mx_dataset_open(const mx_dataset_config *cfg, mx_dataset **out) {
     int64_t lo = INT64_MIN, hi = INT64_MAX, nfolders = 0;
     switch (cfg->kind) {
     case MX_DS_FMNIST:
-        st = read_fmnist(cfg->root ? cfg->root : MX_FMNIST_DIR, train_side, &r);
+        st = read_fmnist(cfg->root && cfg->root[0] ? cfg->root : MX_FMNIST_DIR, train_side, &r);
         lo = train_side ? 0 : 5;
         hi = train_side ? 4 : 9;
         break;
@@ -680,6 +680,11 @@ mx_status mx_dataset_open(const mx_dataset_config *cfg, mx_dataset **out) {
         hi = train_side ? (nfolders + 1) / 2 - 1 : nfolders - 1;
         break;
     case MX_DS_LIST: {
+        if (cfg->test_list) { /* separate files: all classes of the chosen file */
+            st = read_list(train_side ? cfg->list : cfg->test_list, cfg->root, &r);
+            lo = 0;
+            break;
+        }
         st = read_list(cfg->list, cfg->root, &r);
         int64_t *d = NULL, nd = 0;
         if (st == MX_OK) st = distinct(r.cls, r.n, &d, &nd);
