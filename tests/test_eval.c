@@ -106,6 +106,14 @@ static void test_knn_ties(void) {
                         (long long)diff);
             CHECK(diff == 0);
             if (k > n - excl) CHECK(a[k - 1] == -1 && isinf(sa[k - 1]));
+            /* exact data: the same lists bit for bit on one thread */
+            int th = mx_threads_get();
+            mx_threads_set(1);
+            CHECK_OK(mx_knn(x, n, x, n, d, k, excl, b, sb));
+            mx_threads_set(th);
+            diff = 0;
+            for (int64_t t = 0; t < n * k; t++) diff += a[t] != b[t];
+            CHECK(diff == 0);
         }
         free(a);
         free(b);

@@ -97,7 +97,14 @@ typedef struct mx_eval_report {
     int64_t n_train;
 } mx_eval_report;
 
-/* Leave-one-out evaluation of n embeddings (n x d, normalised internally on a copy) with labels.
+/* Protocol notes. Recall@K: a query is a hit when a same-label item is among its K nearest
+ * (ties broken by index, so for In-Shop a tie between the best positive and a negative counts
+ * against the query, unlike the official "fewer than K negatives score higher"). MAP@R needs the
+ * top max(R) list of every query: memory n_query x max(K_max, R_max) x 8 bytes plus the same in
+ * floats; set map_at_r = 0 for very large classes. NMI's k-means costs O(n d classes) for the
+ * seeding and per Lloyd iteration.
+ *
+ * Leave-one-out evaluation of n embeddings (n x d, normalised internally on a copy) with labels.
  * train (n_train x d, may be NULL) adds utilization u(emb, train). rng seeds k-means++ (may be
  * NULL when cfg->nmi is 0). */
 mx_status mx_eval_run(const float *emb, const int64_t *labels, int64_t n, int64_t d,
