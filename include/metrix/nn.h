@@ -1,0 +1,164 @@
+/* metrix nn: the training engine. CPU fp32 networks on oneDNN with forward and backward passes,
+ * the backbones of the paper (smallcnn, torchvision's resnet18 / resnet50) and its embedding head
+ * (GAP + GMP summed -> linear -> L2 normalisation), and a stage split for feature mixup.
+ *
+ * Memory: all parameters live in ONE float buffer (mx_model_params), their gradients in ONE buffer
+ * of the same layout (mx_model_grads), BN running statistics in a third (mx_model_stats). The
+ * parameter table (mx_model_param_at) names every tensor by its torchvision name and gives its
+ * shape, offset and kind; parameters are stored in torch layout (conv weights OIHW, linear OI).
+ * Activations are kept in oneDNN's blocked layouts inside the model ("slots", planned once with
+ * mx_model_plan); only the input (NCHW) and the embeddings (N x d) are plain.
+ *
+ * A training step over one slot:
+ *     mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, x, n, emb);   // x: n x C x H x W
+ *     ... loss gives d_emb (n x d) ...
+ *     mx_model_backward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, d_emb, NULL);
+ * Feature mixup (stage s = the last trunk stage, "layer4"):
+ *     forward(m, 0, INPUT, s, x, n, f0)          f0: n x mx_model_stage_size(m, s) floats
+ *     forward(m, 0, s, EMBED, f0, n, e0)
+ *     mixer builds fmix (k slabs) from f0;  forward(m, 1, s, EMBED, fmix, k, emix)
+ *     loss -> d_e0, d_emix
+ *     backward(m, 1, s, EMBED, d_emix, d_fmix)   d_fmix (k slabs) is ADDED to; mixer scatters it
+ *                                                 into d_f0 (n slabs, zeroed by the caller)
+ *     backward(m, 0, s, EMBED, d_e0, d_f0)       adds the clean path into d_f0
+ *     backward(m, 0, INPUT, s, d_f0, NULL)
+ * Parameter gradients accumulate (ADD) across calls and slots; zero them with
+ * mx_model_zero_grad. A backward call must follow the forward call(s) of the same slot covering
+ * the same stages, with no other forward on that slot in between. */
+#ifndef METRIX_NN_H
+#define METRIX_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metrix/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum mx_backbone {
+    MX_BACKBONE_SMALLCNN = 0, /* 1x28x28-ish inputs: 3 conv blocks (32, 64, 128 channels) */
+    MX_BACKBONE_RESNET18 = 1,
+    MX_BACKBONE_RESNET50 = 2
+} mx_backbone;
+
+/* "smallcnn", "resnet18", "resnet50" -> backbone (returns 0 if unknown). */
+int mx_backbone_from_name(const char *name, mx_backbone *out);
+const char *mx_backbone_name(mx_backbone b);
+
+typedef struct mx_model_config {
+    mx_backbone backbone; /* default MX_BACKBONE_RESNET50 */
+    int in_channels;      /* default 3 (1 for smallcnn) */
+    int embed_dim;        /* d; 0 = default: 512 for ResNets, 128 for smallcnn */
+    float bn_eps;         /* default 1e-5 */
+    float bn_momentum;    /* default 0.1 (torch): running = (1-m) running + m batch */
+} mx_model_config;
+
+mx_model_config mx_model_config_default(mx_backbone b);
+
+/* Stages: 0 = the input; 1..n_trunk = trunk stages (ResNet: stem, layer1..layer4; smallcnn:
+ * block1..block3); MX_STAGE_EMBED = the L2-normalised embedding (after the head). */
+#define MX_STAGE_INPUT 0
+#define MX_STAGE_EMBED 1000
+
+typedef enum mx_param_kind {
+    MX_PARAM_CONV_WEIGHT = 0,
+    MX_PARAM_LINEAR_WEIGHT,
+    MX_PARAM_BIAS,
+    MX_PARAM_BN_WEIGHT,
+    MX_PARAM_BN_BIAS
+} mx_param_kind;
+
+typedef struct mx_param_info {
+    const char *name; /* torchvision name, e.g. "layer1.0.conv1.weight", "embedding.bias" */
+    int ndim;
+    int64_t shape[4];
+    int64_t offset; /* in floats into mx_model_params / mx_model_grads */
+    int64_t numel;
+    mx_param_kind kind;
+    int head; /* 1: embedding head, 0: trunk */
+} mx_param_info;
+
+/* BN running statistics ("bn1.running_mean", "bn1.running_var") in mx_model_stats. */
+typedef struct mx_stat_info {
+    const char *name;
+    int64_t offset, numel;
+} mx_stat_info;
+
+typedef struct mx_model mx_model;
+
+/* Builds the network and initialises it as torchvision does (Kaiming-normal fan_out convs, BN
+ * weight 1 bias 0, running mean 0 var 1; embedding Kaiming-normal fan_out, bias 0) from rng. */
+mx_status mx_model_create(const mx_model_config *cfg, mx_rng *rng, mx_model **out);
+void mx_model_free(mx_model *m); /* NULL: no-op */
+
+/* Plans n_slots activation slots, each for batches of up to max_batch examples of
+ * in_channels x h x w: creates every oneDNN primitive and allocates every buffer. Call again to
+ * re-plan (frees the previous plan). No allocation happens in forward/backward afterwards. */
+mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int w);
+
+int mx_model_embed_dim(const mx_model *m);
+int mx_model_n_stages(const mx_model *m); /* trunk stages: 5 for ResNets, 3 for smallcnn */
+/* Stage index by name ("input", "stem", "layer1".., "block1".., "embedding"); -1 if unknown. */
+int mx_model_stage_index(const mx_model *m, const char *name);
+const char *mx_model_stage_name(const mx_model *m, int stage);
+/* Floats per example of the feature map at `stage` (requires a plan); blocked layout, padded
+ * channels included: two examples' slabs can be mixed elementwise. */
+int64_t mx_model_stage_size(const mx_model *m, int stage);
+/* Channels / spatial size at `stage` (requires a plan for h, w). */
+void mx_model_stage_shape(const mx_model *m, int stage, int *c, int *h, int *w);
+
+/* Parameters. */
+float *mx_model_params(mx_model *m);
+float *mx_model_grads(mx_model *m);
+float *mx_model_stats(mx_model *m);
+int64_t mx_model_n_params(const mx_model *m); /* floats */
+int64_t mx_model_n_stats(const mx_model *m);
+int mx_model_param_count(const mx_model *m);
+const mx_param_info *mx_model_param_at(const mx_model *m, int i);
+int mx_model_stat_count(const mx_model *m);
+const mx_stat_info *mx_model_stat_at(const mx_model *m, int i);
+/* [offset, offset+count) of the trunk and head parameters in the buffers (trunk first). */
+void mx_model_trunk_range(const mx_model *m, int64_t *offset, int64_t *count);
+void mx_model_head_range(const mx_model *m, int64_t *offset, int64_t *count);
+void mx_model_zero_grad(mx_model *m);
+
+/* Modes. train: BN uses batch statistics and updates running stats (momentum); eval: BN uses the
+ * running statistics (frozen BN; also the Metrix default during training) and forward keeps no
+ * caches for backward. bn_affine_frozen: no gradients for BN weight/bias. trunk_frozen: no trunk
+ * parameter gradients (warm-up); backward stops at the first trunk stage that needs no input
+ * gradient. */
+void mx_model_set_train(mx_model *m, int bn_train);
+void mx_model_set_bn_affine_frozen(mx_model *m, int frozen);
+void mx_model_set_trunk_frozen(mx_model *m, int frozen);
+/* Eval-only forward (no backward possible afterwards): same arguments as mx_model_forward. */
+void mx_model_set_inference(mx_model *m, int inference);
+
+/* Runs stages (from, to] on slot's first n examples (n <= the planned max batch).
+ * in:  from == MX_STAGE_INPUT: n x C x H x W NCHW floats; else n slabs of stage_size(from).
+ *      May be the `out` of a previous forward of the same slot (then nothing is copied).
+ * out: to == MX_STAGE_EMBED: n x d embeddings; else n slabs of stage_size(to). NULL allowed
+ *      when to < EMBED (the map stays inside the slot). */
+mx_status mx_model_forward(mx_model *m, int slot, int from, int to, const float *in, int64_t n,
+                           float *out);
+/* Back-propagates through stages (from, to] of slot (same n as its forward).
+ * dout: n x d (to == EMBED) or n slabs at stage `to`.
+ * din:  if non-NULL, d(loss)/d(in) is ADDED to it (n slabs at `from`, or n x C x H x W input);
+ *       NULL and from == INPUT: the first conv's data gradient is skipped.
+ * Parameter gradients are ADDED to mx_model_grads (unless frozen). */
+mx_status mx_model_backward(mx_model *m, int slot, int from, int to, const float *dout,
+                            float *din);
+
+/* Weights by torchvision names from / to safetensors. Load: every parameter and running stat
+ * must be present with its shape (F32/F16/BF16/F64 accepted); "*.num_batches_tracked" and any
+ * tensor the model does not have ("fc.weight") are ignored; missing / misshaped: MX_ERR_SHAPE
+ * naming the tensor. strict_head = 0: a missing embedding.* keeps its initialisation
+ * (ImageNet trunk weights). */
+mx_status mx_model_load(mx_model *m, const char *path, int strict_head);
+mx_status mx_model_save(const mx_model *m, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* METRIX_NN_H */

@@ -1,0 +1,729 @@
+/* The oneDNN executor of the nn module: per-slot activation buffers, primitives and the
+ * forward / backward passes over the node graph of model.c.
+ *
+ * Layouts: the input is plain NCHW; every other activation uses one blocked layout picked by
+ * oneDNN (a probe convolution created with dnnl_format_tag_any; nChw16c on AVX-512), so that
+ * convolution, batch norm, pooling and the residual adds chain without reorders. Convolution
+ * weights use whatever layout each primitive picks (format_tag_any) and are reordered from the
+ * torch-layout parameter buffer (OIHW) once per forward; weight gradients are reordered back
+ * and ADDED to the gradient buffer. Primitives are built for a slot's batch size and mode on
+ * the first call with that (n, mode) and kept: steady-state steps allocate nothing.
+ * Activation gradients share a few buffers per slot, assigned by a liveness walk at plan time. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "core/core_impl.h"
+#include "metrix/gemm.h"
+#include "nn/nn_impl.h"
+
+#define T_MAX (MX_NN_MAX_NODES + 1)
+
+typedef struct nexec {
+    dnnl_primitive_t fwd, bwd_d, bwd_w;
+    dnnl_primitive_t wr, wr_bd, dwr; /* reorders: user w -> fwd w, user w -> bwd-data w, dw -> user */
+    dnnl_memory_t w_user, w_fwd, w_bd, dw_prim, dw_user, bias, dbias, ws;
+    dnnl_memory_t scale, shift, mean, var, dscale, dshift;
+    float *bmean, *bvar, *dsc, *dsh; /* bn batch stats, d gamma / d beta (or conv d bias) */
+} nexec;
+
+typedef struct slot {
+    int64_t max_n, n; /* n: batch the primitives are built for (0: none) */
+    int mode;         /* bn_train + 2 * inference at build time */
+    float *act[T_MAX], *dif[T_MAX], *scratch, *difpool[T_MAX];
+    int n_difpool;
+    dnnl_memory_desc_t md[T_MAX];
+    dnnl_memory_t ma[T_MAX], mdf[T_MAX], msc[T_MAX];
+    nexec ne[MX_NN_MAX_NODES];
+    int valid[T_MAX];
+    float *P, *dP, *Y, *dY; /* head: pooled (n x C), linear output (n x d) */
+    int32_t *argmax;
+} slot;
+
+struct mx_plan {
+    mx_model *m;
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    dnnl_format_tag_t tag;
+    int blk;
+    int n_slots;
+    slot *s;
+    float *dw_tmp;
+    int dif_of[T_MAX];
+};
+
+#define DN(call)                                                                                   \
+    do {                                                                                           \
+        dnnl_status_t mx__d = (call);                                                              \
+        if (mx__d != dnnl_success)                                                                 \
+            return mx_error(MX_ERR_BACKEND, "nn: oneDNN call failed (status %d): %s", (int)mx__d,  \
+                            #call);                                                                \
+    } while (0)
+
+static int64_t tsize(const mx_model *m, int t) {
+    return (int64_t)m->tensor_c[t] * m->th[t] * m->tw[t];
+}
+
+int64_t mx_nn_stage_size(const mx_model *m, int stage) {
+    return tsize(m, m->stage_tensor[stage]);
+}
+
+static void md_tag(dnnl_memory_desc_t *md, int64_t n, int c, int h, int w, dnnl_format_tag_t tag) {
+    dnnl_dims_t d = {n, c, h, w};
+    dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, tag);
+}
+
+static mx_status mem(dnnl_memory_t *out, const dnnl_memory_desc_t *md, dnnl_engine_t eng,
+                     void *handle) {
+    DN(dnnl_memory_create(out, md, eng, handle ? handle : DNNL_MEMORY_ALLOCATE));
+    return MX_OK;
+}
+
+static mx_status run(mx_plan *p, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args) {
+    DN(dnnl_primitive_execute(prim, p->strm, nargs, args));
+    DN(dnnl_stream_wait(p->strm));
+    return MX_OK;
+}
+
+static mx_status reorder_prim(mx_plan *p, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                              dnnl_primitive_t *out) {
+    dnnl_primitive_desc_t pd;
+    DN(dnnl_reorder_primitive_desc_create(&pd, src, p->eng, dst, p->eng, NULL));
+    dnnl_status_t st = dnnl_primitive_create(out, pd);
+    dnnl_primitive_desc_destroy(pd);
+    DN(st);
+    return MX_OK;
+}
+
+static mx_status reorder(mx_plan *p, dnnl_primitive_t r, dnnl_memory_t src, dnnl_memory_t dst) {
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+    return run(p, r, 2, a);
+}
+
+/* Picks the activation layout: the dst layout oneDNN chooses for a typical 3x3 64->64 conv. */
+static mx_status probe_layout(mx_plan *p) {
+    dnnl_memory_desc_t s, w, d, want;
+    dnnl_dims_t sd = {32, 64, 28, 28}, wd = {64, 64, 3, 3}, st = {1, 1}, pad = {1, 1};
+    DN(dnnl_memory_desc_init_by_tag(&s, 4, sd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&w, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&d, 4, sd, dnnl_f32, dnnl_format_tag_any));
+    dnnl_convolution_desc_t cd;
+    DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &s,
+                                          &w, NULL, &d, st, pad, pad));
+    dnnl_primitive_desc_t pd;
+    DN(dnnl_primitive_desc_create(&pd, &cd, NULL, p->eng, NULL));
+    const dnnl_memory_desc_t *got = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    static const dnnl_format_tag_t tags[] = {dnnl_nChw16c, dnnl_nChw8c, dnnl_nhwc};
+    static const int blks[] = {16, 8, 0};
+    p->tag = dnnl_nchw;
+    p->blk = 1;
+    for (int i = 0; i < 3; i++) {
+        md_tag(&want, 32, 64, 28, 28, tags[i]);
+        if (dnnl_memory_desc_equal(got, &want)) {
+            p->tag = tags[i];
+            p->blk = blks[i];
+            break;
+        }
+    }
+    dnnl_primitive_desc_destroy(pd);
+    return MX_OK;
+}
+
+static void nexec_free(nexec *e) {
+    dnnl_primitive_t *prims[] = {&e->fwd, &e->bwd_d, &e->bwd_w, &e->wr, &e->wr_bd, &e->dwr};
+    for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
+        if (*prims[i]) dnnl_primitive_destroy(*prims[i]);
+    dnnl_memory_t *mems[] = {&e->w_user, &e->w_fwd, &e->w_bd, &e->dw_prim, &e->dw_user, &e->bias,
+                             &e->dbias, &e->ws, &e->scale, &e->shift, &e->mean, &e->var,
+                             &e->dscale, &e->dshift};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        if (*mems[i]) dnnl_memory_destroy(*mems[i]);
+    mx_free(e->bmean);
+    mx_free(e->bvar);
+    mx_free(e->dsc);
+    mx_free(e->dsh);
+    memset(e, 0, sizeof *e);
+}
+
+static void slot_unbuild(mx_plan *p, slot *s) {
+    for (int i = 0; i < p->m->n_nodes; i++) nexec_free(&s->ne[i]);
+    for (int t = 0; t < p->m->n_tensors; t++) {
+        if (s->ma[t]) dnnl_memory_destroy(s->ma[t]);
+        if (s->mdf[t]) dnnl_memory_destroy(s->mdf[t]);
+        if (s->msc[t]) dnnl_memory_destroy(s->msc[t]);
+        s->ma[t] = s->mdf[t] = s->msc[t] = NULL;
+    }
+    s->n = 0;
+}
+
+void mx_nn_plan_free(mx_plan *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n_slots; i++) {
+        slot *s = &p->s[i];
+        slot_unbuild(p, s);
+        for (int t = 0; t < p->m->n_tensors; t++) mx_free(s->act[t]);
+        for (int k = 0; k < s->n_difpool; k++) mx_free(s->difpool[k]);
+        mx_free(s->scratch);
+        mx_free(s->P);
+        mx_free(s->dP);
+        mx_free(s->Y);
+        mx_free(s->dY);
+        mx_free(s->argmax);
+    }
+    free(p->s);
+    mx_free(p->dw_tmp);
+    if (p->strm) dnnl_stream_destroy(p->strm);
+    if (p->eng) dnnl_engine_destroy(p->eng);
+    free(p);
+}
+
+/* Creates one conv weight memory in layout `want` fed from the user (OIHW) weights. */
+static mx_status conv_weights(mx_plan *p, nexec *e, const dnnl_memory_desc_t *want,
+                              dnnl_memory_t *mem_out, dnnl_primitive_t *reo) {
+    const dnnl_memory_desc_t *um = NULL;
+    DN(dnnl_memory_get_memory_desc(e->w_user, &um));
+    dnnl_memory_desc_t user_md = *um;
+    if (dnnl_memory_desc_equal(want, &user_md)) {
+        void *h;
+        DN(dnnl_memory_get_data_handle(e->w_user, &h));
+        return mem(mem_out, want, p->eng, h);
+    }
+    MX_TRY(mem(mem_out, want, p->eng, NULL));
+    return reorder_prim(p, &user_md, want, reo);
+}
+
+static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int inference) {
+    mx_model *m = p->m;
+    int ic = m->tensor_c[nd->in0], oc = m->tensor_c[nd->out];
+    dnnl_memory_desc_t wany, wuser, bmd;
+    dnnl_dims_t wd = {oc, ic, nd->k, nd->k}, bd = {oc};
+    int oh = m->th[nd->out], ow = m->tw[nd->out];
+    dnnl_dims_t st = {nd->stride, nd->stride}, pl = {nd->pad, nd->pad};
+    dnnl_dims_t pr = {(oh - 1) * nd->stride + nd->k - m->th[nd->in0] - nd->pad,
+                      (ow - 1) * nd->stride + nd->k - m->tw[nd->in0] - nd->pad};
+    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&wuser, 4, wd, dnnl_f32, dnnl_oihw));
+    DN(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x));
+    const dnnl_memory_desc_t *bptr = nd->b >= 0 ? &bmd : NULL;
+    MX_TRY(mem(&e->w_user, &wuser, p->eng, m->p + nd->w));
+    if (nd->b >= 0) MX_TRY(mem(&e->bias, &bmd, p->eng, m->p + nd->b));
+
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t fpd = NULL, pd = NULL;
+    DN(dnnl_convolution_forward_desc_init(&cd, inference ? dnnl_forward_inference
+                                                         : dnnl_forward_training,
+                                          dnnl_convolution_direct, &s->md[nd->in0], &wany, bptr,
+                                          &s->md[nd->out], st, pl, pr));
+    DN(dnnl_primitive_desc_create(&fpd, &cd, NULL, p->eng, NULL));
+    mx_status rs = MX_OK;
+    dnnl_status_t ds = dnnl_primitive_create(&e->fwd, fpd);
+    if (ds == dnnl_success)
+        rs = conv_weights(p, e, dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0),
+                          &e->w_fwd, &e->wr);
+    if (ds == dnnl_success && rs == MX_OK && !inference) {
+        /* backward data (the input conv's may be unavailable for plain layouts: then it is
+         * reported only if a data gradient is requested) */
+        dnnl_convolution_desc_t bdd;
+        ds = dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct,
+                                                      &s->md[nd->in0], &wany, &s->md[nd->out], st,
+                                                      pl, pr);
+        if (ds == dnnl_success &&
+            dnnl_primitive_desc_create(&pd, &bdd, NULL, p->eng, fpd) == dnnl_success) {
+            ds = dnnl_primitive_create(&e->bwd_d, pd);
+            if (ds == dnnl_success)
+                rs = conv_weights(p, e, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+                                  &e->w_bd, &e->wr_bd);
+            dnnl_primitive_desc_destroy(pd);
+            pd = NULL;
+        } else if (nd->in0 != 0) {
+            ds = dnnl_unimplemented;
+        } else {
+            ds = dnnl_success;
+        }
+        if (ds == dnnl_success && rs == MX_OK) {
+            dnnl_convolution_desc_t bwd;
+            ds = dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct,
+                                                             &s->md[nd->in0], &wany, bptr,
+                                                             &s->md[nd->out], st, pl, pr);
+            if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &bwd, NULL, p->eng, fpd);
+            if (ds == dnnl_success) ds = dnnl_primitive_create(&e->bwd_w, pd);
+            if (ds == dnnl_success) {
+                const dnnl_memory_desc_t *dwm =
+                    dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
+                rs = mem(&e->dw_user, &wuser, p->eng, p->dw_tmp);
+                if (rs == MX_OK && dnnl_memory_desc_equal(dwm, &wuser)) {
+                    rs = mem(&e->dw_prim, dwm, p->eng, p->dw_tmp);
+                } else if (rs == MX_OK) {
+                    rs = mem(&e->dw_prim, dwm, p->eng, NULL);
+                    if (rs == MX_OK) rs = reorder_prim(p, dwm, &wuser, &e->dwr);
+                }
+                if (rs == MX_OK && nd->b >= 0) {
+                    e->dsc = mx_alloc((size_t)oc * sizeof(float));
+                    if (!e->dsc) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
+                    else rs = mem(&e->dbias, &bmd, p->eng, e->dsc);
+                }
+            }
+        }
+    }
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_desc_destroy(fpd);
+    if (rs != MX_OK) return rs;
+    if (ds != dnnl_success)
+        return mx_error(MX_ERR_BACKEND, "nn: oneDNN: cannot create convolution %d->%d k%d (status %d)",
+                        ic, oc, nd->k, (int)ds);
+    return MX_OK;
+}
+
+static unsigned bn_flags(const mx_node *nd, int global) {
+    return dnnl_use_scale | dnnl_use_shift | (global ? dnnl_use_global_stats : 0) |
+           (nd->relu ? dnnl_fuse_norm_relu : 0);
+}
+
+static mx_status build_bn(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int global,
+                          int inference) {
+    mx_model *m = p->m;
+    int c = m->tensor_c[nd->out];
+    dnnl_memory_desc_t cmd;
+    dnnl_dims_t cd = {c};
+    DN(dnnl_memory_desc_init_by_tag(&cmd, 1, cd, dnnl_f32, dnnl_x));
+    dnnl_batch_normalization_desc_t bd;
+    DN(dnnl_batch_normalization_forward_desc_init(
+        &bd, inference ? dnnl_forward_inference : dnnl_forward_training, &s->md[nd->in0],
+        m->cfg.bn_eps, bn_flags(nd, global)));
+    dnnl_primitive_desc_t fpd, pd;
+    DN(dnnl_primitive_desc_create(&fpd, &bd, NULL, p->eng, NULL));
+    dnnl_status_t ds = dnnl_primitive_create(&e->fwd, fpd);
+    mx_status rs = MX_OK;
+    e->bmean = mx_alloc((size_t)c * sizeof(float));
+    e->bvar = mx_alloc((size_t)c * sizeof(float));
+    e->dsc = mx_alloc((size_t)c * sizeof(float));
+    e->dsh = mx_alloc((size_t)c * sizeof(float));
+    if (!e->bmean || !e->bvar || !e->dsc || !e->dsh) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
+    if (rs == MX_OK) rs = mem(&e->scale, &cmd, p->eng, m->p + nd->w);
+    if (rs == MX_OK) rs = mem(&e->shift, &cmd, p->eng, m->p + nd->b);
+    if (rs == MX_OK) rs = mem(&e->mean, &cmd, p->eng, global ? m->st + nd->rm : e->bmean);
+    if (rs == MX_OK) rs = mem(&e->var, &cmd, p->eng, global ? m->st + nd->rv : e->bvar);
+    if (rs == MX_OK) rs = mem(&e->dscale, &cmd, p->eng, e->dsc);
+    if (rs == MX_OK) rs = mem(&e->dshift, &cmd, p->eng, e->dsh);
+    if (rs == MX_OK && nd->relu && !inference)
+        rs = mem(&e->ws, dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0), p->eng,
+                 NULL);
+    if (ds == dnnl_success && rs == MX_OK && !inference) {
+        ds = dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &s->md[nd->out],
+                                                         &s->md[nd->in0], m->cfg.bn_eps,
+                                                         bn_flags(nd, global));
+        if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &bd, NULL, p->eng, fpd);
+        if (ds == dnnl_success) {
+            ds = dnnl_primitive_create(&e->bwd_d, pd);
+            dnnl_primitive_desc_destroy(pd);
+        }
+    }
+    dnnl_primitive_desc_destroy(fpd);
+    if (rs != MX_OK) return rs;
+    if (ds != dnnl_success)
+        return mx_error(MX_ERR_BACKEND, "nn: oneDNN: cannot create batch norm (status %d)", (int)ds);
+    return MX_OK;
+}
+
+static mx_status build_pool(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int inference) {
+    mx_model *m = p->m;
+    int oh = m->th[nd->out], ow = m->tw[nd->out];
+    dnnl_dims_t st = {nd->stride, nd->stride}, k = {nd->k, nd->k}, pl = {nd->pad, nd->pad};
+    dnnl_dims_t pr = {(oh - 1) * nd->stride + nd->k - m->th[nd->in0] - nd->pad,
+                      (ow - 1) * nd->stride + nd->k - m->tw[nd->in0] - nd->pad};
+    dnnl_pooling_desc_t pdsc;
+    DN(dnnl_pooling_forward_desc_init(&pdsc, inference ? dnnl_forward_inference
+                                                       : dnnl_forward_training,
+                                      dnnl_pooling_max, &s->md[nd->in0], &s->md[nd->out], st, k,
+                                      pl, pr));
+    dnnl_primitive_desc_t fpd, pd;
+    DN(dnnl_primitive_desc_create(&fpd, &pdsc, NULL, p->eng, NULL));
+    dnnl_status_t ds = dnnl_primitive_create(&e->fwd, fpd);
+    mx_status rs = MX_OK;
+    if (ds == dnnl_success && !inference) {
+        rs = mem(&e->ws, dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0), p->eng,
+                 NULL);
+        ds = dnnl_pooling_backward_desc_init(&pdsc, dnnl_pooling_max, &s->md[nd->in0],
+                                             &s->md[nd->out], st, k, pl, pr);
+        if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &pdsc, NULL, p->eng, fpd);
+        if (ds == dnnl_success) {
+            ds = dnnl_primitive_create(&e->bwd_d, pd);
+            dnnl_primitive_desc_destroy(pd);
+        }
+    }
+    dnnl_primitive_desc_destroy(fpd);
+    if (rs != MX_OK) return rs;
+    if (ds != dnnl_success)
+        return mx_error(MX_ERR_BACKEND, "nn: oneDNN: cannot create max pooling (status %d)", (int)ds);
+    return MX_OK;
+}
+
+/* (Re)creates the primitives and memory objects of slot s for batch n in the model's mode. */
+static mx_status slot_build(mx_plan *p, slot *s, int64_t n) {
+    mx_model *m = p->m;
+    int inference = m->inference, global = !m->bn_train || inference;
+    int mode = m->bn_train + 2 * inference;
+    if (s->n == n && s->mode == mode) return MX_OK;
+    slot_unbuild(p, s);
+    for (int t = 0; t < m->n_tensors; t++) {
+        md_tag(&s->md[t], n, m->tensor_c[t], m->th[t], m->tw[t], t == 0 ? dnnl_nchw : p->tag);
+        MX_TRY(mem(&s->ma[t], &s->md[t], p->eng, s->act[t]));
+        MX_TRY(mem(&s->mdf[t], &s->md[t], p->eng, s->dif[t]));
+        MX_TRY(mem(&s->msc[t], &s->md[t], p->eng, s->scratch));
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        const mx_node *nd = &m->nodes[i];
+        nexec *e = &s->ne[i];
+        mx_status rs = MX_OK;
+        if (nd->kind == MX_NODE_CONV) rs = build_conv(p, s, nd, e, inference);
+        else if (nd->kind == MX_NODE_BN) rs = build_bn(p, s, nd, e, global, inference);
+        else if (nd->kind == MX_NODE_MAXPOOL) rs = build_pool(p, s, nd, e, inference);
+        if (rs != MX_OK) {
+            slot_unbuild(p, s);
+            return rs;
+        }
+    }
+    s->n = n;
+    s->mode = mode;
+    return MX_OK;
+}
+
+mx_status mx_nn_plan_create(mx_model *m, int n_slots, int64_t max_batch, mx_plan **out) {
+    *out = NULL;
+    mx_plan *p = calloc(1, sizeof *p);
+    if (!p) return mx_error(MX_ERR_NOMEM, "nn: out of memory");
+    p->m = m;
+    p->s = calloc((size_t)n_slots, sizeof *p->s);
+    mx_status rs = MX_OK;
+    if (!p->s) {
+        free(p);
+        return mx_error(MX_ERR_NOMEM, "nn: out of memory");
+    }
+    p->n_slots = n_slots;
+    if (dnnl_engine_create(&p->eng, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&p->strm, p->eng, dnnl_stream_default_flags) != dnnl_success) {
+        mx_nn_plan_free(p);
+        return mx_error(MX_ERR_BACKEND, "nn: cannot create the oneDNN CPU engine / stream");
+    }
+    rs = probe_layout(p);
+    int64_t maxw = 0, maxt = 0;
+    for (int i = 0; i < m->n_ptab; i++)
+        if (m->params[i].kind == MX_PARAM_CONV_WEIGHT) maxw = MX_MAX(maxw, m->params[i].numel);
+    for (int t = 1; t < m->n_tensors; t++) {
+        maxt = MX_MAX(maxt, tsize(m, t));
+        if (p->blk > 1 && m->tensor_c[t] % p->blk)
+            rs = mx_error(MX_ERR_INTERNAL, "nn: %d channels are not a multiple of the layout "
+                                           "block %d", m->tensor_c[t], p->blk);
+    }
+    p->dw_tmp = mx_alloc((size_t)maxw * sizeof(float));
+    if (!p->dw_tmp) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
+    /* liveness walk over the backward order: which diff buffer each tensor uses */
+    int owner[T_MAX], n_buf = 0, free_list[T_MAX], n_free = 0;
+    for (int t = 0; t < m->n_tensors; t++) p->dif_of[t] = -1;
+    int tl = m->stage_tensor[m->n_stages];
+#define ASSIGN(t)                                                                                  \
+    do {                                                                                           \
+        if ((t) > 0 && p->dif_of[t] < 0) {                                                         \
+            int b_ = n_free ? free_list[--n_free] : n_buf++;                                       \
+            p->dif_of[t] = b_;                                                                     \
+            owner[b_] = (t);                                                                       \
+        }                                                                                          \
+    } while (0)
+    ASSIGN(tl);
+    for (int i = m->n_nodes - 1; i >= 0; i--) {
+        const mx_node *nd = &m->nodes[i];
+        ASSIGN(nd->in0);
+        if (nd->kind == MX_NODE_ADD) ASSIGN(nd->in1);
+        free_list[n_free++] = p->dif_of[nd->out];
+    }
+#undef ASSIGN
+    (void)owner;
+    int C = m->tensor_c[tl], d = m->d;
+    for (int i = 0; i < n_slots && rs == MX_OK; i++) {
+        slot *s = &p->s[i];
+        s->max_n = max_batch;
+        for (int t = 0; t < m->n_tensors && rs == MX_OK; t++) {
+            s->act[t] = mx_alloc((size_t)(max_batch * tsize(m, t)) * sizeof(float));
+            if (!s->act[t]) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory for activations");
+        }
+        s->n_difpool = n_buf + 1; /* +1: the input's own (plain) diff buffer */
+        for (int k = 0; k < s->n_difpool && rs == MX_OK; k++) {
+            int64_t sz = k < n_buf ? maxt : tsize(m, 0);
+            s->difpool[k] = mx_alloc((size_t)(max_batch * sz) * sizeof(float));
+            if (!s->difpool[k]) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory for gradients");
+        }
+        if (rs != MX_OK) break;
+        for (int t = 0; t < m->n_tensors; t++)
+            s->dif[t] = t == 0 ? s->difpool[n_buf] : s->difpool[p->dif_of[t]];
+        s->scratch = mx_alloc((size_t)(max_batch * MX_MAX(maxt, tsize(m, 0))) * sizeof(float));
+        s->P = mx_alloc((size_t)(max_batch * C) * sizeof(float));
+        s->dP = mx_alloc((size_t)(max_batch * C) * sizeof(float));
+        s->Y = mx_alloc((size_t)(max_batch * d) * sizeof(float));
+        s->dY = mx_alloc((size_t)(max_batch * d) * sizeof(float));
+        s->argmax = mx_alloc((size_t)(max_batch * C) * sizeof(int32_t));
+        if (!s->scratch || !s->P || !s->dP || !s->Y || !s->dY || !s->argmax)
+            rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
+        if (rs == MX_OK) rs = slot_build(p, s, max_batch);
+    }
+    if (rs != MX_OK) {
+        mx_nn_plan_free(p);
+        return rs;
+    }
+    *out = p;
+    return MX_OK;
+}
+
+/* ---- forward / backward ------------------------------------------------------------------ */
+
+static void add_into(float *dst, const float *src, int64_t len) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < len; i++) dst[i] += src[i];
+}
+
+/* Where a data gradient for tensor t goes: its diff buffer, or scratch if that already holds a
+ * contribution (then finish_diff adds it). */
+static dnnl_memory_t diff_target(slot *s, int t) { return s->valid[t] ? s->msc[t] : s->mdf[t]; }
+
+static void finish_diff(const mx_model *m, slot *s, int t) {
+    if (s->valid[t]) add_into(s->dif[t], s->scratch, s->n * tsize(m, t));
+    s->valid[t] = 1;
+}
+
+static mx_status node_fwd(mx_plan *p, slot *s, int i) {
+    mx_model *m = p->m;
+    const mx_node *nd = &m->nodes[i];
+    nexec *e = &s->ne[i];
+    switch (nd->kind) {
+    case MX_NODE_CONV: {
+        if (e->wr) MX_TRY(reorder(p, e->wr, e->w_user, e->w_fwd));
+        dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, s->ma[nd->in0]},
+                                {DNNL_ARG_WEIGHTS, e->w_fwd},
+                                {DNNL_ARG_DST, s->ma[nd->out]},
+                                {DNNL_ARG_BIAS, e->bias}};
+        return run(p, e->fwd, e->bias ? 4 : 3, a);
+    }
+    case MX_NODE_BN: {
+        dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, s->ma[nd->in0]}, {DNNL_ARG_DST, s->ma[nd->out]},
+                                {DNNL_ARG_SCALE, e->scale},     {DNNL_ARG_SHIFT, e->shift},
+                                {DNNL_ARG_MEAN, e->mean},       {DNNL_ARG_VARIANCE, e->var},
+                                {DNNL_ARG_WORKSPACE, e->ws}};
+        MX_TRY(run(p, e->fwd, e->ws ? 7 : 6, a));
+        if (s->mode == 1) { /* training BN: torch's running-stat update (unbiased variance) */
+            int c = m->tensor_c[nd->out];
+            double cnt = (double)s->n * m->th[nd->out] * m->tw[nd->out];
+            float mom = m->cfg.bn_momentum, unb = cnt > 1 ? (float)(cnt / (cnt - 1)) : 1.0f;
+            float *rm = m->st + nd->rm, *rv = m->st + nd->rv;
+            for (int ch = 0; ch < c; ch++) {
+                rm[ch] = (1 - mom) * rm[ch] + mom * e->bmean[ch];
+                rv[ch] = (1 - mom) * rv[ch] + mom * e->bvar[ch] * unb;
+            }
+        }
+        return MX_OK;
+    }
+    case MX_NODE_MAXPOOL: {
+        dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, s->ma[nd->in0]},
+                                {DNNL_ARG_DST, s->ma[nd->out]},
+                                {DNNL_ARG_WORKSPACE, e->ws}};
+        return run(p, e->fwd, e->ws ? 3 : 2, a);
+    }
+    case MX_NODE_ADD: {
+        const float *x = s->act[nd->in0], *y = s->act[nd->in1];
+        float *o = s->act[nd->out];
+        int64_t len = s->n * tsize(m, nd->out);
+#pragma omp parallel for schedule(static)
+        for (int64_t k = 0; k < len; k++) {
+            float v = x[k] + y[k];
+            o[k] = nd->relu && v < 0 ? 0.0f : v;
+        }
+        return MX_OK;
+    }
+    }
+    return MX_OK;
+}
+
+static mx_status node_bwd(mx_plan *p, slot *s, int i, int need_dx) {
+    mx_model *m = p->m;
+    const mx_node *nd = &m->nodes[i];
+    nexec *e = &s->ne[i];
+    int need_w = !m->trunk_frozen;
+    if (!s->valid[nd->out]) return MX_OK; /* no gradient reached this node */
+    switch (nd->kind) {
+    case MX_NODE_CONV:
+        if (need_w) {
+            dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, s->ma[nd->in0]},
+                                    {DNNL_ARG_DIFF_DST, s->mdf[nd->out]},
+                                    {DNNL_ARG_DIFF_WEIGHTS, e->dw_prim},
+                                    {DNNL_ARG_DIFF_BIAS, e->dbias}};
+            MX_TRY(run(p, e->bwd_w, e->dbias ? 4 : 3, a));
+            if (e->dwr) MX_TRY(reorder(p, e->dwr, e->dw_prim, e->dw_user));
+            int64_t numel = (int64_t)m->tensor_c[nd->out] * m->tensor_c[nd->in0] * nd->k * nd->k;
+            add_into(m->g + nd->w, p->dw_tmp, numel);
+            if (nd->b >= 0)
+                for (int c = 0; c < m->tensor_c[nd->out]; c++) m->g[nd->b + c] += e->dsc[c];
+        }
+        if (need_dx) {
+            if (!e->bwd_d)
+                return mx_error(MX_ERR_BACKEND, "nn: oneDNN has no backward-data convolution for "
+                                                "the plain input layout");
+            if (e->wr_bd) MX_TRY(reorder(p, e->wr_bd, e->w_user, e->w_bd));
+            dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, s->mdf[nd->out]},
+                                    {DNNL_ARG_WEIGHTS, e->w_bd},
+                                    {DNNL_ARG_DIFF_SRC, diff_target(s, nd->in0)}};
+            MX_TRY(run(p, e->bwd_d, 3, a));
+            finish_diff(m, s, nd->in0);
+        }
+        return MX_OK;
+    case MX_NODE_BN: {
+        int want_w = need_w && !m->affine_frozen;
+        if (!want_w && !need_dx) return MX_OK;
+        int tgt_scratch = !need_dx || s->valid[nd->in0];
+        dnnl_exec_arg_t a[10] = {{DNNL_ARG_SRC, s->ma[nd->in0]},
+                                 {DNNL_ARG_MEAN, e->mean},
+                                 {DNNL_ARG_VARIANCE, e->var},
+                                 {DNNL_ARG_DIFF_DST, s->mdf[nd->out]},
+                                 {DNNL_ARG_SCALE, e->scale},
+                                 {DNNL_ARG_SHIFT, e->shift},
+                                 {DNNL_ARG_DIFF_SRC, tgt_scratch ? s->msc[nd->in0] : s->mdf[nd->in0]},
+                                 {DNNL_ARG_DIFF_SCALE, e->dscale},
+                                 {DNNL_ARG_DIFF_SHIFT, e->dshift},
+                                 {DNNL_ARG_WORKSPACE, e->ws}};
+        MX_TRY(run(p, e->bwd_d, e->ws ? 10 : 9, a));
+        if (want_w) {
+            int c = m->tensor_c[nd->out];
+            for (int ch = 0; ch < c; ch++) {
+                m->g[nd->w + ch] += e->dsc[ch];
+                m->g[nd->b + ch] += e->dsh[ch];
+            }
+        }
+        if (need_dx) finish_diff(m, s, nd->in0);
+        return MX_OK;
+    }
+    case MX_NODE_MAXPOOL: {
+        if (!need_dx) return MX_OK;
+        dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, s->mdf[nd->out]},
+                                {DNNL_ARG_DIFF_SRC, diff_target(s, nd->in0)},
+                                {DNNL_ARG_WORKSPACE, e->ws}};
+        MX_TRY(run(p, e->bwd_d, 3, a));
+        finish_diff(m, s, nd->in0);
+        return MX_OK;
+    }
+    case MX_NODE_ADD: {
+        const float *y = s->act[nd->out], *dy = s->dif[nd->out];
+        int64_t len = s->n * tsize(m, nd->out);
+        int ins[2] = {nd->in0, nd->in1};
+        for (int j = 0; j < 2; j++) {
+            float *dx = s->dif[ins[j]];
+            int acc = s->valid[ins[j]];
+#pragma omp parallel for schedule(static)
+            for (int64_t k = 0; k < len; k++) {
+                float g = nd->relu && y[k] <= 0 ? 0.0f : dy[k];
+                dx[k] = acc ? dx[k] + g : g;
+            }
+            s->valid[ins[j]] = 1;
+        }
+        return MX_OK;
+    }
+    }
+    return MX_OK;
+}
+
+static mx_status check_call(const mx_model *m, int slot_i, int from, int to, int64_t n) {
+    if (!m->plan) return mx_error(MX_ERR_ARG, "nn: mx_model_plan must be called first");
+    if (slot_i < 0 || slot_i >= m->plan->n_slots)
+        return mx_error(MX_ERR_ARG, "nn: slot %d out of range (planned %d)", slot_i,
+                        m->plan->n_slots);
+    if (n < 1 || n > m->plan->s[slot_i].max_n)
+        return mx_error(MX_ERR_ARG, "nn: batch %lld out of range 1..%lld (planned)", (long long)n,
+                        (long long)m->plan->s[slot_i].max_n);
+    if (from < 0 || from > m->n_stages || (to != MX_STAGE_EMBED && (to <= from || to > m->n_stages)))
+        return mx_error(MX_ERR_ARG, "nn: stages (%d, %d] invalid: expected 0 <= from < to <= %d "
+                                    "or to = MX_STAGE_EMBED",
+                        from, to, m->n_stages);
+    return MX_OK;
+}
+
+mx_status mx_model_forward(mx_model *m, int slot_i, int from, int to, const float *in, int64_t n,
+                           float *out) {
+    MX_TRY(check_call(m, slot_i, from, to, n));
+    mx_plan *p = m->plan;
+    slot *s = &p->s[slot_i];
+    MX_TRY(slot_build(p, s, n));
+    int tf = m->stage_tensor[from], last = to == MX_STAGE_EMBED ? m->n_stages : to;
+    int64_t insz = n * tsize(m, tf);
+    if (in && in != s->act[tf]) memcpy(s->act[tf], in, (size_t)insz * sizeof(float));
+    for (int i = m->stage_end[from]; i < m->stage_end[last]; i++) MX_TRY(node_fwd(p, s, i));
+    int tl = m->stage_tensor[last];
+    if (to != MX_STAGE_EMBED) {
+        if (out && out != s->act[tl])
+            memcpy(out, s->act[tl], (size_t)(n * tsize(m, tl)) * sizeof(float));
+        return MX_OK;
+    }
+    int C = m->tensor_c[tl], hw = m->th[tl] * m->tw[tl], d = m->d;
+    mx_nn_gapgmp_fwd(s->act[tl], n, C, C, hw, p->blk ? p->blk : C, s->P, s->argmax);
+    mx_sgemm(0, 1, n, d, C, 1.0f, s->P, C, m->p + m->emb_w, C, 0.0f, s->Y, d);
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) s->Y[i * d + j] += m->p[m->emb_b + j];
+    mx_nn_l2norm_fwd(s->Y, n, d, out);
+    return MX_OK;
+}
+
+mx_status mx_model_backward(mx_model *m, int slot_i, int from, int to, const float *dout,
+                            float *din) {
+    mx_plan *p = m->plan;
+    MX_TRY(check_call(m, slot_i, from, to, p ? p->s[slot_i].n : 1));
+    slot *s = &p->s[slot_i];
+    if (s->mode & 2)
+        return mx_error(MX_ERR_ARG, "nn: backward after an inference-mode forward");
+    int64_t n = s->n;
+    int last = to == MX_STAGE_EMBED ? m->n_stages : to;
+    int tl = m->stage_tensor[last], tf = m->stage_tensor[from];
+    memset(s->valid, 0, sizeof s->valid);
+    if (to == MX_STAGE_EMBED) {
+        int C = m->tensor_c[tl], hw = m->th[tl] * m->tw[tl], d = m->d;
+        mx_nn_l2norm_bwd(s->Y, n, d, dout, s->dY);
+        mx_sgemm(1, 0, d, C, n, 1.0f, s->dY, d, s->P, C, 1.0f, m->g + m->emb_w, C);
+        for (int64_t i = 0; i < n; i++)
+            for (int j = 0; j < d; j++) m->g[m->emb_b + j] += s->dY[i * d + j];
+        if (!din && (m->trunk_frozen || from == last)) return MX_OK;
+        mx_sgemm(0, 0, n, C, d, 1.0f, s->dY, d, m->p + m->emb_w, C, 0.0f, s->dP, C);
+        mx_nn_gapgmp_bwd(n, C, C, hw, p->blk ? p->blk : C, s->argmax, s->dP, s->dif[tl]);
+    } else {
+        memcpy(s->dif[tl], dout, (size_t)(n * tsize(m, tl)) * sizeof(float));
+    }
+    s->valid[tl] = 1;
+    if (!(m->trunk_frozen && !din)) {
+        for (int i = m->stage_end[last] - 1; i >= m->stage_end[from]; i--) {
+            const mx_node *nd = &m->nodes[i];
+            int need_dx = nd->in0 != tf || din != NULL;
+            if (nd->kind == MX_NODE_ADD) need_dx = 1;
+            MX_TRY(node_bwd(p, s, i, need_dx));
+        }
+    }
+    if (din && s->valid[tf]) add_into(din, s->dif[tf], n * tsize(m, tf));
+    return MX_OK;
+}
+
+static int64_t blk_index(const mx_plan *p, int c, int hw, int64_t i, int ch, int sp) {
+    int b = p->blk ? p->blk : c;
+    return i * (int64_t)c * hw + (int64_t)(ch / b) * hw * b + (int64_t)sp * b + ch % b;
+}
+
+void mx_nn_to_nchw(const mx_model *m, int stage, int64_t n, const float *src, float *dst) {
+    int t = m->stage_tensor[stage], c = m->tensor_c[t], hw = m->th[t] * m->tw[t];
+    for (int64_t i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int sp = 0; sp < hw; sp++)
+                dst[(i * c + ch) * hw + sp] =
+                    t == 0 ? src[(i * c + ch) * hw + sp] : src[blk_index(m->plan, c, hw, i, ch, sp)];
+}
+
+void mx_nn_from_nchw(const mx_model *m, int stage, int64_t n, const float *src, float *dst) {
+    int t = m->stage_tensor[stage], c = m->tensor_c[t], hw = m->th[t] * m->tw[t];
+    for (int64_t i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int sp = 0; sp < hw; sp++)
+                dst[t == 0 ? (i * c + ch) * hw + sp : blk_index(m->plan, c, hw, i, ch, sp)] =
+                    src[(i * c + ch) * hw + sp];
+}
