@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "metrix/data.h"
 #include "mx_test.h"
@@ -394,6 +395,9 @@ static void test_sop_inshop(void) {
     expect_fail(c, MX_ERR_IO, "sop_bad/Ebay_train.txt", NULL);
 
     fx_mkdirs(P("inshop/Eval", NULL));
+    rmdir(P("inshop/Img/img/MEN", NULL)); /* left over from an earlier run */
+    rmdir(P("inshop/Img/img", NULL));
+    rmdir(P("inshop/Img", NULL));
     fx_text(P("inshop/Eval/list_eval_partition.txt", NULL),
             "7\nimage_name item_id evaluation_status\n"
             "img/WOMEN/Dresses/id_00000001/01.jpg id_00000001 train\n"
@@ -423,9 +427,17 @@ static void test_sop_inshop(void) {
     }
     mx_dataset_free(q);
     mx_dataset_free(g);
+    /* the Img/img nesting of some packages */
+    fx_mkdirs(P("inshop/Img/img/MEN", NULL));
+    c.split = MX_SPLIT_QUERY;
+    q = open_ok(c);
+    if (q) CHECK(strstr(mx_dataset_path(q, 0), "inshop/Img/img/MEN/id_00000005/01.jpg") != NULL);
+    mx_dataset_free(q);
     c.split = MX_SPLIT_TEST;
     expect_fail(c, MX_ERR_CONFIG, "split", NULL);
     c.split = MX_SPLIT_TRAIN;
+    c.root = "";
+    expect_fail(c, MX_ERR_CONFIG, "dataset.root", NULL);
     c.root = P("inshop_bad", NULL);
     fx_mkdirs(c.root);
     fx_text(P("inshop_bad/list_eval_partition.txt", NULL),

@@ -148,7 +148,7 @@ typedef enum mx_split {
 
 typedef struct mx_dataset_config {
     mx_dataset_kind kind;
-    const char *root;      /* dataset folder (FMNIST: NULL = the Debian path) */
+    const char *root;      /* dataset folder (FMNIST: NULL or "" = Debian path) */
     const char *list;      /* LIST: the list file (the training list when test_list is set) */
     const char *test_list; /* LIST: optional separate test list (NULL: split `list` in halves) */
     mx_split split;

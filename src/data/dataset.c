@@ -324,6 +324,14 @@ static mx_status read_inshop(const char *root, raw *r) {
         p = path_join(root, "Eval/list_eval_partition.txt");
         if (!p) return mx_error(MX_ERR_NOMEM, "inshop: out of memory");
     }
+    /* images: root/img/..., or root/Img/img/... in some packages (the listed paths start with
+     * img/) */
+    char *imroot = path_join(root, "img"), *nested = path_join(root, "Img/img");
+    const char *base = root;
+    if (imroot && nested && stat(imroot, &sb) != 0 && stat(nested, &sb) == 0) {
+        nested[strlen(nested) - 4] = 0; /* root/Img */
+        base = nested;
+    }
     lines L;
     mx_status st = lines_open(&L, p);
     int64_t count = -1;
@@ -350,13 +358,15 @@ static mx_status read_inshop(const char *root, raw *r) {
                           L.lineno, t[2]);
             break;
         }
-        st = raw_add(r, root, t[0], strlen(t[0]), item, tag);
+        st = raw_add(r, base, t[0], strlen(t[0]), item, tag);
     }
     if (st == MX_OK && r->n != count)
         st = mx_error(MX_ERR_FORMAT, "%s:1: the count line says %ld images, the file lists %ld", p,
                       (long)count, (long)r->n);
     free(L.buf);
     free(p);
+    free(imroot);
+    free(nested);
     return st;
 }
 
@@ -642,7 +652,7 @@ mx_status mx_dataset_open(const mx_dataset_config *cfg, mx_dataset **out) {
                         cfg->val_fraction);
     if (sp == MX_SPLIT_VAL && cfg->val_fraction <= 0)
         return mx_error(MX_ERR_CONFIG, "dataset.split: val needs dataset.val_fraction > 0");
-    if (cfg->kind != MX_DS_FMNIST && !cfg->root && cfg->kind != MX_DS_LIST)
+    if (cfg->kind != MX_DS_FMNIST && (!cfg->root || !cfg->root[0]) && cfg->kind != MX_DS_LIST)
         return mx_error(MX_ERR_CONFIG, "dataset.root: required for %s", kind_name(cfg->kind));
     if (cfg->kind == MX_DS_LIST && !cfg->list)
         return mx_error(MX_ERR_CONFIG, "dataset.list: required for the list dataset");
