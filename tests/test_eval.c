@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "metrix/eval.h"
 #include "metrix/gemm.h"
 #include "mx_test.h"
@@ -377,6 +379,11 @@ static void test_report_and_errors(void) {
     CHECK(n < sizeof buf && n == strlen(buf));
     CHECK(strstr(buf, "\"recall\": {\"1\": 0.5") != NULL);
     CHECK(strstr(buf, "\"utilization\": 0") != NULL);
+    json_object *jo = json_tokener_parse(buf), *jr = NULL, *j1 = NULL;
+    CHECK(jo != NULL && json_object_object_get_ex(jo, "recall", &jr) &&
+          json_object_object_get_ex(jr, "2", &j1));
+    if (j1) CHECK_CLOSE(json_object_get_double(j1), 0.75, 1e-12, 0);
+    json_object_put(jo);
     n = mx_eval_report_format(&rep, 0, buf, sizeof buf);
     CHECK(strstr(buf, "Recall@1      50.00 %") != NULL);
     char small[8];
