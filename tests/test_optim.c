@@ -8,6 +8,7 @@
 
 #include "metrix/optim.h"
 #include "mx_test.h"
+#include "optim/optim_impl.h"
 
 #define N0       30
 #define N1       12
@@ -322,11 +323,58 @@ static void test_thread_independence(void) {
     free(p[0]), free(p[1]), free(g);
 }
 
+/* The vectorised Adam kernel against its scalar reference (same bits) and against the formula
+ * in double, on an odd length (vector body + tail, several parallel blocks). */
+static void test_adam_kernel(void) {
+    enum { N = 100003 };
+    float *p[2], *m[2], *v[2], *g = malloc(N * sizeof *g);
+    double *pd = malloc(N * sizeof *pd), *md = calloc(N, sizeof *md), *vd = calloc(N, sizeof *vd);
+    mx_rng r;
+    mx_rng_seed(&r, 9);
+    for (int k = 0; k < 2; k++) {
+        p[k] = malloc(N * sizeof(float));
+        m[k] = calloc(N, sizeof(float));
+        v[k] = calloc(N, sizeof(float));
+    }
+    for (int i = 0; i < N; i++) pd[i] = p[0][i] = p[1][i] = (float)mx_rng_normal(&r);
+    const double b1 = 0.9, b2 = 0.999, lr = 1e-2, wd = 0.05;
+    for (int t = 1; t <= 4; t++) {
+        for (int i = 0; i < N; i++) g[i] = (float)(mx_rng_normal(&r) * (i % 3 ? 1e-3 : 10.0));
+        int adamw = t % 2; /* alternate AdamW and Adam with L2 */
+        double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+        const float k[9] = {(float)(lr / bc1),
+                            (float)sqrt(bc2),
+                            (float)b1,
+                            (float)b2,
+                            (float)(1 - b1),
+                            (float)(1 - b2),
+                            1e-8f,
+                            adamw ? 0.0f : (float)wd,
+                            adamw ? (float)(1 - lr * wd) : 1.0f};
+        mx_optim_adam_kernel(1, p[0], g, m[0], v[0], N, k);
+        mx_optim_adam_kernel(0, p[1], g, m[1], v[1], N, k);
+        for (int i = 0; i < N; i++) {
+            double pi = pd[i] * (adamw ? 1 - lr * wd : 1.0), gi = g[i] + (adamw ? 0 : wd) * pi;
+            md[i] = b1 * md[i] + (1 - b1) * gi;
+            vd[i] = b2 * vd[i] + (1 - b2) * gi * gi;
+            pd[i] = pi - lr / bc1 * md[i] / (sqrt(vd[i]) / sqrt(bc2) + 1e-8);
+        }
+    }
+    CHECK(memcmp(p[0], p[1], N * sizeof(float)) == 0);
+    CHECK(memcmp(m[0], m[1], N * sizeof(float)) == 0 && memcmp(v[0], v[1], N * sizeof(float)) == 0);
+    float *pdf = malloc(N * sizeof *pdf);
+    for (int i = 0; i < N; i++) pdf[i] = (float)pd[i];
+    mx_test_compare("adam kernel vs double formula", p[1], pdf, N, 1e-6, 1e-6);
+    for (int k = 0; k < 2; k++) free(p[k]), free(m[k]), free(v[k]);
+    free(g), free(pd), free(md), free(vd), free(pdf);
+}
+
 int main(void) {
     test_against_torch();
     test_clipping();
     test_state_and_errors();
     test_schedule_values();
     test_thread_independence();
+    test_adam_kernel();
     return mx_test_finish("optim");
 }

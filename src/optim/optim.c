@@ -6,8 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/core_impl.h"
+#include "optim/optim_impl.h"
 
 #define MX_OPTIM_NAME_MAX 48
 
@@ -229,16 +233,17 @@ static void sgd_update(float *restrict p, const float *restrict g, float *restri
     }
 }
 
-/* torch.optim.Adam / AdamW, single-tensor path; operation order kept for float agreement.
- * Branch-free (x * 1 and g + 0 * p are exact). GCC keeps this loop scalar because sqrtf may set
- * errno (the build has no -fno-math-errno); it is still 3x faster than torch (bench/). */
+/* torch.optim.Adam / AdamW, single-tensor path; operation order kept for float agreement:
+ *   p *= decoupled (AdamW: 1 - lr wd, else 1); g += wd p (Adam: L2 decay, else wd = 0);
+ *   m = m b1 + c1 g; v = v b2 + (c2 g) g; p -= step_size * (m / (sqrt(v) / bc2_sqrt + eps)).
+ * x * 1 and g + 0 * p are exact, so the body is branch-free. */
 typedef struct adam_consts {
     float step_size, bc2_sqrt, b1, b2, c1, c2, eps, wd, decoupled;
 } adam_consts;
 
-static void adam_update(float *restrict p, const float *restrict g, float *restrict m,
+/* The scalar form: the reference, and the tail of the vector loop. */
+static void adam_scalar(float *restrict p, const float *restrict g, float *restrict m,
                         float *restrict v, int64_t n, adam_consts k) {
-#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float pi = p[i] * k.decoupled;
         float gi = g[i] + k.wd * pi;
@@ -249,6 +254,53 @@ static void adam_update(float *restrict p, const float *restrict g, float *restr
         float denom = sqrtf(vi) / k.bc2_sqrt + k.eps;
         p[i] = pi - k.step_size * (mi / denom);
     }
+}
+
+/* The same operations 4 lanes at a time. GCC will not vectorise the scalar loop itself because
+ * sqrtf may set errno (no -fno-math-errno in the build); SSE sqrt / div are correctly rounded
+ * and there is no FMA, so both forms give the same bits (tested). 3.5x the scalar loop. */
+static void adam_chunk(float *restrict p, const float *restrict g, float *restrict m,
+                       float *restrict v, int64_t n, adam_consts k) {
+    int64_t i = 0;
+#if defined(__SSE2__)
+    const __m128 dec = _mm_set1_ps(k.decoupled), wd = _mm_set1_ps(k.wd), b1 = _mm_set1_ps(k.b1),
+                 b2 = _mm_set1_ps(k.b2), c1 = _mm_set1_ps(k.c1), c2 = _mm_set1_ps(k.c2),
+                 bc2 = _mm_set1_ps(k.bc2_sqrt), eps = _mm_set1_ps(k.eps),
+                 ss = _mm_set1_ps(k.step_size);
+    for (; i + 4 <= n; i += 4) {
+        __m128 pi = _mm_mul_ps(_mm_loadu_ps(p + i), dec);
+        __m128 gi = _mm_add_ps(_mm_loadu_ps(g + i), _mm_mul_ps(wd, pi));
+        __m128 mi = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m + i), b1), _mm_mul_ps(c1, gi));
+        __m128 vi =
+            _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(v + i), b2), _mm_mul_ps(_mm_mul_ps(c2, gi), gi));
+        _mm_storeu_ps(m + i, mi);
+        _mm_storeu_ps(v + i, vi);
+        __m128 denom = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vi), bc2), eps);
+        _mm_storeu_ps(p + i, _mm_sub_ps(pi, _mm_mul_ps(ss, _mm_div_ps(mi, denom))));
+    }
+#endif
+    adam_scalar(p + i, g + i, m + i, v + i, n - i, k);
+}
+
+#define ADAM_BLOCK 16384 /* elements per parallel work item */
+
+static void adam_update(float *p, const float *g, float *m, float *v, int64_t n, adam_consts k) {
+    const int64_t nb = (n + ADAM_BLOCK - 1) / ADAM_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t lo = b * ADAM_BLOCK, len = MX_MIN(ADAM_BLOCK, n - lo);
+        adam_chunk(p + lo, g + lo, m + lo, v + lo, len, k);
+    }
+}
+
+void mx_optim_adam_kernel(int ref, float *p, const float *g, float *m, float *v, int64_t n,
+                          const float consts[9]) {
+    adam_consts k = {consts[0], consts[1], consts[2], consts[3], consts[4],
+                     consts[5], consts[6], consts[7], consts[8]};
+    if (ref)
+        adam_scalar(p, g, m, v, n, k);
+    else
+        adam_update(p, g, m, v, n, k);
 }
 
 mx_status mx_optim_step(mx_optim *o) {
