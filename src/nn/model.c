@@ -428,7 +428,7 @@ mx_status mx_model_save(const mx_model *m, const char *path) {
         t->nbytes = (size_t)m->stats[i].numel * sizeof(float);
     }
     const char *meta[2] = {"backbone", mx_backbone_name(m->cfg.backbone)};
-    mx_status s = mx_st_write(path, v, (size_t)n, meta, 2);
+    mx_status s = mx_st_write(path, v, (size_t)n, meta, 1); /* one key/value pair */
     free(v);
     return s;
 }
