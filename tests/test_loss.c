@@ -254,6 +254,53 @@ static void test_degenerate(void) {
     }
 }
 
+/* thread count: same loss and gradients (anchors reduce in order; GEMM may round differently) */
+static void test_threads(void) {
+    mx_rng r;
+    mx_rng_seed(&r, 21);
+    int t0 = mx_threads_get();
+    for (int k = 0; k < N_CFG; k++) {
+        mx_loss_config c = cfg_of(k);
+        int64_t n = 64, d = 16, C = 8, m = 50;
+        batch b = make_batch(&r, n, d, C, m, 1);
+        float *e = malloc(4 * (size_t)(n * d)), *v = malloc(4 * (size_t)(m * d));
+        float *p = malloc(4 * (size_t)(C * d)), *g1 = calloc((size_t)(n * d), 4);
+        float *g2 = calloc((size_t)(n * d), 4);
+        for (int64_t i = 0; i < n * d; i++) e[i] = (float)b.e[i];
+        for (int64_t i = 0; i < m * d; i++) v[i] = (float)b.v[i];
+        for (int64_t i = 0; i < C * d; i++) p[i] = (float)b.P[i];
+        mx_loss *l;
+        mx_loss_result r1, r2;
+        mx_threads_set(2);
+        CHECK_OK(mx_loss_create(&c, n, m, d, C, &l));
+        mx_threads_set(1);
+        CHECK_OK(mx_loss_compute(l, n, e, b.y, p, m, v, b.pr, &r1, g1, NULL, NULL));
+        mx_threads_set(2);
+        CHECK_OK(mx_loss_compute(l, n, e, b.y, p, m, v, b.pr, &r2, g2, NULL, NULL));
+        CHECK_CLOSE(r1.total, r2.total, 1e-6, 1e-6);
+        mx_test_compare("threads d_emb", g1, g2, (size_t)(n * d), 1e-6, 1e-4);
+        mx_loss_free(l);
+        free(e), free(v), free(p), free(g1), free(g2);
+        free_batch(&b);
+    }
+    mx_threads_set(t0);
+}
+
+/* Kaiming-normal fan_out proxies: mean 0, variance 2 / C */
+static void test_proxy_init(void) {
+    mx_rng r;
+    mx_rng_seed(&r, 8);
+    int64_t C = 50, d = 2000;
+    float *p = malloc(4 * (size_t)(C * d));
+    mx_loss_proxy_init(p, C, d, &r);
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < C * d; i++) s += p[i], s2 += (double)p[i] * p[i];
+    s /= (double)(C * d), s2 /= (double)(C * d);
+    CHECK_CLOSE(s, 0, 0.002, 0);
+    CHECK_CLOSE(s2, 2.0 / C, 0, 0.02);
+    free(p);
+}
+
 static void test_errors(void) {
     mx_loss_config c = mx_loss_config_default(MX_LOSS_PROXY_ANCHOR);
     mx_loss *l = NULL;
@@ -277,6 +324,8 @@ int main(void) {
     test_fd();
     test_fast_vs_ref();
     test_degenerate();
+    test_threads();
+    test_proxy_init();
     test_errors();
     return mx_test_finish("loss");
 }

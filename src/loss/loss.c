@@ -2,6 +2,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "core/core_impl.h"
 #include "loss/loss_impl.h"
 #include "metrix/gemm.h"
@@ -83,19 +85,26 @@ mx_status mx_loss_config_check(const mx_loss_config *c) {
 
 mx_status mx_loss_ws_alloc(mx_loss_ws *ws, int64_t max_n, int64_t max_m, int64_t n_classes) {
     int64_t tn = MX_MAX(max_n, n_classes) + 1, tm = MX_MAX(max_m, n_classes) + 1;
-    int64_t tx = MX_MAX(tn, tm);
+    int64_t tx = MX_MAX(tn, tm), A = MX_MAX(MX_MAX(max_n, max_m), n_classes) + 1;
+    int nt = omp_get_max_threads();
+    if (nt < 1) nt = 1;
+    ws->tn = tn, ws->tm = tm, ws->tx = tx, ws->nthr = nt;
     ws->boff = mx_calloc((size_t)max_n + 1, sizeof(int64_t));
     ws->bcur = mx_calloc((size_t)max_n + 1, sizeof(int64_t));
     ws->bidx = mx_calloc((size_t)max_m + 1, sizeof(int64_t));
     ws->all_idx = mx_calloc((size_t)max_m + 1, sizeof(int64_t));
     ws->mark = mx_calloc((size_t)n_classes + 1, 1);
-    double **dv[] = {&ws->t_s, &ws->t_y, &ws->t_gv, &ws->t_s2, &ws->t_y2,
-                     &ws->t_gv2, &ws->t_a, &ws->t_b, &ws->t_c, &ws->t_d};
-    int64_t dn[] = {tn, tn, tn, tm, tm, tm, tx, tx, tx, tx};
-    int ok = ws->boff && ws->bcur && ws->bidx && ws->all_idx && ws->mark;
-    for (int i = 0; i < 10; i++) ok &= (*dv[i] = mx_calloc((size_t)dn[i], sizeof(double))) != NULL;
-    ws->t_g = mx_calloc((size_t)tn, sizeof(void *));
-    ws->t_g2 = mx_calloc((size_t)tm, sizeof(void *));
+    ws->r_n = mx_calloc(2 * (size_t)A, sizeof(int64_t));
+    double **dv[] = {&ws->t_s, &ws->t_y,  &ws->t_gv, &ws->t_s2, &ws->t_y2, &ws->t_gv2, &ws->t_a,
+                     &ws->t_b, &ws->t_c,  &ws->t_d,  &ws->r_l,  &ws->r_lm, &ws->r_acc};
+    int64_t dn[] = {tn, tn, tn, tm, tm, tm, tx, tx, tx, tx, A, A, 8 * A};
+    int ok = ws->boff && ws->bcur && ws->bidx && ws->all_idx && ws->mark && ws->r_n;
+    for (int i = 0; i < 13; i++) {
+        size_t cnt = (size_t)dn[i] * (i < 10 ? (size_t)nt : 1);
+        ok &= (*dv[i] = mx_calloc(cnt, sizeof(double))) != NULL;
+    }
+    ws->t_g = mx_calloc((size_t)tn * (size_t)nt, sizeof(void *));
+    ws->t_g2 = mx_calloc((size_t)tm * (size_t)nt, sizeof(void *));
     if (!ok || !ws->t_g || !ws->t_g2) {
         mx_loss_ws_free(ws);
         return mx_error(MX_ERR_NOMEM, "loss: out of memory for the workspace (n %lld, m %lld)",
@@ -106,7 +115,8 @@ mx_status mx_loss_ws_alloc(mx_loss_ws *ws, int64_t max_n, int64_t max_m, int64_t
 
 void mx_loss_ws_free(mx_loss_ws *ws) {
     void *p[] = {ws->boff, ws->bcur, ws->bidx, ws->all_idx, ws->mark, ws->t_s, ws->t_y, ws->t_gv, ws->t_s2,
-                 ws->t_y2, ws->t_gv2, ws->t_a, ws->t_b, ws->t_c, ws->t_d, ws->t_g, ws->t_g2};
+                 ws->t_y2, ws->t_gv2, ws->t_a, ws->t_b, ws->t_c, ws->t_d, ws->t_g, ws->t_g2,
+                 ws->r_l, ws->r_lm, ws->r_acc, ws->r_n};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) mx_free(p[i]);
     memset(ws, 0, sizeof *ws);
 }

@@ -20,6 +20,12 @@ typedef struct mx_loss_ws {
     /* per-anchor term scratch: clean (t_*) of tn, mixed (t_*2) of tm, shared t_a..t_d of tx */
     double *t_s, *t_y, *t_gv, *t_s2, *t_y2, *t_gv2, *t_a, *t_b, *t_c, *t_d;
     void **t_g, **t_g2;
+    int64_t tn, tm, tx; /* per-thread strides of the scratch above */
+    int nthr;           /* threads the scratch was planned for */
+    /* per-anchor results, summed in order after the parallel loops: losses (A), counts (2A),
+     * contrastive / triplet accumulators (8A); A = max(max_n, max_m, C) */
+    double *r_l, *r_lm, *r_acc;
+    int64_t *r_n;
 } mx_loss_ws;
 
 /* Allocates the scratch for max sizes into ws (zeroed struct); mx_loss_ws_free releases it. */

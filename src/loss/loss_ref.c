@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "core/core_impl.h"
 #include "loss/loss_impl.h"
 #include "metrix/loss.h"
