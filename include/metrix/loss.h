@@ -15,7 +15,25 @@
  * scored against `anchor` (a batch index), or against every anchor / proxy (anchor = -1). Its soft
  * label for anchor a is  y~ = lambda*[y_i = y_a] + (1-lambda)*[y_j = y_a]; for a proxy of class c:
  * y~_c = lambda*[y_i = c] + (1-lambda)*[y_j = c]. Proxy losses always score mixed rows against
- * every proxy (the anchor field is ignored). */
+ * every proxy (the anchor field is ignored).
+ *
+ * Mixed form of each loss (the clean part is the usual loss; the mixed part uses the same code
+ * with soft labels, over the mixed terms only; method.md §2.2):
+ *   contrastive (code form): y~ [d - mp]_+ and (1 - y~) [mn - d]_+, each averaged over its
+ *     non-zero terms (the official per-tuple averaging, method.md §3.3).
+ *   contrastive_cos, MS: generic per-anchor form, mean over all n anchors (anchors with no mixed
+ *     term count as 0); no miner on mixed terms (the miner only picks clean pairs).
+ *   ProxyAnchor: per proxy c, log(1 + sum_v y~_c e^{-a(s-d)}) averaged over the proxies with some
+ *     y~_c > 0, plus log(1 + sum_v (1 - y~_c) e^{a(s+d)}) averaged over all C proxies: the same
+ *     log(1+.) sums as the clean loss, filled with the mixed terms (reported apart, weighted by w).
+ *   triplet (generalisation): a mixed v of anchor a acts as a positive with weight y~ against the
+ *     clean negatives n of a, y~ [d(a,v) - d(a,n) + margin]_+, and as a negative with weight
+ *     1 - y~ against the clean positives p, (1 - y~) [d(a,p) - d(a,v) + margin]_+; the mining
+ *     mode applies to the clean partner (hardest: a's hardest clean positive / negative);
+ *     AvgNonZero over these weighted triplets.
+ *   ProxyNCA: soft cross-entropy -sum_c y~_c log softmax_c(-scale ||v - p_c||^2), mean over m.
+ * Gradients of the mixed part reach the anchors (d_emb), the mixed rows (d_mixed), the proxies and,
+ * for triplet, the clean partners. */
 #ifndef METRIX_LOSS_H
 #define METRIX_LOSS_H
 
@@ -106,9 +124,10 @@ mx_status mx_loss_set_config(mx_loss *l, const mx_loss_config *cfg);
  *   proxies  C x d        proxy vectors (proxy losses only, else NULL)
  *   m        mixed rows (0: clean loss only); mixed m x d, pairs m descriptors
  * Gradients are ADDED into d_emb (n x d), d_mixed (m x d), d_proxies (C x d); any may be NULL.
- * The mixed loss is the generic form with soft labels (averaged over the n anchors, or the
- * proxy-loss reduction); its gradient reaches d_mixed only (the caller back-propagates through the
- * mixing, e.g. mx_mix_rows_backward). */
+ * The gradient w.r.t. the mixed rows lands in d_mixed; the caller back-propagates it through the
+ * mixing (mx_mix_rows_backward at embedding level, or the network at input / feature level).
+ * Threads: anchors run in parallel and reduce in a fixed order (thread-count independent up to
+ * the GEMM's rounding). */
 mx_status mx_loss_compute(mx_loss *l, int64_t n, const float *emb, const int64_t *labels,
                           const float *proxies, int64_t m, const float *mixed,
                           const mx_mix_pair *pairs, mx_loss_result *res, float *d_emb,
@@ -118,8 +137,8 @@ mx_status mx_loss_compute(mx_loss *l, int64_t n, const float *emb, const int64_t
  * metric; valid until the next call. *m_out receives m. */
 const float *mx_loss_mixed_embeddings(const mx_loss *l, int64_t *m_out);
 
-/* Kaiming-normal (fan_out = C) proxy init: N(0, 2 / C) ... as torch kaiming_normal_(mode fan_out)
- * on a C x d tensor, std = sqrt(2 / C). */
+/* Kaiming-normal proxy init as torch.nn.init.kaiming_normal_(P, mode="fan_out") on a C x d
+ * tensor: N(0, 2 / C) (fan_out = C). */
 void mx_loss_proxy_init(float *proxies, int64_t n_classes, int64_t d, mx_rng *rng);
 
 /* Naive double-precision reference of mx_loss_compute (same semantics, no GEMM, O(n^2 d)): the
