@@ -345,6 +345,51 @@ static void test_kmeans_util(void) {
     double v = 0;
     CHECK_OK(mx_nmi(lab, as, n, &v));
     CHECK_CLOSE(v, 1.0, 1e-12, 0);
+    /* unstructured data: at convergence every point is nearest (in double) to the mean of its
+     * own cluster, no cluster is empty here, and the same seed gives the same clustering */
+    {
+        int64_t m = 500, dd = 6, kc = 7;
+        float *y = malloc((size_t)(m * dd) * sizeof(float));
+        int64_t *a1 = malloc((size_t)m * sizeof(int64_t)),
+                *a2 = malloc((size_t)m * sizeof(int64_t));
+        double *mu = calloc((size_t)(kc * dd), sizeof(double));
+        int64_t cn[7] = {0};
+        randn(&r, y, m * dd);
+        mx_rng r1, r2;
+        mx_rng_seed(&r1, 11);
+        mx_rng_seed(&r2, 11);
+        CHECK_OK(mx_kmeans(y, m, dd, kc, 10000, &r1, a1));
+        CHECK_OK(mx_kmeans(y, m, dd, kc, 10000, &r2, a2));
+        int64_t same = 0, bad = 0;
+        for (int64_t i = 0; i < m; i++) {
+            same += a1[i] == a2[i];
+            cn[a1[i]]++;
+            for (int64_t p = 0; p < dd; p++) mu[a1[i] * dd + p] += y[i * dd + p];
+        }
+        CHECK(same == m);
+        for (int64_t c = 0; c < kc; c++) {
+            CHECK(cn[c] > 0);
+            for (int64_t p = 0; p < dd && cn[c]; p++) mu[c * dd + p] /= (double)cn[c];
+        }
+        for (int64_t i = 0; i < m; i++) {
+            double own = 0, best = INFINITY;
+            for (int64_t c = 0; c < kc; c++) {
+                double s2 = 0;
+                for (int64_t p = 0; p < dd; p++) {
+                    double t = y[i * dd + p] - mu[c * dd + p];
+                    s2 += t * t;
+                }
+                if (c == a1[i]) own = s2;
+                if (s2 < best) best = s2;
+            }
+            bad += own > best + 1e-4;
+        }
+        CHECK(bad == 0);
+        free(y);
+        free(a1);
+        free(a2);
+        free(mu);
+    }
     /* utilization u(Q, X): Q = first 100 rows, X = the rest */
     double u = 0, want = 0;
     CHECK_OK(mx_utilization(x, 100, x + 100 * d, n - 100, d, &u));
