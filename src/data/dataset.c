@@ -173,21 +173,30 @@ static mx_status idx_read(const char *path, int want_ndim, int64_t *dims, uint8_
             return mx_error(MX_ERR_FORMAT, "%s: IDX dimension %d is %ld, expected 1..1e8", path, d,
                             (long)dims[d]);
         }
+        if (total > ((int64_t)1 << 34) / dims[d]) {
+            gzclose(f);
+            return mx_error(MX_ERR_FORMAT, "%s: IDX payload larger than 16 GiB (dimension %d)",
+                            path, d);
+        }
         total *= dims[d];
     }
-    if (total > ((int64_t)1 << 34)) {
-        gzclose(f);
-        return mx_error(MX_ERR_FORMAT, "%s: IDX payload of %ld bytes is too large", path,
-                        (long)total);
-    }
-    uint8_t *buf = malloc((size_t)total);
-    if (!buf) {
-        gzclose(f);
-        return mx_error(MX_ERR_NOMEM, "%s: cannot allocate %ld bytes", path, (long)total);
-    }
-    int64_t got = 0;
+    /* the buffer grows with the data actually read, so a damaged header promising gigabytes
+     * costs nothing before the short read is noticed */
+    uint8_t *buf = NULL;
+    int64_t got = 0, cap = 0;
     while (got < total) {
-        unsigned chunk = (unsigned)MX_MIN(total - got, (int64_t)1 << 30);
+        if (got == cap) {
+            int64_t nc = MX_MIN(total, MX_MAX(2 * cap, (int64_t)1 << 20));
+            uint8_t *nb = realloc(buf, (size_t)nc);
+            if (!nb) {
+                free(buf);
+                gzclose(f);
+                return mx_error(MX_ERR_NOMEM, "%s: cannot allocate %ld bytes", path, (long)nc);
+            }
+            buf = nb;
+            cap = nc;
+        }
+        unsigned chunk = (unsigned)MX_MIN(cap - got, (int64_t)1 << 30);
         int r = gzread(f, buf + got, chunk);
         if (r <= 0) break;
         got += r;
@@ -607,8 +616,10 @@ static int cmp_i64(const void *a, const void *b) {
 static mx_status distinct(const int64_t *v, int64_t n, int64_t **out, int64_t *n_out) {
     int64_t *d = malloc((size_t)MX_MAX(n, 1) * sizeof(int64_t));
     if (!d) return mx_error(MX_ERR_NOMEM, "dataset: out of memory");
-    memcpy(d, v, (size_t)n * sizeof(int64_t));
-    qsort(d, (size_t)n, sizeof(int64_t), cmp_i64);
+    if (n > 0) {
+        memcpy(d, v, (size_t)n * sizeof(int64_t));
+        qsort(d, (size_t)n, sizeof(int64_t), cmp_i64);
+    }
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++)
         if (k == 0 || d[k - 1] != d[i]) d[k++] = d[i];
