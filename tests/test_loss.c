@@ -180,6 +180,82 @@ static void test_fd(void) {
     }
 }
 
+/* Near (not at) hinge and mining thresholds: terms 1e-3 inside / outside each threshold, FD step
+ * 1e-6, so no threshold is crossed and the FD check is valid right next to the kinks. 2-d unit
+ * rows at angles; the anchor is row 0 at angle 0. */
+static batch angles(const double *th, const int64_t *y, int64_t n, const double *vth,
+                    const int64_t *va, int64_t m) {
+    batch b = {n, 2, 3, m, NULL, NULL, NULL, NULL, NULL};
+    b.e = malloc(sizeof(double) * 2 * (size_t)n);
+    b.P = malloc(sizeof(double) * 6);
+    b.v = malloc(sizeof(double) * 2 * (size_t)(m + 1));
+    b.y = malloc(sizeof(int64_t) * (size_t)n);
+    b.pr = malloc(sizeof(mx_mix_pair) * (size_t)(m + 1));
+    for (int64_t i = 0; i < n; i++) b.e[2 * i] = cos(th[i]), b.e[2 * i + 1] = sin(th[i]), b.y[i] = y[i];
+    for (int i = 0; i < 6; i++) b.P[i] = 0.3 * i - 0.7;
+    for (int64_t k = 0; k < m; k++) {
+        b.v[2 * k] = cos(vth[k]), b.v[2 * k + 1] = sin(vth[k]);
+        mx_mix_pair p = {1, 2, 0.6f, va[k]};
+        b.pr[k] = p;
+    }
+    return b;
+}
+
+static double th_of_d(double d) { /* angle whose chord is d */
+    return 2 * asin(d / 2);
+}
+
+static void test_fd_thresholds(void) {
+    const double e = 1e-3;
+    /* contrastive: negatives at d = 0.5 -+ e from the anchor; mixed rows likewise */
+    {
+        double th[4] = {0, th_of_d(0.5 - e), -th_of_d(0.5 + e), 2.0};
+        int64_t y[4] = {0, 1, 1, 0};
+        double vth[2] = {th_of_d(0.5 - e), -th_of_d(0.5 + e)};
+        int64_t va[2] = {0, 0};
+        batch b = angles(th, y, 4, vth, va, 2);
+        mx_loss_config c = mx_loss_config_default(MX_LOSS_CONTRASTIVE);
+        fd_check("fd contrastive margin", &c, &b);
+        c = mx_loss_config_default(MX_LOSS_CONTRASTIVE_COS);
+        free_batch(&b);
+        /* cosine form: s = 0.5 -+ e */
+        double th2[4] = {0, acos(0.5 + e), -acos(0.5 - e), 2.0};
+        double vth2[2] = {acos(0.5 + e), -acos(0.5 - e)};
+        b = angles(th2, y, 4, vth2, va, 2);
+        fd_check("fd contrastive_cos margin", &c, &b);
+        free_batch(&b);
+    }
+    /* MS miner (eps 0.39): negative at s_n; positives at s_n + eps -+ e (kept / dropped); a second
+     * negative at s_p,min - eps -+ e (kept / dropped) */
+    {
+        double sn = 0.3, sp1 = sn + 0.39 - e, sp2 = sn + 0.39 + e;
+        double sn2 = fmin(sp1, sp2) - 0.39 - e; /* dropped: s + eps < min pos */
+        double th[5] = {0, acos(sn), -acos(sp1), acos(sp2), -acos(sn2)};
+        int64_t y[5] = {0, 1, 0, 0, 2};
+        double vth[1] = {0.7};
+        int64_t va[1] = {0};
+        batch b = angles(th, y, 5, vth, va, 1);
+        mx_loss_config c = mx_loss_config_default(MX_LOSS_MS);
+        fd_check("fd ms miner thresholds", &c, &b);
+        free_batch(&b);
+    }
+    /* triplet: d_an = d_ap + margin -+ e (active / inactive), all and semi-hard */
+    {
+        double dp = 0.6, mg = 0.2;
+        double th[4] = {0, th_of_d(dp), -th_of_d(dp + mg - e), -th_of_d(dp + mg + e)};
+        int64_t y[4] = {0, 0, 1, 2};
+        double vth[2] = {th_of_d(dp + mg - 3 * e), th_of_d(dp - mg + e)};
+        int64_t va[2] = {0, 0};
+        batch b = angles(th, y, 4, vth, va, 2);
+        for (int mode = 0; mode < 3; mode++) {
+            mx_loss_config c = mx_loss_config_default(MX_LOSS_TRIPLET);
+            c.triplet_margin = (float)mg, c.triplet_mining = (mx_triplet_mining)mode;
+            fd_check("fd triplet margin", &c, &b);
+        }
+        free_batch(&b);
+    }
+}
+
 /* float GEMM path vs the double reference on larger batches */
 static void test_fast_vs_ref(void) {
     mx_rng r;
@@ -322,6 +398,7 @@ static void test_errors(void) {
 int main(void) {
     test_vectors();
     test_fd();
+    test_fd_thresholds();
     test_fast_vs_ref();
     test_degenerate();
     test_threads();
