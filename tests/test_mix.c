@@ -188,7 +188,19 @@ static void test_end_to_end(void) {
     CHECK(mx_mix_strategy_parse("x", &s) == MX_ERR_CONFIG);
 }
 
+static void test_cosine(void) {
+    const float e[6] = {3, 4, 0, 0, 0, 2};
+    float u[6], s[9];
+    mx_mix_cosine(3, 2, e, u, s);
+    CHECK_CLOSE(s[0], 1, 1e-6, 0);
+    CHECK_CLOSE(s[1], 0, 1e-6, 0);
+    CHECK_CLOSE(s[2], 0.8, 1e-6, 0);
+    CHECK_CLOSE(s[5], s[7], 1e-7, 0);
+    CHECK_CLOSE(u[0], 0.6, 1e-6, 0);
+}
+
 int main(void) {
+    test_cosine();
     test_lambda_stats();
     test_selection();
     test_rows();

@@ -3,7 +3,6 @@
  * (pair selection, mixing, clean + mixed loss, backward through the mixing). Median of --iters
  * steps. Last lines: "clean seconds: X", "metrix seconds: Y". bench/bench_loss.sh runs PyTorch
  * autograd on the same data and pairs (--save PREFIX) side by side. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,16 +137,7 @@ int mx_bench_loss(int argc, char **argv) {
         double t1 = now_s();
         /* Metrix step: clean similarities for hard negatives, pairs, mix, loss, backward */
         memset(ge, 0, N * D * 4);
-        if (st == MX_OK && mc.neg_select == MX_MIX_NEG_HARDEST) {
-            memcpy(en, e, N * D * 4);
-            for (size_t i = 0; i < N; i++) {
-                double s = 0;
-                for (size_t c = 0; c < D; c++) s += (double)en[i * D + c] * en[i * D + c];
-                float inv = (float)(1.0 / sqrt(s > 1e-24 ? s : 1e-24));
-                for (size_t c = 0; c < D; c++) en[i * D + c] *= inv;
-            }
-            mx_sgemm(0, 1, n, n, d, 1.0f, en, d, en, d, 0.0f, sim, n);
-        }
+        if (st == MX_OK && mc.neg_select == MX_MIX_NEG_HARDEST) mx_mix_cosine(n, d, e, en, sim);
         if (st == MX_OK) st = mx_mixer_sample(mx, n, y, sim, &mr, max_m, pr, &m);
         if (st == MX_OK) {
             mx_mix_rows_forward(m, d, e, pr, v);

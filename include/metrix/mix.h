@@ -71,6 +71,10 @@ void mx_mixer_free(mx_mixer *mx);
 mx_status mx_mixer_sample(mx_mixer *mx, int64_t n, const int64_t *labels, const float *sim,
                           mx_rng *rng, int64_t max_m, mx_mix_pair *out, int64_t *m);
 
+/* Clean cosine similarity for hard-negative selection: unit (n x d, caller's) receives the
+ * L2-normalised rows of emb, sim (n x n) = unit unit^T by mx_sgemm. */
+void mx_mix_cosine(int64_t n, int64_t d, const float *emb, float *unit, float *sim);
+
 /* out[k] = lambda_k x[i_k] + (1 - lambda_k) x[j_k], rows of len floats (images, feature-map
  * slabs, embeddings). */
 void mx_mix_rows_forward(int64_t m, int64_t len, const float *x, const mx_mix_pair *pairs,

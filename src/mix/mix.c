@@ -1,7 +1,9 @@
 /* metrix mix: lambda sampling, Metrix pair selection and the row-mixing kernels. */
+#include <math.h>
 #include <string.h>
 
 #include "core/core_impl.h"
+#include "metrix/gemm.h"
 #include "metrix/mix.h"
 
 mx_mix_config mx_mix_config_default(void) {
@@ -184,6 +186,17 @@ mx_status mx_mixer_sample(mx_mixer *x, int64_t n, const int64_t *labels, const f
                         "%lld (use neg_select hardest/random with a smaller k, or a larger max_m)",
                         (long long)*m, (long long)max_m);
     return MX_OK;
+}
+
+void mx_mix_cosine(int64_t n, int64_t d, const float *emb, float *unit, float *sim) {
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int64_t c = 0; c < d; c++) s += (double)emb[i * d + c] * emb[i * d + c];
+        double nr = sqrt(s);
+        float inv = (float)(1.0 / (nr > 1e-12 ? nr : 1e-12));
+        for (int64_t c = 0; c < d; c++) unit[i * d + c] = emb[i * d + c] * inv;
+    }
+    mx_sgemm(0, 1, n, n, d, 1.0f, unit, d, unit, d, 0.0f, sim, n);
 }
 
 /* ---- row mixing ------------------------------------------------------------------------------ */
