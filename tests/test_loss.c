@@ -390,6 +390,15 @@ static void test_errors(void) {
     CHECK(mx_loss_compute(l, 5, e, y, p, 0, NULL, NULL, &r, NULL, NULL, NULL) == MX_ERR_SHAPE);
     mx_loss_free(l);
     mx_loss_free(NULL);
+    /* pair losses: at most max_n all-anchor mixed rows */
+    c = mx_loss_config_default(MX_LOSS_MS);
+    CHECK_OK(mx_loss_create(&c, 2, 3, 3, 0, &l));
+    mx_mix_pair pr[3] = {{0, 1, 0.5f, -1}, {0, 1, 0.5f, -1}, {0, 1, 0.5f, -1}};
+    float v[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+    e[0] = 1, e[4] = 1;
+    CHECK(mx_loss_compute(l, 2, e, y, NULL, 3, v, pr, &r, NULL, NULL, NULL) == MX_ERR_ARG);
+    CHECK_OK(mx_loss_compute(l, 2, e, y, NULL, 2, v, pr, &r, NULL, NULL, NULL));
+    mx_loss_free(l);
     mx_loss_kind k;
     CHECK(mx_loss_kind_parse("ms", &k) == MX_OK && k == MX_LOSS_MS);
     CHECK(mx_loss_kind_parse("bogus", &k) == MX_ERR_CONFIG);

@@ -109,8 +109,9 @@ typedef struct mx_loss_result {
 typedef struct mx_loss mx_loss;
 
 /* Plans workspace for batches up to max_n rows, up to max_m mixed rows, embedding dim d and
- * n_classes proxies (0 for pair losses). Memory is O(max_n * (max_n + C) + max_m * (max_n + C) +
- * (max_n + max_m + C) * d) floats; no allocation happens in mx_loss_compute. */
+ * n_classes proxies (0 for pair losses). Memory: O(max_n^2 + max_m) similarities for pair losses
+ * (at most max_n mixed rows may have anchor -1 there), O((max_n + max_m) C) for proxy losses,
+ * plus O((max_n + max_m + C) d); no n^2 d temporaries and no allocation in mx_loss_compute. */
 mx_status mx_loss_create(const mx_loss_config *cfg, int64_t max_n, int64_t max_m, int64_t d,
                          int64_t n_classes, mx_loss **out);
 void mx_loss_free(mx_loss *l);

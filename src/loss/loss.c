@@ -88,7 +88,7 @@ mx_status mx_loss_ws_alloc(mx_loss_ws *ws, int64_t max_n, int64_t max_m, int64_t
     int64_t tx = MX_MAX(tn, tm), A = MX_MAX(MX_MAX(max_n, max_m), n_classes) + 1;
     int nt = omp_get_max_threads();
     if (nt < 1) nt = 1;
-    ws->tn = tn, ws->tm = tm, ws->tx = tx, ws->nthr = nt;
+    ws->tn = tn, ws->tm = tm, ws->tx = tx, ws->nthr = nt, ws->max_n = max_n;
     ws->boff = mx_calloc((size_t)max_n + 1, sizeof(int64_t));
     ws->bcur = mx_calloc((size_t)max_n + 1, sizeof(int64_t));
     ws->bidx = mx_calloc((size_t)max_m + 1, sizeof(int64_t));
@@ -144,6 +144,10 @@ mx_status mx_loss_ws_prepare(mx_loss_ws *ws, int64_t n, const int64_t *labels, i
         if (p->anchor >= 0) ws->boff[p->anchor + 1]++;
         else ws->all_idx[ws->n_all++] = k;
     }
+    if (!mx_loss_is_proxy(ws->cfg.kind) && ws->n_all > ws->max_n)
+        return mx_error(MX_ERR_ARG, "loss: %lld mixed pairs with anchor -1 (scored against every "
+                        "anchor): at most max_n = %lld for pair losses", (long long)ws->n_all,
+                        (long long)ws->max_n);
     for (int64_t a = 0; a < n; a++) ws->boff[a + 1] += ws->boff[a];
     /* stable counting sort of the anchored pairs into bidx */
     memcpy(ws->bcur, ws->boff, sizeof(int64_t) * (size_t)(n + 1));
@@ -171,13 +175,14 @@ struct mx_loss {
     float *dEn, *dVn, *dPn;             /* dLoss / d(normalised rows) */
     float *S, *G;                       /* clean similarities and their gradient */
     float *Sm, *Gm;                     /* mixed similarities and their gradient */
+    float *Va, *dVa;                    /* all-anchor mixed rows gathered (pair losses) */
 };
 
 void mx_loss_free(mx_loss *l) {
     if (!l) return;
     mx_loss_ws_free(&l->ws);
-    float *p[] = {l->En, l->Vn, l->Pn, l->nE, l->nV, l->nP, l->dEn,
-                  l->dVn, l->dPn, l->S, l->G, l->Sm, l->Gm};
+    float *p[] = {l->En, l->Vn, l->Pn, l->nE, l->nV, l->nP, l->dEn, l->dVn,
+                  l->dPn, l->S, l->G, l->Sm, l->Gm, l->Va, l->dVa};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) mx_free(p[i]);
     mx_free(l);
 }
@@ -208,12 +213,14 @@ mx_status mx_loss_create(const mx_loss_config *cfg, int64_t max_n, int64_t max_m
     l->En = mx_alloc(N * D * fl), l->dEn = mx_alloc(N * D * fl), l->nE = mx_alloc(N * fl);
     l->Vn = mx_alloc(M * D * fl + fl), l->dVn = mx_alloc(M * D * fl + fl), l->nV = mx_alloc(M * fl + fl);
     l->Pn = mx_alloc(C * D * fl + fl), l->dPn = mx_alloc(C * D * fl + fl), l->nP = mx_alloc(C * fl + fl);
-    size_t ssz = proxy ? N * C : N * N, smsz = M * (proxy ? C : N);
+    /* pair losses: mixed = m anchored similarities + up to max_n all-anchor rows of n */
+    size_t ssz = proxy ? N * C : N * N, smsz = proxy ? M * C : M + N * N;
     l->S = mx_alloc(ssz * fl), l->G = mx_alloc(ssz * fl);
     l->Sm = mx_alloc(smsz * fl + fl), l->Gm = mx_alloc(smsz * fl + fl);
+    l->Va = mx_alloc((proxy ? 1 : N * D) * fl), l->dVa = mx_alloc((proxy ? 1 : N * D) * fl);
     (void)ld;
     if (!l->En || !l->dEn || !l->nE || !l->Vn || !l->dVn || !l->nV || !l->Pn || !l->dPn ||
-        !l->nP || !l->S || !l->G || !l->Sm || !l->Gm) {
+        !l->nP || !l->S || !l->G || !l->Sm || !l->Gm || !l->Va || !l->dVa) {
         mx_loss_free(l);
         return mx_error(MX_ERR_NOMEM, "mx_loss_create: out of memory (n %lld, m %lld, d %lld)",
                         (long long)max_n, (long long)max_m, (long long)d);
@@ -265,14 +272,11 @@ mx_status mx_loss_compute(mx_loss *l, int64_t n, const float *emb, const int64_t
     mxf_normalize(n, d, emb, l->En, l->nE);
     if (m > 0) mxf_normalize(m, d, mixed, l->Vn, l->nV);
     if (proxy) mxf_normalize(C, d, proxies, l->Pn, l->nP);
-    mxf_similarities(w, l->En, l->Vn, l->Pn, l->S, l->Sm);
-    size_t ssz = (size_t)(proxy ? n * C : n * n), ld = (size_t)(proxy ? C : n);
+    mxf_similarities(w, l->En, l->Vn, l->Pn, l->S, l->Sm, l->Va);
+    size_t ssz = (size_t)(proxy ? n * C : n * n);
+    size_t smsz = (size_t)(proxy ? m * C : m + w->n_all * n);
     memset(l->G, 0, ssz * sizeof(float));
-    if (m > 0) {
-        if (proxy || w->n_all > 0) memset(l->Gm, 0, (size_t)m * ld * sizeof(float));
-        else
-            for (int64_t k = 0; k < m; k++) l->Gm[k * n + pairs[k].anchor] = 0;
-    }
+    memset(l->Gm, 0, smsz * sizeof(float));
     mxf_run(w, l->S, l->G, l->Sm, l->Gm, res);
     if (!isfinite(res->total))
         return mx_error(MX_ERR_NUMERIC, "mx_loss_compute: %s loss is not finite (clean %g, mixed "
@@ -282,7 +286,8 @@ mx_status mx_loss_compute(mx_loss *l, int64_t n, const float *emb, const int64_t
     memset(l->dEn, 0, sizeof(float) * (size_t)(n * d));
     if (m > 0) memset(l->dVn, 0, sizeof(float) * (size_t)(m * d));
     if (proxy) memset(l->dPn, 0, sizeof(float) * (size_t)(C * d));
-    mxf_similarities_backward(w, l->En, l->Vn, l->Pn, l->G, l->Gm, l->dEn, l->dVn, l->dPn);
+    mxf_similarities_backward(w, l->En, l->Vn, l->Pn, l->Va, l->G, l->Gm, l->dEn, l->dVn, l->dPn,
+                              l->dVa);
     if (d_emb) mxf_normalize_backward(n, d, l->En, l->nE, l->dEn, d_emb);
     if (d_mixed && m > 0) mxf_normalize_backward(m, d, l->Vn, l->nV, l->dVn, d_mixed);
     if (d_proxies && proxy) mxf_normalize_backward(C, d, l->Pn, l->nP, l->dPn, d_proxies);

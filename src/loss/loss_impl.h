@@ -9,6 +9,7 @@
 typedef struct mx_loss_ws {
     mx_loss_config cfg;
     int64_t n, m, C, d; /* current sizes */
+    int64_t max_n;
     const int64_t *labels;
     const mx_mix_pair *pairs;
     int64_t *boff;    /* n + 1: mixed pairs bucketed by anchor (anchor >= 0) */

@@ -46,28 +46,29 @@ mx_status mx_loss_compute_ref(const mx_loss_config *cfg, int64_t n, int64_t d, c
     MX_TRY(mx_loss_ws_alloc(&w, n, m, C));
     mx_status st = mx_loss_ws_prepare(&w, n, labels, m, pairs);
     size_t N = (size_t)n, M = (size_t)m, CC = (size_t)C, D = (size_t)d;
-    size_t ssz = proxy ? N * CC : N * N, smsz = M * (proxy ? CC : N);
+    size_t ssz = proxy ? N * CC : N * N, smsz = proxy ? M * CC : M + N * N;
     double *En = mx_calloc(N * D + 1, 8), *Vn = mx_calloc(M * D + 1, 8), *Pn = mx_calloc(CC * D + 1, 8);
     double *nE = mx_calloc(N + 1, 8), *nV = mx_calloc(M + 1, 8), *nP = mx_calloc(CC + 1, 8);
     double *dEn = mx_calloc(N * D + 1, 8), *dVn = mx_calloc(M * D + 1, 8);
     double *dPn = mx_calloc(CC * D + 1, 8);
     double *S = mx_calloc(ssz + 1, 8), *G = mx_calloc(ssz + 1, 8);
     double *Sm = mx_calloc(smsz + 1, 8), *Gm = mx_calloc(smsz + 1, 8);
+    double *Va = mx_calloc(N * D + 1, 8), *dVa = mx_calloc(N * D + 1, 8);
     if (st == MX_OK && (!En || !Vn || !Pn || !nE || !nV || !nP || !dEn || !dVn || !dPn || !S ||
-                        !G || !Sm || !Gm))
+                        !G || !Sm || !Gm || !Va || !dVa))
         st = mx_error(MX_ERR_NOMEM, "mx_loss_compute_ref: out of memory");
     if (st == MX_OK) {
         mxd_normalize(n, d, emb, En, nE);
         if (m > 0) mxd_normalize(m, d, mixed, Vn, nV);
         if (proxy) mxd_normalize(C, d, proxies, Pn, nP);
-        mxd_similarities(&w, En, Vn, Pn, S, Sm);
+        mxd_similarities(&w, En, Vn, Pn, S, Sm, Va);
         mxd_run(&w, S, G, Sm, Gm, res);
-        mxd_similarities_backward(&w, En, Vn, Pn, G, Gm, dEn, dVn, dPn);
+        mxd_similarities_backward(&w, En, Vn, Pn, Va, G, Gm, dEn, dVn, dPn, dVa);
         if (d_emb) mxd_normalize_backward(n, d, En, nE, dEn, d_emb);
         if (d_mixed && m > 0) mxd_normalize_backward(m, d, Vn, nV, dVn, d_mixed);
         if (d_proxies && proxy) mxd_normalize_backward(C, d, Pn, nP, dPn, d_proxies);
     }
-    double *p[] = {En, Vn, Pn, nE, nV, nP, dEn, dVn, dPn, S, G, Sm, Gm};
+    double *p[] = {En, Vn, Pn, nE, nV, nP, dEn, dVn, dPn, S, G, Sm, Gm, Va, dVa};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) mx_free(p[i]);
     mx_loss_ws_free(&w);
     return st;
