@@ -9,8 +9,7 @@
 #include "metrix/loss.h"
 #include "mx_test.h"
 
-static const double E4[8] = {0.980581, 0.196116, 0.874157, 0.485643,
-                             0.196116, 0.980581, -0.6,     0.8};
+static const double E4[8] = {0.980581, 0.196116, 0.874157, 0.485643, 0.196116, 0.980581, -0.6, 0.8};
 static const int64_t Y4[4] = {0, 0, 1, 2};
 
 /* v_k = lambda x_i + (1 - lambda) x_j */
@@ -138,19 +137,28 @@ static void fd_check(const char *what, const mx_loss_config *cfg, batch *b) {
         }
     }
     mx_test_checks++;
-    if (bad) mx_test_failures++, fprintf(stderr, "%s: %d FD mismatches (worst %.3g)\n", what, bad, worst);
+    if (bad)
+        mx_test_failures++,
+            fprintf(stderr, "%s: %d FD mismatches (worst %.3g)\n", what, bad, worst);
     free(ge), free(gv), free(gp);
 }
 
 static mx_loss_config cfg_of(int k) {
     switch (k) {
-    case 0: return mx_loss_config_default(MX_LOSS_CONTRASTIVE);
-    case 1: return mx_loss_config_default(MX_LOSS_CONTRASTIVE_COS);
-    case 2: return mx_loss_config_default(MX_LOSS_MS);
-    case 3: return mx_loss_config_ms_original();
-    case 4: return mx_loss_config_default(MX_LOSS_PROXY_ANCHOR);
-    case 5: return mx_loss_config_default(MX_LOSS_PROXY_NCA);
-    case 6: return mx_loss_config_default(MX_LOSS_TRIPLET);
+    case 0:
+        return mx_loss_config_default(MX_LOSS_CONTRASTIVE);
+    case 1:
+        return mx_loss_config_default(MX_LOSS_CONTRASTIVE_COS);
+    case 2:
+        return mx_loss_config_default(MX_LOSS_MS);
+    case 3:
+        return mx_loss_config_ms_original();
+    case 4:
+        return mx_loss_config_default(MX_LOSS_PROXY_ANCHOR);
+    case 5:
+        return mx_loss_config_default(MX_LOSS_PROXY_NCA);
+    case 6:
+        return mx_loss_config_default(MX_LOSS_TRIPLET);
     case 7: {
         mx_loss_config c = mx_loss_config_default(MX_LOSS_TRIPLET);
         c.triplet_mining = MX_TRIPLET_SEMIHARD, c.triplet_margin = 0.2f;
@@ -191,7 +199,8 @@ static batch angles(const double *th, const int64_t *y, int64_t n, const double 
     b.v = malloc(sizeof(double) * 2 * (size_t)(m + 1));
     b.y = malloc(sizeof(int64_t) * (size_t)n);
     b.pr = malloc(sizeof(mx_mix_pair) * (size_t)(m + 1));
-    for (int64_t i = 0; i < n; i++) b.e[2 * i] = cos(th[i]), b.e[2 * i + 1] = sin(th[i]), b.y[i] = y[i];
+    for (int64_t i = 0; i < n; i++)
+        b.e[2 * i] = cos(th[i]), b.e[2 * i + 1] = sin(th[i]), b.y[i] = y[i];
     for (int i = 0; i < 6; i++) b.P[i] = 0.3 * i - 0.7;
     for (int64_t k = 0; k < m; k++) {
         b.v[2 * k] = cos(vth[k]), b.v[2 * k + 1] = sin(vth[k]);
@@ -268,7 +277,8 @@ static void test_fast_vs_ref(void) {
             double *ge = calloc((size_t)(n * d), 8), *gv = calloc((size_t)(m * d), 8);
             double *gp = calloc((size_t)(C * d), 8);
             mx_loss_result rr, rf;
-            CHECK_OK(mx_loss_compute_ref(&c, n, d, b.e, b.y, C, b.P, m, b.v, b.pr, &rr, ge, gv, gp));
+            CHECK_OK(
+                mx_loss_compute_ref(&c, n, d, b.e, b.y, C, b.P, m, b.v, b.pr, &rr, ge, gv, gp));
             float *ef = malloc(4 * (size_t)(n * d)), *vf = malloc(4 * (size_t)(m * d));
             float *pf = malloc(4 * (size_t)(C * d));
             float *gef = calloc((size_t)(n * d), 4), *gvf = calloc((size_t)(m * d), 4);

@@ -43,8 +43,8 @@ static void cmp(const char *name, const char *what, const double *got, const dou
     mx_test_checks++;
     if (wi >= 0 && !(worst <= sc)) {
         mx_test_failures++;
-        fprintf(stderr, "%s %s: [%lld] got %.9g want %.9g (tol %.3g)\n", name, what,
-                (long long)wi, got[wi], want[wi], sc);
+        fprintf(stderr, "%s %s: [%lld] got %.9g want %.9g (tol %.3g)\n", name, what, (long long)wi,
+                got[wi], want[wi], sc);
     }
 }
 
@@ -61,9 +61,8 @@ int main(void) {
     for (int c = 0; c < ncase; c++) {
         char name[128];
         long long kind, n, d, C, m;
-        if (!expect(f, "case") ||
-            fscanf(f, "%127s kind %lld n %lld d %lld C %lld m %lld", name, &kind, &n, &d, &C,
-                   &m) != 6) {
+        if (!expect(f, "case") || fscanf(f, "%127s kind %lld n %lld d %lld C %lld m %lld", name,
+                                         &kind, &n, &d, &C, &m) != 6) {
             CHECK(0);
             break;
         }

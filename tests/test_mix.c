@@ -29,8 +29,8 @@ static void test_lambda_stats(void) {
         for (int64_t k = 0; k < m; k++) s += p[k].lambda, s2 += p[k].lambda * p[k].lambda, cnt++;
     }
     double mean = s / cnt, var = s2 / cnt - mean * mean;
-    CHECK_CLOSE(mean, 0.5, 0.01, 0);   /* Beta(2,2): mean 1/2 */
-    CHECK_CLOSE(var, 0.05, 0.003, 0);  /* variance 1/20 */
+    CHECK_CLOSE(mean, 0.5, 0.01, 0);  /* Beta(2,2): mean 1/2 */
+    CHECK_CLOSE(var, 0.05, 0.003, 0); /* variance 1/20 */
     /* one lambda per batch */
     mx_mixer_free(x);
     c.lambda_per_pair = 0;
@@ -98,7 +98,8 @@ static void test_selection(void) {
     CHECK(mx_mixer_sample(x, 6, y6, NULL, &r, 64, p, &m) == MX_ERR_ARG);
     CHECK_OK(mx_mixer_sample(x, 6, y6, sim, &r, 64, p, &m));
     CHECK(m == 6 && has(p, m, 1, 4, 0) && has(p, m, 0, 3, 1));
-    for (int64_t k = 0; k < m; k++) CHECK(y6[p[k].i] == y6[p[k].anchor] && y6[p[k].j] != y6[p[k].anchor]);
+    for (int64_t k = 0; k < m; k++)
+        CHECK(y6[p[k].i] == y6[p[k].anchor] && y6[p[k].j] != y6[p[k].anchor]);
     mx_mixer_free(x);
     /* random k negatives: distinct, negative, k of them; anchor_all */
     c.neg_select = MX_MIX_NEG_RANDOM, c.k = 3, c.anchor_all = 1, c.all_positives = 1;
@@ -156,7 +157,7 @@ static void test_rows(void) {
 /* mixer -> mix rows -> loss reproduces method.md §9 (contrastive branches) */
 static void test_end_to_end(void) {
     const float e[8] = {0.980581f, 0.196116f, 0.874157f, 0.485643f,
-                        0.196116f, 0.980581f, -0.6f,      0.8f};
+                        0.196116f, 0.980581f, -0.6f,     0.8f};
     const int64_t y[4] = {0, 0, 1, 2};
     mx_mix_config mc = mx_mix_config_default();
     mc.strategy = MX_MIX_POSNEG;

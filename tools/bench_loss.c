@@ -18,20 +18,21 @@ static double now_s(void) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: metrix bench loss [options]\n"
-               "  --n N             batch size (default 1000)\n"
-               "  --dim D           embedding size (default 512)\n"
-               "  --classes C       classes in the batch (default n / 10)\n"
-               "  --loss NAME       contrastive, contrastive_cos, ms, proxy_anchor, triplet,\n"
-               "                    proxy_nca (default ms)\n"
-               "  --mix STRATEGY    posneg, anchorneg, both, negneg, pospos, posneg_or_anchorneg\n"
-               "                    (default posneg)\n"
-               "  --neg SEL         all, hard, random negatives per anchor (default hard)\n"
-               "  --k K             negatives per anchor for hard / random (default 5)\n"
-               "  --iters I         timed steps, median reported (default 10)\n"
-               "  --threads T       threads (default: all cores)\n"
-               "  --seed S          data seed (default 0)\n"
-               "  --save PREFIX     write PREFIX.emb.f32, .labels.i64, .pairs.txt for the torch run\n");
+    fprintf(
+        f, "usage: metrix bench loss [options]\n"
+           "  --n N             batch size (default 1000)\n"
+           "  --dim D           embedding size (default 512)\n"
+           "  --classes C       classes in the batch (default n / 10)\n"
+           "  --loss NAME       contrastive, contrastive_cos, ms, proxy_anchor, triplet,\n"
+           "                    proxy_nca (default ms)\n"
+           "  --mix STRATEGY    posneg, anchorneg, both, negneg, pospos, posneg_or_anchorneg\n"
+           "                    (default posneg)\n"
+           "  --neg SEL         all, hard, random negatives per anchor (default hard)\n"
+           "  --k K             negatives per anchor for hard / random (default 5)\n"
+           "  --iters I         timed steps, median reported (default 10)\n"
+           "  --threads T       threads (default: all cores)\n"
+           "  --seed S          data seed (default 0)\n"
+           "  --save PREFIX     write PREFIX.emb.f32, .labels.i64, .pairs.txt for the torch run\n");
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -67,10 +68,14 @@ int mx_bench_loss(int argc, char **argv) {
                         : !strcmp(a, "--iters")   ? &iters
                         : !strcmp(a, "--seed")    ? &seed
                                                   : NULL;
-        if (!strcmp(a, "--loss")) loss_name = v;
-        else if (!strcmp(a, "--mix")) mix_name = v;
-        else if (!strcmp(a, "--neg")) neg = v;
-        else if (!strcmp(a, "--save")) save = v;
+        if (!strcmp(a, "--loss"))
+            loss_name = v;
+        else if (!strcmp(a, "--mix"))
+            mix_name = v;
+        else if (!strcmp(a, "--neg"))
+            neg = v;
+        else if (!strcmp(a, "--save"))
+            save = v;
         else if (iv || !strcmp(a, "--threads")) {
             char *end = NULL;
             long long x = strtoll(v, &end, 10);
@@ -78,8 +83,10 @@ int mx_bench_loss(int argc, char **argv) {
                 fprintf(stderr, "metrix bench loss: %s expects an integer, got '%s'\n", a, v);
                 return 2;
             }
-            if (iv) *iv = x;
-            else threads = (int)x;
+            if (iv)
+                *iv = x;
+            else
+                threads = (int)x;
         } else {
             fprintf(stderr, "metrix bench loss: unknown option %s\n", a);
             usage(stderr);
@@ -94,8 +101,9 @@ int mx_bench_loss(int argc, char **argv) {
         fprintf(stderr, "metrix bench loss: %s\n", mx_errmsg());
         return 2;
     }
-    mc.neg_select = !strcmp(neg, "all") ? MX_MIX_NEG_ALL
-                    : !strcmp(neg, "random") ? MX_MIX_NEG_RANDOM : MX_MIX_NEG_HARDEST;
+    mc.neg_select = !strcmp(neg, "all")      ? MX_MIX_NEG_ALL
+                    : !strcmp(neg, "random") ? MX_MIX_NEG_RANDOM
+                                             : MX_MIX_NEG_HARDEST;
     mc.k = k;
     int proxy = kind == MX_LOSS_PROXY_ANCHOR || kind == MX_LOSS_PROXY_NCA;
     mc.anchor_all = proxy;
@@ -111,7 +119,8 @@ int mx_bench_loss(int argc, char **argv) {
     float *P = mx_alloc((size_t)classes * D * 4), *gp = mx_alloc((size_t)classes * D * 4);
     int64_t *y = malloc(N * 8);
     mx_mix_pair *pr = malloc(M * sizeof *pr);
-    double *tc = malloc(sizeof(double) * (size_t)iters), *tm = malloc(sizeof(double) * (size_t)iters);
+    double *tc = malloc(sizeof(double) * (size_t)iters),
+           *tm = malloc(sizeof(double) * (size_t)iters);
     if (!e || !ge || !en || !sim || !v || !gv || !P || !gp || !y || !pr || !tc || !tm) {
         fprintf(stderr, "metrix bench loss: out of memory\n");
         return 1;

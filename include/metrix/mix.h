@@ -86,8 +86,8 @@ void mx_mix_rows_backward(int64_t m, int64_t len, const float *dout, const mx_mi
 /* Naive sequential references of the two kernels (tests). */
 void mx_mix_rows_forward_ref(int64_t m, int64_t len, const float *x, const mx_mix_pair *pairs,
                              float *out);
-void mx_mix_rows_backward_ref(int64_t m, int64_t len, const float *dout,
-                              const mx_mix_pair *pairs, float *dx);
+void mx_mix_rows_backward_ref(int64_t m, int64_t len, const float *dout, const mx_mix_pair *pairs,
+                              float *dx);
 
 #ifdef __cplusplus
 }

@@ -40,7 +40,7 @@ mx_loss_config mx_loss_config_ms_original(void) {
     return c;
 }
 
-static const char *const kind_names[] = {"contrastive", "contrastive_cos", "ms",
+static const char *const kind_names[] = {"contrastive",  "contrastive_cos", "ms",
                                          "proxy_anchor", "triplet",         "proxy_nca"};
 
 const char *mx_loss_kind_name(mx_loss_kind kind) {
@@ -67,11 +67,12 @@ mx_status mx_loss_config_check(const mx_loss_config *c) {
         return mx_error(MX_ERR_CONFIG, "loss config: mix_weight %g: expected finite >= 0",
                         (double)c->mix_weight);
     if (c->kind == MX_LOSS_MS && !(c->ms_beta > 0 && c->ms_gamma > 0 && c->ms_eps >= 0))
-        return mx_error(MX_ERR_CONFIG, "loss config: ms_beta %g, ms_gamma %g must be > 0, ms_eps "
-                        "%g >= 0", (double)c->ms_beta, (double)c->ms_gamma, (double)c->ms_eps);
+        return mx_error(MX_ERR_CONFIG,
+                        "loss config: ms_beta %g, ms_gamma %g must be > 0, ms_eps "
+                        "%g >= 0",
+                        (double)c->ms_beta, (double)c->ms_gamma, (double)c->ms_eps);
     if (c->kind == MX_LOSS_PROXY_ANCHOR && !(c->pa_alpha > 0))
-        return mx_error(MX_ERR_CONFIG, "loss config: pa_alpha %g must be > 0",
-                        (double)c->pa_alpha);
+        return mx_error(MX_ERR_CONFIG, "loss config: pa_alpha %g must be > 0", (double)c->pa_alpha);
     if (c->kind == MX_LOSS_TRIPLET && (unsigned)c->triplet_mining > MX_TRIPLET_HARDEST)
         return mx_error(MX_ERR_CONFIG, "loss config: triplet_mining %d out of range",
                         (int)c->triplet_mining);
@@ -95,8 +96,8 @@ mx_status mx_loss_ws_alloc(mx_loss_ws *ws, int64_t max_n, int64_t max_m, int64_t
     ws->all_idx = mx_calloc((size_t)max_m + 1, sizeof(int64_t));
     ws->mark = mx_calloc((size_t)n_classes + 1, 1);
     ws->r_n = mx_calloc(2 * (size_t)A, sizeof(int64_t));
-    double **dv[] = {&ws->t_s, &ws->t_y,  &ws->t_gv, &ws->t_s2, &ws->t_y2, &ws->t_gv2, &ws->t_a,
-                     &ws->t_b, &ws->t_c,  &ws->t_d,  &ws->r_l,  &ws->r_lm, &ws->r_acc};
+    double **dv[] = {&ws->t_s, &ws->t_y, &ws->t_gv, &ws->t_s2, &ws->t_y2, &ws->t_gv2, &ws->t_a,
+                     &ws->t_b, &ws->t_c, &ws->t_d,  &ws->r_l,  &ws->r_lm, &ws->r_acc};
     int64_t dn[] = {tn, tn, tn, tm, tm, tm, tx, tx, tx, tx, A, A, 8 * A};
     int ok = ws->boff && ws->bcur && ws->bidx && ws->all_idx && ws->mark && ws->r_n;
     for (int i = 0; i < 13; i++) {
@@ -114,9 +115,9 @@ mx_status mx_loss_ws_alloc(mx_loss_ws *ws, int64_t max_n, int64_t max_m, int64_t
 }
 
 void mx_loss_ws_free(mx_loss_ws *ws) {
-    void *p[] = {ws->boff, ws->bcur, ws->bidx, ws->all_idx, ws->mark, ws->t_s, ws->t_y, ws->t_gv, ws->t_s2,
-                 ws->t_y2, ws->t_gv2, ws->t_a, ws->t_b, ws->t_c, ws->t_d, ws->t_g, ws->t_g2,
-                 ws->r_l, ws->r_lm, ws->r_acc, ws->r_n};
+    void *p[] = {ws->boff, ws->bcur, ws->bidx, ws->all_idx, ws->mark, ws->t_s,   ws->t_y,
+                 ws->t_gv, ws->t_s2, ws->t_y2, ws->t_gv2,   ws->t_a,  ws->t_b,   ws->t_c,
+                 ws->t_d,  ws->t_g,  ws->t_g2, ws->r_l,     ws->r_lm, ws->r_acc, ws->r_n};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) mx_free(p[i]);
     memset(ws, 0, sizeof *ws);
 }
@@ -141,13 +142,16 @@ mx_status mx_loss_ws_prepare(mx_loss_ws *ws, int64_t n, const int64_t *labels, i
         if (!(p->lambda >= 0 && p->lambda <= 1))
             return mx_error(MX_ERR_ARG, "loss: pairs[%lld].lambda = %g: expected in [0, 1]",
                             (long long)k, (double)p->lambda);
-        if (p->anchor >= 0) ws->boff[p->anchor + 1]++;
-        else ws->all_idx[ws->n_all++] = k;
+        if (p->anchor >= 0)
+            ws->boff[p->anchor + 1]++;
+        else
+            ws->all_idx[ws->n_all++] = k;
     }
     if (!mx_loss_is_proxy(ws->cfg.kind) && ws->n_all > ws->max_n)
-        return mx_error(MX_ERR_ARG, "loss: %lld mixed pairs with anchor -1 (scored against every "
-                        "anchor): at most max_n = %lld for pair losses", (long long)ws->n_all,
-                        (long long)ws->max_n);
+        return mx_error(MX_ERR_ARG,
+                        "loss: %lld mixed pairs with anchor -1 (scored against every "
+                        "anchor): at most max_n = %lld for pair losses",
+                        (long long)ws->n_all, (long long)ws->max_n);
     for (int64_t a = 0; a < n; a++) ws->boff[a + 1] += ws->boff[a];
     /* stable counting sort of the anchored pairs into bidx */
     memcpy(ws->bcur, ws->boff, sizeof(int64_t) * (size_t)(n + 1));
@@ -159,7 +163,7 @@ mx_status mx_loss_ws_prepare(mx_loss_ws *ws, int64_t n, const int64_t *labels, i
 
 /* ---- the float path: engine instantiated on float with mx_sgemm ----------------------------- */
 
-#define R float
+#define R         float
 #define ENG(name) mxf_##name
 #define MATMUL(ta, tb, M, N, K, A, lda, B, ldb, Cm, ldc)                                           \
     mx_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, Cm, ldc)
@@ -181,8 +185,8 @@ struct mx_loss {
 void mx_loss_free(mx_loss *l) {
     if (!l) return;
     mx_loss_ws_free(&l->ws);
-    float *p[] = {l->En, l->Vn, l->Pn, l->nE, l->nV, l->nP, l->dEn, l->dVn,
-                  l->dPn, l->S, l->G, l->Sm, l->Gm, l->Va, l->dVa};
+    float *p[] = {l->En,  l->Vn, l->Pn, l->nE, l->nV, l->nP, l->dEn, l->dVn,
+                  l->dPn, l->S,  l->G,  l->Sm, l->Gm, l->Va, l->dVa};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) mx_free(p[i]);
     mx_free(l);
 }
@@ -211,16 +215,18 @@ mx_status mx_loss_create(const mx_loss_config *cfg, int64_t max_n, int64_t max_m
     size_t ld = MX_MAX(N, C); /* S: n x n (pair), C x n or n x C (proxy) */
     size_t fl = sizeof(float);
     l->En = mx_alloc(N * D * fl), l->dEn = mx_alloc(N * D * fl), l->nE = mx_alloc(N * fl);
-    l->Vn = mx_alloc(M * D * fl + fl), l->dVn = mx_alloc(M * D * fl + fl), l->nV = mx_alloc(M * fl + fl);
-    l->Pn = mx_alloc(C * D * fl + fl), l->dPn = mx_alloc(C * D * fl + fl), l->nP = mx_alloc(C * fl + fl);
+    l->Vn = mx_alloc(M * D * fl + fl), l->dVn = mx_alloc(M * D * fl + fl),
+    l->nV = mx_alloc(M * fl + fl);
+    l->Pn = mx_alloc(C * D * fl + fl), l->dPn = mx_alloc(C * D * fl + fl),
+    l->nP = mx_alloc(C * fl + fl);
     /* pair losses: mixed = m anchored similarities + up to max_n all-anchor rows of n */
     size_t ssz = proxy ? N * C : N * N, smsz = proxy ? M * C : M + N * N;
     l->S = mx_alloc(ssz * fl), l->G = mx_alloc(ssz * fl);
     l->Sm = mx_alloc(smsz * fl + fl), l->Gm = mx_alloc(smsz * fl + fl);
     l->Va = mx_alloc((proxy ? 1 : N * D) * fl), l->dVa = mx_alloc((proxy ? 1 : N * D) * fl);
     (void)ld;
-    if (!l->En || !l->dEn || !l->nE || !l->Vn || !l->dVn || !l->nV || !l->Pn || !l->dPn ||
-        !l->nP || !l->S || !l->G || !l->Sm || !l->Gm || !l->Va || !l->dVa) {
+    if (!l->En || !l->dEn || !l->nE || !l->Vn || !l->dVn || !l->nV || !l->Pn || !l->dPn || !l->nP ||
+        !l->S || !l->G || !l->Sm || !l->Gm || !l->Va || !l->dVa) {
         mx_loss_free(l);
         return mx_error(MX_ERR_NOMEM, "mx_loss_create: out of memory (n %lld, m %lld, d %lld)",
                         (long long)max_n, (long long)max_m, (long long)d);
@@ -237,7 +243,8 @@ mx_status mx_loss_set_config(mx_loss *l, const mx_loss_config *cfg) {
     MX_TRY(mx_loss_config_check(cfg));
     if (mx_loss_is_proxy(cfg->kind) != mx_loss_is_proxy(l->ws.cfg.kind) ||
         (mx_loss_is_proxy(cfg->kind) && cfg->kind != l->ws.cfg.kind))
-        return mx_error(MX_ERR_CONFIG, "mx_loss_set_config: cannot change kind %s to %s (the "
+        return mx_error(MX_ERR_CONFIG,
+                        "mx_loss_set_config: cannot change kind %s to %s (the "
                         "workspace layout differs); create a new mx_loss",
                         mx_loss_kind_name(l->ws.cfg.kind), mx_loss_kind_name(cfg->kind));
     l->ws.cfg = *cfg;
@@ -266,8 +273,10 @@ mx_status mx_loss_compute(mx_loss *l, int64_t n, const float *emb, const int64_t
         return mx_error(MX_ERR_SHAPE, "mx_loss_compute: n %lld (1..%lld), m %lld (0..%lld)",
                         (long long)n, (long long)l->max_n, (long long)m, (long long)l->max_m);
     if (!emb || !labels || (m > 0 && (!mixed || !pairs)) || (proxy && !proxies))
-        return mx_error(MX_ERR_ARG, "mx_loss_compute: NULL emb / labels / mixed+pairs (m %lld) "
-                        "/ proxies (required by %s)", (long long)m, mx_loss_kind_name(w->cfg.kind));
+        return mx_error(MX_ERR_ARG,
+                        "mx_loss_compute: NULL emb / labels / mixed+pairs (m %lld) "
+                        "/ proxies (required by %s)",
+                        (long long)m, mx_loss_kind_name(w->cfg.kind));
     MX_TRY(mx_loss_ws_prepare(w, n, labels, m, pairs));
     mxf_normalize(n, d, emb, l->En, l->nE);
     if (m > 0) mxf_normalize(m, d, mixed, l->Vn, l->nV);
@@ -279,9 +288,10 @@ mx_status mx_loss_compute(mx_loss *l, int64_t n, const float *emb, const int64_t
     memset(l->Gm, 0, smsz * sizeof(float));
     mxf_run(w, l->S, l->G, l->Sm, l->Gm, res);
     if (!isfinite(res->total))
-        return mx_error(MX_ERR_NUMERIC, "mx_loss_compute: %s loss is not finite (clean %g, mixed "
-                        "%g): NaN / Inf in the inputs?", mx_loss_kind_name(w->cfg.kind),
-                        res->clean, res->mixed);
+        return mx_error(MX_ERR_NUMERIC,
+                        "mx_loss_compute: %s loss is not finite (clean %g, mixed "
+                        "%g): NaN / Inf in the inputs?",
+                        mx_loss_kind_name(w->cfg.kind), res->clean, res->mixed);
     if (!d_emb && !d_mixed && !d_proxies) return MX_OK;
     memset(l->dEn, 0, sizeof(float) * (size_t)(n * d));
     if (m > 0) memset(l->dVn, 0, sizeof(float) * (size_t)(m * d));

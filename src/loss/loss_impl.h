@@ -42,7 +42,8 @@ static inline int mx_loss_is_proxy(mx_loss_kind k) {
 
 /* y~ = lambda [y_i = c] + (1 - lambda) [y_j = c] */
 static inline double mx_loss_soft_label(const mx_mix_pair *p, const int64_t *labels, int64_t c) {
-    return (double)p->lambda * (labels[p->i] == c) + (1.0 - (double)p->lambda) * (labels[p->j] == c);
+    return (double)p->lambda * (labels[p->i] == c) +
+           (1.0 - (double)p->lambda) * (labels[p->j] == c);
 }
 
 #endif

@@ -16,12 +16,13 @@ static void ref_matmul(int ta, int tb, int64_t M, int64_t N, int64_t K, const do
         for (int64_t j = 0; j < N; j++) {
             double s = 0;
             for (int64_t k = 0; k < K; k++)
-                s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                s +=
+                    (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
             Cm[i * ldc + j] += s;
         }
 }
 
-#define R double
+#define R         double
 #define ENG(name) mxd_##name
 #define MATMUL(ta, tb, M, N, K, A, lda, B, ldb, Cm, ldc)                                           \
     ref_matmul(ta, tb, M, N, K, A, lda, B, ldb, Cm, ldc)
@@ -31,10 +32,9 @@ static void ref_matmul(int ta, int tb, int64_t M, int64_t N, int64_t K, const do
 #undef MATMUL
 
 mx_status mx_loss_compute_ref(const mx_loss_config *cfg, int64_t n, int64_t d, const double *emb,
-                              const int64_t *labels, int64_t C, const double *proxies,
-                              int64_t m, const double *mixed, const mx_mix_pair *pairs,
-                              mx_loss_result *res, double *d_emb, double *d_mixed,
-                              double *d_proxies) {
+                              const int64_t *labels, int64_t C, const double *proxies, int64_t m,
+                              const double *mixed, const mx_mix_pair *pairs, mx_loss_result *res,
+                              double *d_emb, double *d_mixed, double *d_proxies) {
     MX_TRY(mx_loss_config_check(cfg));
     memset(res, 0, sizeof *res);
     int proxy = mx_loss_is_proxy(cfg->kind);
@@ -47,7 +47,8 @@ mx_status mx_loss_compute_ref(const mx_loss_config *cfg, int64_t n, int64_t d, c
     mx_status st = mx_loss_ws_prepare(&w, n, labels, m, pairs);
     size_t N = (size_t)n, M = (size_t)m, CC = (size_t)C, D = (size_t)d;
     size_t ssz = proxy ? N * CC : N * N, smsz = proxy ? M * CC : M + N * N;
-    double *En = mx_calloc(N * D + 1, 8), *Vn = mx_calloc(M * D + 1, 8), *Pn = mx_calloc(CC * D + 1, 8);
+    double *En = mx_calloc(N * D + 1, 8), *Vn = mx_calloc(M * D + 1, 8),
+           *Pn = mx_calloc(CC * D + 1, 8);
     double *nE = mx_calloc(N + 1, 8), *nV = mx_calloc(M + 1, 8), *nP = mx_calloc(CC + 1, 8);
     double *dEn = mx_calloc(N * D + 1, 8), *dVn = mx_calloc(M * D + 1, 8);
     double *dPn = mx_calloc(CC * D + 1, 8);

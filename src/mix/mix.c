@@ -16,8 +16,8 @@ mx_mix_config mx_mix_config_default(void) {
     return c;
 }
 
-static const char *const strat_names[] = {"posneg_or_anchorneg", "posneg", "anchorneg",
-                                          "both",                "negneg", "pospos"};
+static const char *const strat_names[] = {
+    "posneg_or_anchorneg", "posneg", "anchorneg", "both", "negneg", "pospos"};
 
 mx_status mx_mix_strategy_parse(const char *name, mx_mix_strategy *out) {
     for (unsigned k = 0; k < sizeof strat_names / sizeof *strat_names; k++)
@@ -39,9 +39,11 @@ mx_status mx_mixer_create(const mx_mix_config *cfg, int64_t max_n, mx_mixer **ou
     *out = NULL;
     if (!(cfg->alpha > 0) || (unsigned)cfg->strategy > MX_MIX_POSPOS ||
         (unsigned)cfg->neg_select > MX_MIX_NEG_RANDOM || cfg->k < 1)
-        return mx_error(MX_ERR_CONFIG, "mix config: alpha %g > 0, strategy %d, neg_select %d, "
-                        "k %lld >= 1 expected", (double)cfg->alpha, (int)cfg->strategy,
-                        (int)cfg->neg_select, (long long)cfg->k);
+        return mx_error(MX_ERR_CONFIG,
+                        "mix config: alpha %g > 0, strategy %d, neg_select %d, "
+                        "k %lld >= 1 expected",
+                        (double)cfg->alpha, (int)cfg->strategy, (int)cfg->neg_select,
+                        (long long)cfg->k);
     if (max_n < 1) return mx_error(MX_ERR_ARG, "mx_mixer_create: max_n %lld < 1", (long long)max_n);
     mx_mixer *x = mx_calloc(1, sizeof *x);
     if (!x) return mx_error(MX_ERR_NOMEM, "mx_mixer_create: out of memory");
@@ -121,8 +123,10 @@ static void sample_strategy(mx_mixer *x, mx_mix_strategy st, int64_t n, const in
         int64_t np = 0, nn = 0;
         for (int64_t j = 0; j < n; j++) {
             if (j == a) continue;
-            if (labels[j] == labels[a]) x->pos[np++] = j;
-            else x->neg[nn++] = j;
+            if (labels[j] == labels[a])
+                x->pos[np++] = j;
+            else
+                x->neg[nn++] = j;
         }
         switch (st) {
         case MX_MIX_POSNEG: {
@@ -166,7 +170,7 @@ mx_status mx_mixer_sample(mx_mixer *x, int64_t n, const int64_t *labels, const f
                         (long long)x->max_n);
     if (c->neg_select == MX_MIX_NEG_HARDEST && !sim)
         return mx_error(MX_ERR_ARG, "mx_mixer_sample: hardest negatives need the n x n clean "
-                        "similarity matrix (sim is NULL)");
+                                    "similarity matrix (sim is NULL)");
     float lam = (float)mx_rng_beta(rng, c->alpha, c->alpha); /* one per batch */
     mx_mix_strategy st = c->strategy;
     if (st == MX_MIX_POSNEG_OR_ANCHORNEG) {
@@ -182,7 +186,8 @@ mx_status mx_mixer_sample(mx_mixer *x, int64_t n, const int64_t *labels, const f
         sample_strategy(x, st, n, labels, sim, rng, lam, max_m, out, m);
     }
     if (*m > max_m)
-        return mx_error(MX_ERR_SHAPE, "mx_mixer_sample: %lld mixed pairs selected, capacity max_m "
+        return mx_error(MX_ERR_SHAPE,
+                        "mx_mixer_sample: %lld mixed pairs selected, capacity max_m "
                         "%lld (use neg_select hardest/random with a smaller k, or a larger max_m)",
                         (long long)*m, (long long)max_m);
     return MX_OK;
@@ -238,8 +243,8 @@ void mx_mix_rows_forward_ref(int64_t m, int64_t len, const float *x, const mx_mi
                                        (1.0 - (double)pairs[k].lambda) * x[pairs[k].j * len + c]);
 }
 
-void mx_mix_rows_backward_ref(int64_t m, int64_t len, const float *dout,
-                              const mx_mix_pair *pairs, float *dx) {
+void mx_mix_rows_backward_ref(int64_t m, int64_t len, const float *dout, const mx_mix_pair *pairs,
+                              float *dx) {
     for (int64_t k = 0; k < m; k++)
         for (int64_t c = 0; c < len; c++) {
             dx[pairs[k].i * len + c] += pairs[k].lambda * dout[k * len + c];
