@@ -265,6 +265,29 @@ static void test_fd_thresholds(void) {
     }
 }
 
+/* method.md §2.4: with one mixed term of label lambda, the MS mixed loss as a function of
+ * s = s(a, v) is minimal exactly at s* = ln(lambda / (1 - lambda)) / (beta + gamma) + m (the sign
+ * of dl/ds flips there: v acts as a positive below s*, as a negative above). */
+static void test_positivity(void) {
+    mx_loss_config c = mx_loss_config_ms_original();
+    c.ms_miner = 0;
+    const double lams[3] = {0.2, 0.5, 0.85};
+    for (int t = 0; t < 3; t++) {
+        double lam = (float)lams[t];
+        double ss = log(lam / (1 - lam)) / (c.ms_beta + c.ms_gamma) + c.ms_margin;
+        double e[4] = {1, 0, 0, 1}, l3[3];
+        int64_t y[2] = {0, 1};
+        mx_mix_pair p = {0, 1, (float)lam, 0};
+        for (int k = 0; k < 3; k++) {
+            double s = ss + (k - 1) * 1e-3, v[2] = {s, sqrt(1 - s * s)};
+            mx_loss_result r;
+            CHECK_OK(mx_loss_compute_ref(&c, 2, 2, e, y, 0, NULL, 1, v, &p, &r, NULL, NULL, NULL));
+            l3[k] = r.mixed;
+        }
+        CHECK(l3[1] < l3[0] && l3[1] < l3[2]);
+    }
+}
+
 /* float GEMM path vs the double reference on larger batches */
 static void test_fast_vs_ref(void) {
     mx_rng r;
@@ -418,6 +441,7 @@ int main(void) {
     test_vectors();
     test_fd();
     test_fd_thresholds();
+    test_positivity();
     test_fast_vs_ref();
     test_degenerate();
     test_threads();
