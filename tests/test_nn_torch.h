@@ -1,0 +1,105 @@
+/* Shared body of test_nn_torch.c and test_nn_torch_slow.c: the nn model against PyTorch
+ * (tests/ref/nn_torch_ref.py, run at test time into the build directory; skipped with a message
+ * when /usr/bin/python3 has no torch). Compares embeddings, the loss
+ * L = sum_ij (E E^T)_ij R_ij, every parameter gradient and the updated BN running statistics. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrix/io.h"
+#include "metrix/nn.h"
+#include "mx_test.h"
+
+static float nt_maxabs(const float *a, int64_t n) {
+    float m = 0;
+    for (int64_t i = 0; i < n; i++) m = fabsf(a[i]) > m ? fabsf(a[i]) : m;
+    return m;
+}
+
+/* Compares got with want with atol = tol * max|want| (float errors scale with the tensor). */
+static void nt_compare(const char *what, const float *got, const float *want, int64_t n, double tol) {
+    double d = mx_test_compare(what, got, want, (size_t)n, tol * nt_maxabs(want, n) + 1e-7, 0);
+    (void)d;
+}
+
+static int nn_torch_check(const char *backbone, int frozen_bn, double tol_emb, double tol_grad) {
+    if (system("/usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1") != 0) {
+        printf("SKIP: /usr/bin/python3 with torch and torchvision is not available\n");
+        return 0;
+    }
+    char dir[512], cmd[2048], wpath[600], rpath[600];
+    snprintf(dir, sizeof dir, "%s/nn_torch_%s%s", MX_BINARY_DIR, backbone, frozen_bn ? "_frozen" : "");
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/ref/nn_torch_ref.py --backbone %s --out %s%s",
+             MX_SOURCE_DIR, backbone, dir, frozen_bn ? " --frozen-bn" : "");
+    CHECK(system(cmd) == 0);
+    snprintf(wpath, sizeof wpath, "%s/weights.safetensors", dir);
+    snprintf(rpath, sizeof rpath, "%s/ref.safetensors", dir);
+    mx_safetensors *ref = NULL;
+    CHECK_OK(mx_st_open(rpath, &ref));
+    if (!ref) return 1;
+    const mx_tensor_view *xv = mx_st_find(ref, "input"), *ev = mx_st_find(ref, "emb");
+    CHECK(xv && ev && xv->ndim == 4 && ev->ndim == 2);
+    if (!xv || !ev) return 1;
+    int64_t n = xv->shape[0], c = xv->shape[1], h = xv->shape[2], w = xv->shape[3];
+    int d = (int)ev->shape[1];
+    mx_backbone bb;
+    CHECK(mx_backbone_from_name(backbone, &bb));
+    mx_model_config cfg = mx_model_config_default(bb);
+    cfg.embed_dim = d;
+    cfg.in_channels = (int)c;
+    mx_rng rng;
+    mx_rng_seed(&rng, 1);
+    mx_model *m = NULL;
+    CHECK_OK(mx_model_create(&cfg, &rng, &m));
+    CHECK_OK(mx_model_load(m, wpath, 1));
+    CHECK_OK(mx_model_plan(m, 1, n, (int)h, (int)w));
+    mx_model_set_train(m, !frozen_bn);
+    int64_t xl = n * c * h * w, np = mx_model_n_params(m);
+    float *x = malloc((size_t)xl * 4), *R = malloc((size_t)(n * n) * 4), *E = malloc((size_t)(n * d) * 4);
+    float *Et = malloc((size_t)(n * d) * 4), *dE = calloc((size_t)(n * d), 4), loss_t;
+    float *want = malloc((size_t)np * 4);
+    int64_t rs[2] = {n, n}, es[2] = {n, d}, ls[1] = {1};
+    CHECK_OK(mx_st_read_f32(ref, "input", 4, xv->shape, x));
+    CHECK_OK(mx_st_read_f32(ref, "R", 2, rs, R));
+    CHECK_OK(mx_st_read_f32(ref, "emb", 2, es, Et));
+    CHECK_OK(mx_st_read_f32(ref, "loss", 1, ls, &loss_t));
+    mx_model_zero_grad(m);
+    CHECK_OK(mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, x, n, E));
+    char what[160];
+    snprintf(what, sizeof what, "%s embeddings", backbone);
+    nt_compare(what, E, Et, n * d, tol_emb);
+    /* L = sum_ij (E E^T)_ij R_ij; dL/dE = (R + R^T) E */
+    double loss = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double g = 0;
+            for (int k = 0; k < d; k++) g += (double)E[i * d + k] * E[j * d + k];
+            loss += g * R[i * n + j];
+            for (int k = 0; k < d; k++) dE[i * d + k] += (R[i * n + j] + R[j * n + i]) * E[j * d + k];
+        }
+    CHECK_CLOSE(loss, loss_t, 1e-4, 1e-4);
+    printf("%s: loss %.6f (torch %.6f)\n", backbone, loss, loss_t);
+    CHECK_OK(mx_model_backward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, dE, NULL));
+    int bad = 0;
+    for (int i = 0; i < mx_model_param_count(m); i++) {
+        const mx_param_info *p = mx_model_param_at(m, i);
+        snprintf(what, sizeof what, "grad.%s", p->name);
+        int before = mx_test_failures;
+        CHECK_OK(mx_st_read_f32(ref, what, p->ndim, p->shape, want));
+        nt_compare(what, mx_model_grads(m) + p->offset, want, p->numel, tol_grad);
+        bad += mx_test_failures != before;
+    }
+    printf("%s%s: %d parameter gradients compared, %d out of tolerance (%.0e x max|grad|)\n", backbone,
+           frozen_bn ? " (frozen BN)" : "",
+           mx_model_param_count(m), bad, tol_grad);
+    for (int i = 0; i < mx_model_stat_count(m); i++) {
+        const mx_stat_info *s = mx_model_stat_at(m, i);
+        snprintf(what, sizeof what, "after.%s", s->name);
+        CHECK_OK(mx_st_read_f32(ref, what, 1, &s->numel, want));
+        mx_test_compare(what, mx_model_stats(m) + s->offset, want, (size_t)s->numel, 1e-5, 1e-4);
+    }
+    free(x), free(R), free(E), free(Et), free(dE), free(want);
+    mx_st_free(ref);
+    mx_model_free(m);
+    return 0;
+}
