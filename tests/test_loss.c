@@ -423,6 +423,17 @@ static void test_errors(void) {
     CHECK(mx_loss_compute(l, 5, e, y, p, 0, NULL, NULL, &r, NULL, NULL, NULL) == MX_ERR_SHAPE);
     mx_loss_free(l);
     mx_loss_free(NULL);
+    /* NaN input: MX_ERR_NUMERIC, not a NaN loss */
+    {
+        mx_loss_config cm = mx_loss_config_default(MX_LOSS_MS);
+        mx_loss *ln;
+        float en[6] = {1, 0, 0, NAN, 1, 0};
+        int64_t yn[2] = {0, 0};
+        CHECK_OK(mx_loss_create(&cm, 2, 0, 3, 0, &ln));
+        CHECK(mx_loss_compute(ln, 2, en, yn, NULL, 0, NULL, NULL, &r, NULL, NULL, NULL) ==
+              MX_ERR_NUMERIC);
+        mx_loss_free(ln);
+    }
     /* pair losses: at most max_n all-anchor mixed rows */
     c = mx_loss_config_default(MX_LOSS_MS);
     CHECK_OK(mx_loss_create(&c, 2, 3, 3, 0, &l));

@@ -281,6 +281,15 @@ mx_status mx_loss_compute(mx_loss *l, int64_t n, const float *emb, const int64_t
     mxf_normalize(n, d, emb, l->En, l->nE);
     if (m > 0) mxf_normalize(m, d, mixed, l->Vn, l->nV);
     if (proxy) mxf_normalize(C, d, proxies, l->Pn, l->nP);
+    /* a NaN / Inf anywhere in a row makes its norm non-finite: name the first one */
+    const float *nr[3] = {l->nE, l->nV, l->nP};
+    const char *nm[3] = {"emb", "mixed", "proxies"};
+    int64_t cnt[3] = {n, m, proxy ? C : 0};
+    for (int t = 0; t < 3; t++)
+        for (int64_t i = 0; i < cnt[t]; i++)
+            if (!isfinite(nr[t][i]))
+                return mx_error(MX_ERR_NUMERIC, "mx_loss_compute: %s row %lld has NaN / Inf", nm[t],
+                                (long long)i);
     mxf_similarities(w, l->En, l->Vn, l->Pn, l->S, l->Sm, l->Va);
     size_t ssz = (size_t)(proxy ? n * C : n * n);
     size_t smsz = (size_t)(proxy ? m * C : m + w->n_all * n);
