@@ -11,6 +11,7 @@ typedef struct mx_cmd {
 
 int mx_cmd_version(int argc, char **argv);
 int mx_cmd_bench(int argc, char **argv);
+int mx_cmd_embed(int argc, char **argv);
 int mx_cmd_eval(int argc, char **argv);
 
 /* metrix bench subcommands (tools/bench_<what>.c) */

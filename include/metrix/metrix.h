@@ -11,5 +11,6 @@
 #include "metrix/plot.h"
 #include "metrix/eval.h"
 #include "metrix/data.h"
+#include "metrix/nn.h"
 
 #endif

@@ -1,0 +1,131 @@
+/* metrix embed: runs a backbone + embedding head in eval mode (frozen BN) on an N x C x H x W
+ * float32 .npy and writes the N x d float32 L2-normalised embeddings as .npy. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrix/metrix.h"
+#include "cmd.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: metrix embed --backbone NAME --weights FILE.safetensors --input X.npy "
+               "--output E.npy [--dim D] [--batch B] [--threads T]\n"
+               "  --backbone NAME  smallcnn | resnet18 | resnet50\n"
+               "  --weights FILE   torchvision-named weights incl. embedding.weight / .bias\n"
+               "  --input X.npy    float32 N x C x H x W (normalised images)\n"
+               "  --output E.npy   float32 N x d embeddings\n"
+               "  --dim D          embedding size (default: from the weights' embedding.weight)\n"
+               "  --batch B        examples per forward pass (default 64)\n"
+               "  --threads T      threads (default: all cores)\n");
+}
+
+int mx_cmd_embed(int argc, char **argv) {
+    const char *bbname = NULL, *wpath = NULL, *in = NULL, *outp = NULL;
+    long long dim = 0, batch = 64, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "metrix embed: unknown option or missing value: %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (!strcmp(a, "--backbone")) bbname = v;
+        else if (!strcmp(a, "--weights")) wpath = v;
+        else if (!strcmp(a, "--input")) in = v;
+        else if (!strcmp(a, "--output")) outp = v;
+        else if (!strcmp(a, "--dim") || !strcmp(a, "--batch") || !strcmp(a, "--threads")) {
+            char *end = NULL;
+            long long x = strtoll(v, &end, 10);
+            if (!end || *end || end == v || x < 0 || (x == 0 && strcmp(a, "--threads"))) {
+                fprintf(stderr, "metrix embed: %s: expected a positive integer, got '%s'\n", a, v);
+                return 2;
+            }
+            *(!strcmp(a, "--dim") ? &dim : !strcmp(a, "--batch") ? &batch : &threads) = x;
+        } else {
+            fprintf(stderr, "metrix embed: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    mx_backbone bb;
+    if (!bbname || !wpath || !in || !outp) {
+        fprintf(stderr, "metrix embed: --backbone, --weights, --input and --output are required\n");
+        usage(stderr);
+        return 2;
+    }
+    if (!mx_backbone_from_name(bbname, &bb)) {
+        fprintf(stderr, "metrix embed: --backbone: expected smallcnn, resnet18 or resnet50, got '%s'\n",
+                bbname);
+        return 2;
+    }
+    mx_threads_set((int)threads);
+    mx_array x = {0};
+    mx_model *m = NULL;
+    float *emb = NULL;
+    int rc = 1;
+    mx_status s = mx_npy_read(in, &x);
+    if (s != MX_OK) {
+        fprintf(stderr, "metrix embed: %s\n", mx_errmsg());
+        return 1;
+    }
+    mx_model_config cfg = mx_model_config_default(bb);
+    if (x.dtype != MX_DTYPE_F32 || x.ndim != 4 || x.shape[0] < 1) {
+        fprintf(stderr, "metrix embed: %s: expected a float32 array of shape N x %d x H x W, got %s "
+                        "with %d dimensions\n", in, cfg.in_channels, mx_dtype_name(x.dtype), x.ndim);
+        goto done;
+    }
+    if (x.shape[1] != cfg.in_channels) {
+        fprintf(stderr, "metrix embed: %s: expected %d channels for %s (shape N x %d x H x W), got "
+                        "%lld\n", in, cfg.in_channels, bbname, cfg.in_channels, (long long)x.shape[1]);
+        goto done;
+    }
+    if (!dim) { /* the embedding size from the weights file */
+        mx_safetensors *st = NULL;
+        if (mx_st_open(wpath, &st) != MX_OK) {
+            fprintf(stderr, "metrix embed: %s\n", mx_errmsg());
+            goto done;
+        }
+        const mx_tensor_view *v = mx_st_find(st, "embedding.weight");
+        dim = v && v->ndim == 2 ? v->shape[0] : 0;
+        mx_st_free(st);
+        if (!dim) {
+            fprintf(stderr, "metrix embed: %s: no 2-D tensor 'embedding.weight' (give --dim)\n", wpath);
+            goto done;
+        }
+    }
+    cfg.embed_dim = (int)dim;
+    int64_t n = x.shape[0], h = x.shape[2], w = x.shape[3], per = x.shape[1] * h * w;
+    int64_t b = batch < n ? batch : n;
+    mx_rng rng;
+    mx_rng_seed(&rng, 0);
+    s = mx_model_create(&cfg, &rng, &m);
+    if (s == MX_OK) s = mx_model_load(m, wpath, 1);
+    if (s == MX_OK) {
+        mx_model_set_train(m, 0);
+        mx_model_set_inference(m, 1);
+        s = mx_model_plan(m, 1, b, (int)h, (int)w);
+    }
+    emb = s == MX_OK ? malloc((size_t)(n * dim) * sizeof(float)) : NULL;
+    if (s == MX_OK && !emb) s = mx_error(MX_ERR_NOMEM, "out of memory for %lld embeddings", (long long)n);
+    for (int64_t i = 0; i < n && s == MX_OK; i += b) {
+        int64_t k = n - i < b ? n - i : b;
+        s = mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, (const float *)x.data + i * per, k,
+                             emb + i * dim);
+    }
+    if (s == MX_OK) {
+        int64_t shape[2] = {n, dim};
+        s = mx_npy_write(outp, MX_DTYPE_F32, 2, shape, emb);
+    }
+    if (s != MX_OK) fprintf(stderr, "metrix embed: %s\n", mx_errmsg());
+    else rc = 0;
+done:
+    free(emb);
+    mx_model_free(m);
+    mx_array_free(&x);
+    return rc;
+}
