@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/data_impl.h"
 #include "metrix/data.h"
 #include "mx_test.h"
 #include "test_data_fixtures.h"
@@ -338,6 +339,29 @@ static void test_decoder_and_luma(void) {
     mx_image_free(&im);
 }
 
+static void test_resample_vs_ref(void) {
+    /* the blocked kernel against the naive reference: several column blocks, offsets, flips,
+     * up- and downsampling, gray and RGB */
+    mx_rng r;
+    mx_rng_seed(&r, 8);
+    for (int t = 0; t < 6; t++) {
+        int c = t % 2 ? 1 : 3, W = 123 + 50 * t, H = 77 + 9 * t;
+        mx_image im = {W, H, c, malloc((size_t)W * H * c)};
+        for (int i = 0; i < W * H * c; i++) im.data[i] = (uint8_t)mx_rng_below(&r, 256);
+        int top = t, left = 2 * t, h = H - 3 * t, w = W - 5 * t;
+        int rh = 100 + 60 * t, rw = 200 + 90 * t, oy = t, ox = 3 * t, oh = rh - 2 * t,
+            ow = rw - 5 * t;
+        float *a = malloc((size_t)oh * ow * c * sizeof(float));
+        float *b = malloc((size_t)oh * ow * c * sizeof(float));
+        mx_image_resample(&im, top, left, h, w, rh, rw, oy, ox, oh, ow, t % 3 == 0, a);
+        mx_image_resample_ref(&im, top, left, h, w, rh, rw, oy, ox, oh, ow, t % 3 == 0, b);
+        mx_test_compare("resample vs ref", a, b, (size_t)oh * ow * c, 1e-4, 1e-6);
+        free(a);
+        free(b);
+        mx_image_free(&im);
+    }
+}
+
 static void test_rrc(void) {
     mx_rng r;
     mx_rng_seed(&r, 3);
@@ -447,6 +471,7 @@ int main(void) {
     test_png();
     test_vs_torchvision();
     test_decoder_and_luma();
+    test_resample_vs_ref();
     test_rrc();
     test_fmnist_tf();
     return mx_test_finish("test_data_image");

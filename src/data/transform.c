@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/core_impl.h"
+#include "data/data_impl.h"
 #include "metrix/data.h"
 
 mx_transform_config mx_transform_config_default(mx_transform_kind kind) {
@@ -136,32 +137,62 @@ static void resample(const mx_image *im, int top, int left, int h, int w, int rh
     MX_ASSERT(top >= 0 && left >= 0 && h > 0 && w > 0 && top + h <= im->h && left + w <= im->w);
     MX_ASSERT(oy >= 0 && ox >= 0 && oy + oh <= rh && ox + ow <= rw);
     MX_ASSERT(!luma || im->c == 3);
+    enum { XC = 256 }; /* column indices and weights, computed once per block of columns */
+    int xi0[XC], xi1[XC];
+    float xl[XC];
     const int c = im->c;
     const size_t plane = (size_t)oh * ow;
-    for (int y = 0; y < oh; y++) {
-        int y0, y1;
-        float ly;
-        lin_index(y + oy, h, rh, &y0, &y1, &ly);
-        const uint8_t *r0 = im->data + ((size_t)(top + y0) * im->w + left) * c;
-        const uint8_t *r1 = im->data + ((size_t)(top + y1) * im->w + left) * c;
-        for (int x = 0; x < ow; x++) {
-            int x0, x1;
-            float lx;
-            lin_index(x + ox, w, rw, &x0, &x1, &lx);
-            int xo = flip ? ow - 1 - x : x;
-            float acc = 0;
-            for (int k = 0; k < c; k++) {
-                float top_v = (1 - lx) * r0[x0 * c + k] + lx * r0[x1 * c + k];
-                float bot_v = (1 - lx) * r1[x0 * c + k] + lx * r1[x1 * c + k];
-                float v = (1 - ly) * top_v + ly * bot_v;
-                if (luma)
-                    acc += LUMA[k] * v;
-                else
-                    out[k * plane + (size_t)y * ow + xo] = v;
+    for (int xs = 0; xs < ow; xs += XC) {
+        const int xn = MX_MIN(XC, ow - xs);
+        for (int j = 0; j < xn; j++) {
+            lin_index(xs + j + ox, w, rw, &xi0[j], &xi1[j], &xl[j]);
+            xi0[j] *= c;
+            xi1[j] *= c;
+        }
+        for (int y = 0; y < oh; y++) {
+            int y0, y1;
+            float ly;
+            lin_index(y + oy, h, rh, &y0, &y1, &ly);
+            const uint8_t *r0 = im->data + ((size_t)(top + y0) * im->w + left) * c;
+            const uint8_t *r1 = im->data + ((size_t)(top + y1) * im->w + left) * c;
+            float *orow = out + (size_t)y * ow;
+            for (int j = 0; j < xn; j++) {
+                const int x = xs + j, xo = flip ? ow - 1 - x : x;
+                const float lx = xl[j];
+                float acc = 0;
+                for (int k = 0; k < c; k++) {
+                    float top_v = (1 - lx) * r0[xi0[j] + k] + lx * r0[xi1[j] + k];
+                    float bot_v = (1 - lx) * r1[xi0[j] + k] + lx * r1[xi1[j] + k];
+                    float v = (1 - ly) * top_v + ly * bot_v;
+                    if (luma)
+                        acc += LUMA[k] * v;
+                    else
+                        orow[k * plane + xo] = v;
+                }
+                if (luma) orow[xo] = acc;
             }
-            if (luma) out[(size_t)y * ow + xo] = acc;
         }
     }
+}
+
+/* Naive reference of resample (luma = 0): one pixel at a time, indices recomputed per pixel. */
+void mx_image_resample_ref(const mx_image *im, int top, int left, int h, int w, int rh, int rw,
+                           int oy, int ox, int oh, int ow, int flip, float *out) {
+    const size_t plane = (size_t)oh * ow;
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            int y0, y1, x0, x1;
+            float ly, lx;
+            lin_index(y + oy, h, rh, &y0, &y1, &ly);
+            lin_index(x + ox, w, rw, &x0, &x1, &lx);
+            for (int k = 0; k < im->c; k++) {
+#define PX(yy, xx) ((float)im->data[((size_t)(top + (yy)) * im->w + left + (xx)) * im->c + k])
+                float v = (1 - ly) * ((1 - lx) * PX(y0, x0) + lx * PX(y0, x1)) +
+                          ly * ((1 - lx) * PX(y1, x0) + lx * PX(y1, x1));
+#undef PX
+                out[k * plane + (size_t)y * ow + (flip ? ow - 1 - x : x)] = v;
+            }
+        }
 }
 
 void mx_image_resample(const mx_image *im, int top, int left, int h, int w, int rh, int rw, int oy,
