@@ -147,6 +147,8 @@ static void test_fmnist_loader(void) {
     int64_t lb[8], n;
     CHECK(mx_loader_next(ld, buf, lb, &n) == MX_ERR_ARG);
     mx_loader_free(ld);
+    CHECK(mx_loader_create(ds, NULL, 8, &tf, &lc, &ld) == MX_ERR_CONFIG && ld == NULL);
+    CHECK(strstr(mx_errmsg(), "test transform") != NULL);
     lc.prefetch = 0;
     CHECK(mx_loader_create(ds, s, 0, &tf, &lc, &ld) == MX_ERR_CONFIG && ld == NULL);
     mx_loader_free(NULL);

@@ -225,7 +225,7 @@ typedef struct mx_loader mx_loader;
 
 /* Training loader over (dataset, sampler, transform): ds and s must outlive it; tf is copied.
  * Evaluation loader: s = NULL, then every example once, in order, batches of eval_batch (the last
- * one may be short), and tf should be a test transform. */
+ * one may be short), and tf must be a test transform (TEST_RESIZE_CROP or NONE). */
 mx_status mx_loader_create(const mx_dataset *ds, const mx_sampler *s, int eval_batch,
                            const mx_transform_config *tf, const mx_loader_config *cfg,
                            mx_loader **out);

@@ -128,6 +128,9 @@ mx_status mx_loader_create(const mx_dataset *ds, const mx_sampler *s, int eval_b
         return mx_error(MX_ERR_CONFIG, "loader.prefetch: expected 1..64, got %d", cfg->prefetch);
     if (!s && eval_batch < 1)
         return mx_error(MX_ERR_CONFIG, "loader: eval batch size %d < 1", eval_batch);
+    if (!s && (tf->kind == MX_TF_TRAIN_RRC || tf->kind == MX_TF_TRAIN_PAD_CROP))
+        return mx_error(MX_ERR_CONFIG, "loader: an evaluation loader takes a test transform "
+                                       "(TEST_RESIZE_CROP or NONE), not an augmentation");
     if (s && mx_dataset_size(ds) < 1) return mx_error(MX_ERR_ARG, "loader: empty dataset");
     mx_loader *ld = calloc(1, sizeof(*ld));
     if (!ld) return mx_error(MX_ERR_NOMEM, "loader: out of memory");
