@@ -13,7 +13,8 @@
  *   SOP     root/Ebay_train.txt / root/Ebay_test.txt (one header line, then
  *           `image_id class_id super_class_id path`), images under root/.
  *   INSHOP  root/list_eval_partition.txt or root/Eval/list_eval_partition.txt (count line, header
- *           line, rows `path item_id status`), images under root/. Splits train / query /
+ *           line, rows `path item_id status`), images under root/ (or root/Img/ when the
+ *           listed img/ folder sits there, as in some packages). Splits train / query /
  *           gallery; query and gallery share one label map (the union of their item ids), so a
  *           query label equals a gallery label exactly when the item ids agree.
  *   FOLDER  root/<class>/<image>: sorted class names are class ids 0..K-1; first half of the
@@ -43,7 +44,8 @@ extern "C" {
 
 /* ---- images ------------------------------------------------------------------------------ */
 
-/* An 8-bit image, interleaved HWC, c = 1 (gray) or 3 (RGB). data is owned (mx_image_free). */
+/* An 8-bit image, interleaved HWC, c = 1 (gray) or 3 (RGB). data is owned (mx_image_free),
+ * except for the views filled in by mx_decoder_* and mx_dataset_image_view. */
 typedef struct mx_image {
     int w, h, c;
     uint8_t *data;
