@@ -76,6 +76,24 @@ int main(void) {
         free(img);
     }
     mx_loader_free(ld);
+
+    /* the test split once, in order, without augmentation: 20 batches of 256 (the last 136) */
+    mx_transform_config tt = mx_transform_config_fmnist(0);
+    CHECK_OK(mx_loader_create(te, NULL, 256, &tt, &lc, &ld));
+    if (ld) {
+        float *img = malloc(256 * 784 * sizeof(float));
+        int64_t lab[256], n, total = 0, batches = 0, order = 0;
+        CHECK(mx_loader_batches(ld) == 20);
+        CHECK_OK(mx_loader_start_epoch(ld, 0));
+        while (mx_loader_next(ld, img, lab, &n) == MX_OK && n > 0) {
+            for (int k = 0; k < n; k++) order += lab[k] != mx_dataset_labels(te)[total + k];
+            total += n;
+            batches++;
+        }
+        CHECK(total == 5000 && batches == 20 && order == 0);
+        free(img);
+    }
+    mx_loader_free(ld);
     mx_sampler_free(smp);
     mx_dataset_free(tr);
     mx_dataset_free(te);
