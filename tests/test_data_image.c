@@ -407,6 +407,75 @@ static void test_rrc(void) {
     CHECK(strstr(mx_errmsg(), "scale") != NULL);
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* numpy.quantile (linear) of sorted v */
+static double quantile(const double *v, int n, double q) {
+    double pos = q * (n - 1);
+    int i = (int)pos;
+    return i + 1 < n ? v[i] + (pos - i) * (v[i + 1] - v[i]) : v[n - 1];
+}
+
+/* RandomResizedCrop parameters against torchvision's distribution (tests/ref/data_rrc_stats.py):
+ * the generators differ, so means, quartiles and the fallback rate are compared. */
+static void test_rrc_vs_torchvision(void) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/tests/fixtures/data/rrc_stats.txt", MX_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    enum { N = 200000 };
+    double *area = malloc(N * sizeof(double)), *logr = malloc(N * sizeof(double));
+    double want[13];
+    int rows = 0;
+    mx_rng r;
+    mx_rng_seed(&r, 12);
+    while (fscanf(f, "%lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf", &want[0], &want[1],
+                  &want[2], &want[3], &want[4], &want[5], &want[6], &want[7], &want[8], &want[9],
+                  &want[10], &want[11], &want[12]) == 13) {
+        const int W = (int)want[0], H = (int)want[1];
+        int fbw = W, fbh = H;
+        if ((double)W / H < 0.75)
+            fbh = (int)nearbyint(W / 0.75);
+        else if ((double)W / H > 4.0 / 3)
+            fbw = (int)nearbyint(H * 4.0 / 3);
+        double sa = 0, sr = 0, st = 0, sl = 0;
+        int fb = 0;
+        for (int k = 0; k < N; k++) {
+            int top, left, h, w;
+            mx_rrc_params(&r, W, H, 0.08f, 1.0f, 0.75f, 4.0f / 3, &top, &left, &h, &w);
+            area[k] = (double)h * w / ((double)W * H);
+            logr[k] = log((double)w / h);
+            sa += area[k];
+            sr += logr[k];
+            st += top;
+            sl += left;
+            fb += h == fbh && w == fbw && top == (H - fbh) / 2 && left == (W - fbw) / 2;
+        }
+        qsort(area, N, sizeof(double), cmp_double);
+        qsort(logr, N, sizeof(double), cmp_double);
+        CHECK_CLOSE(sa / N, want[2], 0.004, 0);
+        CHECK_CLOSE(quantile(area, N, 0.25), want[3], 0.01, 0);
+        CHECK_CLOSE(quantile(area, N, 0.50), want[4], 0.01, 0);
+        CHECK_CLOSE(quantile(area, N, 0.75), want[5], 0.01, 0);
+        CHECK_CLOSE(sr / N, want[6], 0.004, 0);
+        CHECK_CLOSE(quantile(logr, N, 0.25), want[7], 0.01, 0);
+        CHECK_CLOSE(quantile(logr, N, 0.50), want[8], 0.01, 0);
+        CHECK_CLOSE(quantile(logr, N, 0.75), want[9], 0.01, 0);
+        CHECK_CLOSE((double)fb / N, want[10], 0.006, 0);
+        CHECK_CLOSE(st / N, want[11], 0.3, 0.01);
+        CHECK_CLOSE(sl / N, want[12], 0.3, 0.01);
+        rows++;
+    }
+    fclose(f);
+    CHECK(rows == 4);
+    free(area);
+    free(logr);
+}
+
 static void test_fmnist_tf(void) {
     /* 28 x 28 gray with pixel = x + y */
     mx_image im = {28, 28, 1, malloc(28 * 28)};
@@ -473,6 +542,7 @@ int main(void) {
     test_decoder_and_luma();
     test_resample_vs_ref();
     test_rrc();
+    test_rrc_vs_torchvision();
     test_fmnist_tf();
     return mx_test_finish("test_data_image");
 }
