@@ -19,20 +19,29 @@ typedef struct fd_ctx {
 } fd_ctx;
 
 static int64_t out_len(const fd_ctx *f) {
-    int oh = (f->h + 2 * f->pad - f->k) / f->stride + 1, ow = (f->wd + 2 * f->pad - f->k) / f->stride + 1;
+    int oh = (f->h + 2 * f->pad - f->k) / f->stride + 1,
+        ow = (f->wd + 2 * f->pad - f->k) / f->stride + 1;
     switch (f->layer) {
-    case 0: return f->n * f->oc * oh * ow;
-    case 2: return f->n * f->c * oh * ow;
-    case 4: return f->n * f->c;
-    case 5: return f->n * f->oc;
-    default: return f->n * f->c * f->h * f->wd;
+    case 0:
+        return f->n * f->oc * oh * ow;
+    case 2:
+        return f->n * f->c * oh * ow;
+    case 4:
+        return f->n * f->c;
+    case 5:
+        return f->n * f->oc;
+    default:
+        return f->n * f->c * f->h * f->wd;
     }
 }
 
 static void fd_fwd(fd_ctx *f, double *y) {
     int hw = f->h * f->wd;
     switch (f->layer) {
-    case 0: mx_ref_conv_fwd(f->x, f->n, f->c, f->h, f->wd, f->w, f->b, f->oc, f->k, f->stride, f->pad, y); break;
+    case 0:
+        mx_ref_conv_fwd(f->x, f->n, f->c, f->h, f->wd, f->w, f->b, f->oc, f->k, f->stride, f->pad,
+                        y);
+        break;
     case 1: {
         double mean[64], var[64];
         memcpy(mean, f->mean, sizeof mean);
@@ -40,34 +49,58 @@ static void fd_fwd(fd_ctx *f, double *y) {
         mx_ref_bn_fwd(f->x, f->n, f->c, hw, f->w, f->b, 1e-5, f->train, mean, var, f->relu, y);
         break;
     }
-    case 2: mx_ref_maxpool_fwd(f->x, f->n, f->c, f->h, f->wd, f->k, f->stride, f->pad, y); break;
-    case 3: mx_ref_add_fwd(f->x, f->x2, f->n * f->c * hw, f->relu, y); break;
-    case 4: mx_ref_gapgmp_fwd(f->x, f->n, f->c, hw, y); break;
-    case 5: mx_ref_linear_fwd(f->x, f->n, f->c, f->w, f->b, f->oc, y); break;
-    default: mx_ref_l2norm_fwd(f->x, f->n, f->c, y); break;
+    case 2:
+        mx_ref_maxpool_fwd(f->x, f->n, f->c, f->h, f->wd, f->k, f->stride, f->pad, y);
+        break;
+    case 3:
+        mx_ref_add_fwd(f->x, f->x2, f->n * f->c * hw, f->relu, y);
+        break;
+    case 4:
+        mx_ref_gapgmp_fwd(f->x, f->n, f->c, hw, y);
+        break;
+    case 5:
+        mx_ref_linear_fwd(f->x, f->n, f->c, f->w, f->b, f->oc, y);
+        break;
+    default:
+        mx_ref_l2norm_fwd(f->x, f->n, f->c, y);
+        break;
     }
 }
 
-static void fd_bwd(fd_ctx *f, const double *y, const double *dy, double *dx, double *dw,
-                   double *db, double *dx2) {
+static void fd_bwd(fd_ctx *f, const double *y, const double *dy, double *dx, double *dw, double *db,
+                   double *dx2) {
     int hw = f->h * f->wd;
     switch (f->layer) {
-    case 0: mx_ref_conv_bwd(f->x, f->n, f->c, f->h, f->wd, f->w, f->oc, f->k, f->stride, f->pad, dy, dx, dw, db); break;
+    case 0:
+        mx_ref_conv_bwd(f->x, f->n, f->c, f->h, f->wd, f->w, f->oc, f->k, f->stride, f->pad, dy, dx,
+                        dw, db);
+        break;
     case 1: {
         double mean[64], var[64];
         memcpy(mean, f->mean, sizeof mean);
         memcpy(var, f->var, sizeof var);
         double *tmp = malloc((size_t)out_len(f) * sizeof(double));
         mx_ref_bn_fwd(f->x, f->n, f->c, hw, f->w, f->b, 1e-5, f->train, mean, var, f->relu, tmp);
-        mx_ref_bn_bwd(f->x, f->n, f->c, hw, f->w, 1e-5, f->train, mean, var, f->relu, y, dy, dx, dw, db);
+        mx_ref_bn_bwd(f->x, f->n, f->c, hw, f->w, 1e-5, f->train, mean, var, f->relu, y, dy, dx, dw,
+                      db);
         free(tmp);
         break;
     }
-    case 2: mx_ref_maxpool_bwd(f->x, f->n, f->c, f->h, f->wd, f->k, f->stride, f->pad, dy, dx); break;
-    case 3: mx_ref_add_bwd(y, f->n * f->c * hw, f->relu, dy, dx, dx2); break;
-    case 4: mx_ref_gapgmp_bwd(f->x, f->n, f->c, hw, dy, dx); break;
-    case 5: mx_ref_linear_bwd(f->x, f->n, f->c, f->w, f->oc, dy, dx, dw, db); break;
-    default: mx_ref_l2norm_bwd(f->x, f->n, f->c, dy, dx); break;
+    case 2:
+        mx_ref_maxpool_bwd(f->x, f->n, f->c, f->h, f->wd, f->k, f->stride, f->pad, dy, dx);
+        break;
+    case 3:
+        mx_ref_add_bwd(y, f->n * f->c * hw, f->relu, dy, dx, dx2);
+        break;
+    case 4:
+        mx_ref_gapgmp_bwd(f->x, f->n, f->c, hw, dy, dx);
+        break;
+    case 5:
+        mx_ref_linear_bwd(f->x, f->n, f->c, f->w, f->oc, dy, dx, dw, db);
+        break;
+    default:
+        mx_ref_l2norm_bwd(f->x, f->n, f->c, dy, dx);
+        break;
     }
 }
 
@@ -113,11 +146,13 @@ static void fd_layer(mx_rng *rng, const char *what, fd_ctx f) {
     f.w = wl ? rnd(rng, wl, 0.5) : NULL;
     f.b = bl ? rnd(rng, bl, 0.5) : NULL;
     if (f.layer == 1)
-        for (int ch = 0; ch < f.c; ch++) f.w[ch] += 1.5, f.mean[ch] = 0.1 * ch, f.var[ch] = 0.5 + 0.1 * ch;
+        for (int ch = 0; ch < f.c; ch++)
+            f.w[ch] += 1.5, f.mean[ch] = 0.1 * ch, f.var[ch] = 0.5 + 0.1 * ch;
     int64_t yl = out_len(&f);
     double *r = rnd(rng, yl, 1.0), *y = malloc((size_t)yl * sizeof(double));
     double *dx = calloc((size_t)xl, sizeof(double)), *dx2 = calloc((size_t)xl, sizeof(double));
-    double *dw = calloc((size_t)(wl + 1), sizeof(double)), *db = calloc((size_t)(bl + 1), sizeof(double));
+    double *dw = calloc((size_t)(wl + 1), sizeof(double)),
+           *db = calloc((size_t)(bl + 1), sizeof(double));
     fd_fwd(&f, y);
     fd_bwd(&f, y, r, dx, wl ? dw : NULL, bl ? db : NULL, dx2);
     char buf[96];
@@ -132,7 +167,8 @@ static void fd_layer(mx_rng *rng, const char *what, fd_ctx f) {
         snprintf(buf, sizeof buf, "%s db", what);
         fd_check(buf, &f, f.b, bl, db, r, y);
     }
-    free(f.x), free(f.x2), free(f.w), free(f.b), free(r), free(y), free(dx), free(dx2), free(dw), free(db);
+    free(f.x), free(f.x2), free(f.w), free(f.b), free(r), free(y), free(dx), free(dx2), free(dw),
+        free(db);
 }
 
 static void test_ref_fd(mx_rng *rng) {
@@ -176,10 +212,11 @@ static void compare_net(mx_rng *rng, int kind, int bn_train, int h) {
     /* non-trivial BN params and stats */
     for (int i = 0; i < mx_model_param_count(m); i++) {
         const mx_param_info *p = mx_model_param_at(m, i);
-        if (p->kind == MX_PARAM_BN_WEIGHT || p->kind == MX_PARAM_BN_BIAS || p->kind == MX_PARAM_BIAS)
+        if (p->kind == MX_PARAM_BN_WEIGHT || p->kind == MX_PARAM_BN_BIAS ||
+            p->kind == MX_PARAM_BIAS)
             for (int64_t j = 0; j < p->numel; j++)
-                mx_model_params(m)[p->offset + j] =
-                    (p->kind == MX_PARAM_BN_WEIGHT ? 1.0f : 0.0f) + 0.3f * (mx_rng_uniformf(rng) - 0.5f);
+                mx_model_params(m)[p->offset + j] = (p->kind == MX_PARAM_BN_WEIGHT ? 1.0f : 0.0f) +
+                                                    0.3f * (mx_rng_uniformf(rng) - 0.5f);
     }
     for (int64_t j = 0; j < mx_model_n_stats(m); j++)
         mx_model_stats(m)[j] = (j % 2 ? 0.8f : 0.0f) + 0.2f * mx_rng_uniformf(rng);
@@ -189,8 +226,10 @@ static void compare_net(mx_rng *rng, int kind, int bn_train, int h) {
     float *x = malloc((size_t)xl * sizeof(float)), *emb = malloc((size_t)(n * d) * sizeof(float));
     float *de = malloc((size_t)(n * d) * sizeof(float)), *dx = calloc((size_t)xl, sizeof(float));
     float *feat = malloc((size_t)fl * sizeof(float)), *featp = malloc((size_t)fl * sizeof(float));
-    double *xd = malloc((size_t)xl * sizeof(double)), *embd = malloc((size_t)(n * d) * sizeof(double));
-    double *ded = malloc((size_t)(n * d) * sizeof(double)), *dxd = calloc((size_t)xl, sizeof(double));
+    double *xd = malloc((size_t)xl * sizeof(double)),
+           *embd = malloc((size_t)(n * d) * sizeof(double));
+    double *ded = malloc((size_t)(n * d) * sizeof(double)),
+           *dxd = calloc((size_t)xl, sizeof(double));
     double *featd = malloc((size_t)fl * sizeof(double)), *gd = calloc((size_t)np, sizeof(double));
     for (int64_t i = 0; i < xl; i++) xd[i] = x[i] = mx_rng_uniformf(rng) * 2 - 1;
     for (int64_t i = 0; i < n * d; i++) ded[i] = de[i] = mx_rng_uniformf(rng) * 2 - 1;

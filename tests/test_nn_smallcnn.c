@@ -41,11 +41,14 @@ static void test_fd_and_match(mx_rng *rng, int bn_train) {
     mx_model_set_train(m, bn_train);
     int d = mx_model_embed_dim(m);
     int64_t np = mx_model_n_params(m), xl = N * H * H;
-    float *x = frand(rng, xl), *r = frand(rng, N * d), *emb = malloc((size_t)(N * d) * sizeof(float));
+    float *x = frand(rng, xl), *r = frand(rng, N * d),
+          *emb = malloc((size_t)(N * d) * sizeof(float));
     float *dx = calloc((size_t)xl, sizeof(float));
-    double *xd = malloc((size_t)xl * sizeof(double)), *rd = malloc((size_t)(N * d) * sizeof(double));
+    double *xd = malloc((size_t)xl * sizeof(double)),
+           *rd = malloc((size_t)(N * d) * sizeof(double));
     double *pd = malloc((size_t)np * sizeof(double)), *gd = calloc((size_t)np, sizeof(double));
-    double *dxd = calloc((size_t)xl, sizeof(double)), *ed = malloc((size_t)(N * d) * sizeof(double));
+    double *dxd = calloc((size_t)xl, sizeof(double)),
+           *ed = malloc((size_t)(N * d) * sizeof(double));
     for (int64_t i = 0; i < xl; i++) xd[i] = x[i];
     for (int64_t i = 0; i < N * d; i++) rd[i] = r[i];
     for (int64_t i = 0; i < np; i++) pd[i] = mx_model_params(m)[i];
@@ -65,7 +68,8 @@ static void test_fd_and_match(mx_rng *rng, int bn_train) {
         CHECK_CLOSE(an, num, 1e-6, 1e-4);
         if (fabs(an - num) > worst) worst = fabs(an - num);
     }
-    printf("smallcnn bn_train=%d: FD of the reference network, worst abs err %.2e\n", bn_train, worst);
+    printf("smallcnn bn_train=%d: FD of the reference network, worst abs err %.2e\n", bn_train,
+           worst);
     /* oneDNN model vs reference */
     mx_model_zero_grad(m);
     CHECK_OK(mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, x, N, emb));
@@ -129,9 +133,11 @@ static void test_stage_split(mx_rng *rng) {
     int64_t fs = mx_model_stage_size(m, s), np = mx_model_n_params(m);
     CHECK(fs == 64 * 3 * 3);
     float *x = frand(rng, N * H * H), *r = frand(rng, N * d);
-    float *f0 = malloc((size_t)(N * fs) * sizeof(float)), *df0 = calloc((size_t)(N * fs), sizeof(float));
+    float *f0 = malloc((size_t)(N * fs) * sizeof(float)),
+          *df0 = calloc((size_t)(N * fs), sizeof(float));
     float *dfm = calloc((size_t)(N * fs), sizeof(float));
-    float *e0 = malloc((size_t)(N * d) * sizeof(float)), *e1 = malloc((size_t)(N * d) * sizeof(float));
+    float *e0 = malloc((size_t)(N * d) * sizeof(float)),
+          *e1 = malloc((size_t)(N * d) * sizeof(float));
     float *eref = malloc((size_t)(N * d) * sizeof(float)), *g1 = malloc((size_t)np * sizeof(float));
     /* one plain pass for reference gradients */
     mx_model_zero_grad(m);
@@ -177,7 +183,8 @@ static void test_save_load(mx_rng *rng) {
     mx_model *a = make(rng, 1), *b = make(rng, 1);
     if (!a || !b) return;
     const char *path = MX_BINARY_DIR "/test_nn_smallcnn.safetensors";
-    for (int64_t i = 0; i < mx_model_n_stats(a); i++) mx_model_stats(a)[i] = 0.5f + 0.001f * (float)i;
+    for (int64_t i = 0; i < mx_model_n_stats(a); i++)
+        mx_model_stats(a)[i] = 0.5f + 0.001f * (float)i;
     CHECK_OK(mx_model_save(a, path));
     CHECK_OK(mx_model_load(b, path, 1));
     CHECK(!memcmp(mx_model_params(a), mx_model_params(b), (size_t)mx_model_n_params(a) * 4));

@@ -17,7 +17,8 @@ static float nt_maxabs(const float *a, int64_t n) {
 }
 
 /* Compares got with want with atol = tol * max|want| (float errors scale with the tensor). */
-static void nt_compare(const char *what, const float *got, const float *want, int64_t n, double tol) {
+static void nt_compare(const char *what, const float *got, const float *want, int64_t n,
+                       double tol) {
     double d = mx_test_compare(what, got, want, (size_t)n, tol * nt_maxabs(want, n) + 1e-7, 0);
     (void)d;
 }
@@ -28,8 +29,10 @@ static int nn_torch_check(const char *backbone, int frozen_bn, double tol_emb, d
         return 0;
     }
     char dir[512], cmd[2048], wpath[600], rpath[600];
-    snprintf(dir, sizeof dir, "%s/nn_torch_%s%s", MX_BINARY_DIR, backbone, frozen_bn ? "_frozen" : "");
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/ref/nn_torch_ref.py --backbone %s --out %s%s",
+    snprintf(dir, sizeof dir, "%s/nn_torch_%s%s", MX_BINARY_DIR, backbone,
+             frozen_bn ? "_frozen" : "");
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/ref/nn_torch_ref.py --backbone %s --out %s%s",
              MX_SOURCE_DIR, backbone, dir, frozen_bn ? " --frozen-bn" : "");
     CHECK(system(cmd) == 0);
     snprintf(wpath, sizeof wpath, "%s/weights.safetensors", dir);
@@ -55,7 +58,8 @@ static int nn_torch_check(const char *backbone, int frozen_bn, double tol_emb, d
     CHECK_OK(mx_model_plan(m, 1, n, (int)h, (int)w));
     mx_model_set_train(m, !frozen_bn);
     int64_t xl = n * c * h * w, np = mx_model_n_params(m);
-    float *x = malloc((size_t)xl * 4), *R = malloc((size_t)(n * n) * 4), *E = malloc((size_t)(n * d) * 4);
+    float *x = malloc((size_t)xl * 4), *R = malloc((size_t)(n * n) * 4),
+          *E = malloc((size_t)(n * d) * 4);
     float *Et = malloc((size_t)(n * d) * 4), *dE = calloc((size_t)(n * d), 4), loss_t;
     float *want = malloc((size_t)np * 4);
     int64_t rs[2] = {n, n}, es[2] = {n, d}, ls[1] = {1};
@@ -75,7 +79,8 @@ static int nn_torch_check(const char *backbone, int frozen_bn, double tol_emb, d
             double g = 0;
             for (int k = 0; k < d; k++) g += (double)E[i * d + k] * E[j * d + k];
             loss += g * R[i * n + j];
-            for (int k = 0; k < d; k++) dE[i * d + k] += (R[i * n + j] + R[j * n + i]) * E[j * d + k];
+            for (int k = 0; k < d; k++)
+                dE[i * d + k] += (R[i * n + j] + R[j * n + i]) * E[j * d + k];
         }
     CHECK_CLOSE(loss, loss_t, 1e-4, 1e-4);
     printf("%s: loss %.6f (torch %.6f)\n", backbone, loss, loss_t);
@@ -89,9 +94,8 @@ static int nn_torch_check(const char *backbone, int frozen_bn, double tol_emb, d
         nt_compare(what, mx_model_grads(m) + p->offset, want, p->numel, tol_grad);
         bad += mx_test_failures != before;
     }
-    printf("%s%s: %d parameter gradients compared, %d out of tolerance (%.0e x max|grad|)\n", backbone,
-           frozen_bn ? " (frozen BN)" : "",
-           mx_model_param_count(m), bad, tol_grad);
+    printf("%s%s: %d parameter gradients compared, %d out of tolerance (%.0e x max|grad|)\n",
+           backbone, frozen_bn ? " (frozen BN)" : "", mx_model_param_count(m), bad, tol_grad);
     for (int i = 0; i < mx_model_stat_count(m); i++) {
         const mx_stat_info *s = mx_model_stat_at(m, i);
         snprintf(what, sizeof what, "after.%s", s->name);

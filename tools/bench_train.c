@@ -50,20 +50,27 @@ int mx_bench_train(int argc, char **argv) {
         char *end = NULL;
         long long x = strtoll(v, &end, 10);
         int num_ok = end && *end == '\0' && end != v && x >= 0;
-        if (!strcmp(a, "--backbone")) bbname = v;
+        if (!strcmp(a, "--backbone"))
+            bbname = v;
         else if (!strcmp(a, "--input")) {
             if (sscanf(v, "%dx%dx%d", &c, &h, &w) != 3 || c < 1 || h < 1 || w < 1) {
                 fprintf(stderr, "metrix bench train: --input: expected CxHxW, got '%s'\n", v);
                 return 2;
             }
         } else if (!num_ok) {
-            fprintf(stderr, "metrix bench train: %s: expected a non-negative integer, got '%s'\n", a, v);
+            fprintf(stderr, "metrix bench train: %s: expected a non-negative integer, got '%s'\n",
+                    a, v);
             return 2;
-        } else if (!strcmp(a, "--batch")) batch = x;
-        else if (!strcmp(a, "--steps")) steps = x;
-        else if (!strcmp(a, "--warmup")) warmup = x;
-        else if (!strcmp(a, "--dim")) dim = x;
-        else if (!strcmp(a, "--threads")) threads = (int)x;
+        } else if (!strcmp(a, "--batch"))
+            batch = x;
+        else if (!strcmp(a, "--steps"))
+            steps = x;
+        else if (!strcmp(a, "--warmup"))
+            warmup = x;
+        else if (!strcmp(a, "--dim"))
+            dim = x;
+        else if (!strcmp(a, "--threads"))
+            threads = (int)x;
         else {
             fprintf(stderr, "metrix bench train: unknown option %s\n", a);
             usage(stderr);
@@ -72,8 +79,10 @@ int mx_bench_train(int argc, char **argv) {
     }
     mx_backbone bb;
     if (!mx_backbone_from_name(bbname, &bb)) {
-        fprintf(stderr, "metrix bench train: --backbone: expected smallcnn, resnet18 or resnet50, "
-                        "got '%s'\n", bbname);
+        fprintf(stderr,
+                "metrix bench train: --backbone: expected smallcnn, resnet18 or resnet50, "
+                "got '%s'\n",
+                bbname);
         return 2;
     }
     if (batch < 2 || steps < 1) {
@@ -93,8 +102,10 @@ int mx_bench_train(int argc, char **argv) {
     mx_optim_config oc = mx_optim_config_default();
     if (s == MX_OK) s = mx_optim_create(&oc, &opt);
     if (s == MX_OK)
-        s = mx_optim_add_buffer(opt, mx_model_params(m), mx_model_grads(m), mx_model_n_params(m), NULL);
-    if (s == MX_OK) s = mx_optim_add_group(opt, 0, 0, mx_model_n_params(m), 1.0, 1e-4, "model", NULL);
+        s = mx_optim_add_buffer(opt, mx_model_params(m), mx_model_grads(m), mx_model_n_params(m),
+                                NULL);
+    if (s == MX_OK)
+        s = mx_optim_add_group(opt, 0, 0, mx_model_n_params(m), 1.0, 1e-4, "model", NULL);
     if (s != MX_OK) {
         fprintf(stderr, "metrix bench train: %s\n", mx_errmsg());
         mx_optim_free(opt);
@@ -104,7 +115,8 @@ int mx_bench_train(int argc, char **argv) {
     int d = mx_model_embed_dim(m);
     int64_t n = batch, xl = n * c * h * w;
     float *x = malloc((size_t)xl * sizeof(float)), *E = malloc((size_t)(n * d) * sizeof(float));
-    float *dE = malloc((size_t)(n * d) * sizeof(float)), *W = malloc((size_t)(n * n) * sizeof(float));
+    float *dE = malloc((size_t)(n * d) * sizeof(float)),
+          *W = malloc((size_t)(n * n) * sizeof(float));
     if (!x || !E || !dE || !W) {
         fprintf(stderr, "metrix bench train: out of memory\n");
         return 1;
@@ -116,7 +128,8 @@ int mx_bench_train(int argc, char **argv) {
             W[i * n + j] = i == j ? 0.0f : (i / 4 == j / 4 ? -2.0f : 2.0f) * scale;
     const char *ct = getenv("OPENBLAS_CORETYPE");
     printf("metrix bench train: backbone %s, batch %lld, input %dx%dx%d, d %d, threads %d, "
-           "%lld params\n", bbname, batch, c, h, w, d, nt, (long long)mx_model_n_params(m));
+           "%lld params\n",
+           bbname, batch, c, h, w, d, nt, (long long)mx_model_n_params(m));
     printf("gemm backend %s, OPENBLAS_CORETYPE=%s\n", mx_sgemm_backend(), ct ? ct : "(unset)");
     double t0 = 0, loss = 0;
     for (long long it = 0; it < warmup + steps && s == MX_OK; it++) {
@@ -138,8 +151,8 @@ int mx_bench_train(int argc, char **argv) {
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("steps %lld in %.3f s (%.1f ms/step), last loss %.6f\n", steps, dt, 1e3 * dt / (double)steps,
-           loss);
+    printf("steps %lld in %.3f s (%.1f ms/step), last loss %.6f\n", steps, dt,
+           1e3 * dt / (double)steps, loss);
     printf("peak RSS: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
     printf("train images/s: %.1f\n", (double)(steps * batch) / dt);
     free(x), free(E), free(dE), free(W);

@@ -34,10 +34,14 @@ int mx_cmd_embed(int argc, char **argv) {
             return 2;
         }
         const char *v = argv[++i];
-        if (!strcmp(a, "--backbone")) bbname = v;
-        else if (!strcmp(a, "--weights")) wpath = v;
-        else if (!strcmp(a, "--input")) in = v;
-        else if (!strcmp(a, "--output")) outp = v;
+        if (!strcmp(a, "--backbone"))
+            bbname = v;
+        else if (!strcmp(a, "--weights"))
+            wpath = v;
+        else if (!strcmp(a, "--input"))
+            in = v;
+        else if (!strcmp(a, "--output"))
+            outp = v;
         else if (!strcmp(a, "--dim") || !strcmp(a, "--batch") || !strcmp(a, "--threads")) {
             char *end = NULL;
             long long x = strtoll(v, &end, 10);
@@ -59,7 +63,8 @@ int mx_cmd_embed(int argc, char **argv) {
         return 2;
     }
     if (!mx_backbone_from_name(bbname, &bb)) {
-        fprintf(stderr, "metrix embed: --backbone: expected smallcnn, resnet18 or resnet50, got '%s'\n",
+        fprintf(stderr,
+                "metrix embed: --backbone: expected smallcnn, resnet18 or resnet50, got '%s'\n",
                 bbname);
         return 2;
     }
@@ -75,13 +80,17 @@ int mx_cmd_embed(int argc, char **argv) {
     }
     mx_model_config cfg = mx_model_config_default(bb);
     if (x.dtype != MX_DTYPE_F32 || x.ndim != 4 || x.shape[0] < 1) {
-        fprintf(stderr, "metrix embed: %s: expected a float32 array of shape N x %d x H x W, got %s "
-                        "with %d dimensions\n", in, cfg.in_channels, mx_dtype_name(x.dtype), x.ndim);
+        fprintf(stderr,
+                "metrix embed: %s: expected a float32 array of shape N x %d x H x W, got %s "
+                "with %d dimensions\n",
+                in, cfg.in_channels, mx_dtype_name(x.dtype), x.ndim);
         goto done;
     }
     if (x.shape[1] != cfg.in_channels) {
-        fprintf(stderr, "metrix embed: %s: expected %d channels for %s (shape N x %d x H x W), got "
-                        "%lld\n", in, cfg.in_channels, bbname, cfg.in_channels, (long long)x.shape[1]);
+        fprintf(stderr,
+                "metrix embed: %s: expected %d channels for %s (shape N x %d x H x W), got "
+                "%lld\n",
+                in, cfg.in_channels, bbname, cfg.in_channels, (long long)x.shape[1]);
         goto done;
     }
     if (!dim) { /* the embedding size from the weights file */
@@ -94,7 +103,8 @@ int mx_cmd_embed(int argc, char **argv) {
         dim = v && v->ndim == 2 ? v->shape[0] : 0;
         mx_st_free(st);
         if (!dim) {
-            fprintf(stderr, "metrix embed: %s: no 2-D tensor 'embedding.weight' (give --dim)\n", wpath);
+            fprintf(stderr, "metrix embed: %s: no 2-D tensor 'embedding.weight' (give --dim)\n",
+                    wpath);
             goto done;
         }
     }
@@ -111,18 +121,21 @@ int mx_cmd_embed(int argc, char **argv) {
         s = mx_model_plan(m, 1, b, (int)h, (int)w);
     }
     emb = s == MX_OK ? malloc((size_t)(n * dim) * sizeof(float)) : NULL;
-    if (s == MX_OK && !emb) s = mx_error(MX_ERR_NOMEM, "out of memory for %lld embeddings", (long long)n);
+    if (s == MX_OK && !emb)
+        s = mx_error(MX_ERR_NOMEM, "out of memory for %lld embeddings", (long long)n);
     for (int64_t i = 0; i < n && s == MX_OK; i += b) {
         int64_t k = n - i < b ? n - i : b;
-        s = mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, (const float *)x.data + i * per, k,
-                             emb + i * dim);
+        s = mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, (const float *)x.data + i * per,
+                             k, emb + i * dim);
     }
     if (s == MX_OK) {
         int64_t shape[2] = {n, dim};
         s = mx_npy_write(outp, MX_DTYPE_F32, 2, shape, emb);
     }
-    if (s != MX_OK) fprintf(stderr, "metrix embed: %s\n", mx_errmsg());
-    else rc = 0;
+    if (s != MX_OK)
+        fprintf(stderr, "metrix embed: %s\n", mx_errmsg());
+    else
+        rc = 0;
 done:
     free(emb);
     mx_model_free(m);

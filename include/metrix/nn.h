@@ -147,8 +147,7 @@ mx_status mx_model_forward(mx_model *m, int slot, int from, int to, const float 
  * din:  if non-NULL, d(loss)/d(in) is ADDED to it (n slabs at `from`, or n x C x H x W input);
  *       NULL and from == INPUT: the first conv's data gradient is skipped.
  * Parameter gradients are ADDED to mx_model_grads (unless frozen). */
-mx_status mx_model_backward(mx_model *m, int slot, int from, int to, const float *dout,
-                            float *din);
+mx_status mx_model_backward(mx_model *m, int slot, int from, int to, const float *dout, float *din);
 
 /* Weights by torchvision names from / to safetensors. Load: every parameter and running stat
  * must be present with its shape (F32/F16/BF16/F64 accepted); "*.num_batches_tracked" and any

@@ -23,7 +23,8 @@
 
 typedef struct nexec {
     dnnl_primitive_t fwd, bwd_d, bwd_w;
-    dnnl_primitive_t wr, wr_bd, dwr; /* reorders: user w -> fwd w, user w -> bwd-data w, dw -> user */
+    dnnl_primitive_t wr, wr_bd,
+        dwr; /* reorders: user w -> fwd w, user w -> bwd-data w, dw -> user */
     dnnl_memory_t w_user, w_fwd, w_bd, dw_prim, dw_user, bias, dbias, ws;
     dnnl_memory_t scale, shift, mean, var, dscale, dshift;
     float *bmean, *bvar, *dsc, *dsh; /* bn batch stats, d gamma / d beta (or conv d bias) */
@@ -87,8 +88,8 @@ static mx_status run(mx_plan *p, dnnl_primitive_t prim, int nargs, const dnnl_ex
     return MX_OK;
 }
 
-static mx_status reorder_prim(mx_plan *p, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
-                              dnnl_primitive_t *out) {
+static mx_status reorder_prim(mx_plan *p, const dnnl_memory_desc_t *src,
+                              const dnnl_memory_desc_t *dst, dnnl_primitive_t *out) {
     dnnl_primitive_desc_t pd;
     DN(dnnl_reorder_primitive_desc_create(&pd, src, p->eng, dst, p->eng, NULL));
     dnnl_status_t st = dnnl_primitive_create(out, pd);
@@ -135,9 +136,9 @@ static void nexec_free(nexec *e) {
     dnnl_primitive_t *prims[] = {&e->fwd, &e->bwd_d, &e->bwd_w, &e->wr, &e->wr_bd, &e->dwr};
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
         if (*prims[i]) dnnl_primitive_destroy(*prims[i]);
-    dnnl_memory_t *mems[] = {&e->w_user, &e->w_fwd, &e->w_bd, &e->dw_prim, &e->dw_user, &e->bias,
-                             &e->dbias, &e->ws, &e->scale, &e->shift, &e->mean, &e->var,
-                             &e->dscale, &e->dshift};
+    dnnl_memory_t *mems[] = {&e->w_user, &e->w_fwd, &e->w_bd,   &e->dw_prim, &e->dw_user,
+                             &e->bias,   &e->dbias, &e->ws,     &e->scale,   &e->shift,
+                             &e->mean,   &e->var,   &e->dscale, &e->dshift};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (*mems[i]) dnnl_memory_destroy(*mems[i]);
     mx_free(e->bmean);
@@ -212,10 +213,9 @@ static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
 
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
-    DN(dnnl_convolution_forward_desc_init(&cd, inference ? dnnl_forward_inference
-                                                         : dnnl_forward_training,
-                                          dnnl_convolution_direct, &s->md[nd->in0], &wany, bptr,
-                                          &s->md[nd->out], st, pl, pr));
+    DN(dnnl_convolution_forward_desc_init(
+        &cd, inference ? dnnl_forward_inference : dnnl_forward_training, dnnl_convolution_direct,
+        &s->md[nd->in0], &wany, bptr, &s->md[nd->out], st, pl, pr));
     DN(dnnl_primitive_desc_create(&fpd, &cd, NULL, p->eng, NULL));
     mx_status rs = MX_OK;
     dnnl_status_t ds = dnnl_primitive_create(&e->fwd, fpd);
@@ -226,9 +226,8 @@ static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
         /* backward data (the input conv's may be unavailable for plain layouts: then it is
          * reported only if a data gradient is requested) */
         dnnl_convolution_desc_t bdd;
-        ds = dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct,
-                                                      &s->md[nd->in0], &wany, &s->md[nd->out], st,
-                                                      pl, pr);
+        ds = dnnl_convolution_backward_data_desc_init(
+            &bdd, dnnl_convolution_direct, &s->md[nd->in0], &wany, &s->md[nd->out], st, pl, pr);
         if (ds == dnnl_success &&
             dnnl_primitive_desc_create(&pd, &bdd, NULL, p->eng, fpd) == dnnl_success) {
             ds = dnnl_primitive_create(&e->bwd_d, pd);
@@ -261,8 +260,10 @@ static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
                 }
                 if (rs == MX_OK && nd->b >= 0) {
                     e->dsc = mx_alloc((size_t)oc * sizeof(float));
-                    if (!e->dsc) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
-                    else rs = mem(&e->dbias, &bmd, p->eng, e->dsc);
+                    if (!e->dsc)
+                        rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
+                    else
+                        rs = mem(&e->dbias, &bmd, p->eng, e->dsc);
                 }
             }
         }
@@ -271,8 +272,9 @@ static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
     dnnl_primitive_desc_destroy(fpd);
     if (rs != MX_OK) return rs;
     if (ds != dnnl_success)
-        return mx_error(MX_ERR_BACKEND, "nn: oneDNN: cannot create convolution %d->%d k%d (status %d)",
-                        ic, oc, nd->k, (int)ds);
+        return mx_error(MX_ERR_BACKEND,
+                        "nn: oneDNN: cannot create convolution %d->%d k%d (status %d)", ic, oc,
+                        nd->k, (int)ds);
     return MX_OK;
 }
 
@@ -300,7 +302,8 @@ static mx_status build_bn(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int 
     e->bvar = mx_alloc((size_t)c * sizeof(float));
     e->dsc = mx_alloc((size_t)c * sizeof(float));
     e->dsh = mx_alloc((size_t)c * sizeof(float));
-    if (!e->bmean || !e->bvar || !e->dsc || !e->dsh) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
+    if (!e->bmean || !e->bvar || !e->dsc || !e->dsh)
+        rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
     if (rs == MX_OK) rs = mem(&e->scale, &cmd, p->eng, m->p + nd->w);
     if (rs == MX_OK) rs = mem(&e->shift, &cmd, p->eng, m->p + nd->b);
     if (rs == MX_OK) rs = mem(&e->mean, &cmd, p->eng, global ? m->st + nd->rm : e->bmean);
@@ -323,7 +326,8 @@ static mx_status build_bn(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int 
     dnnl_primitive_desc_destroy(fpd);
     if (rs != MX_OK) return rs;
     if (ds != dnnl_success)
-        return mx_error(MX_ERR_BACKEND, "nn: oneDNN: cannot create batch norm (status %d)", (int)ds);
+        return mx_error(MX_ERR_BACKEND, "nn: oneDNN: cannot create batch norm (status %d)",
+                        (int)ds);
     return MX_OK;
 }
 
@@ -334,10 +338,9 @@ static mx_status build_pool(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
     dnnl_dims_t pr = {(oh - 1) * nd->stride + nd->k - m->th[nd->in0] - nd->pad,
                       (ow - 1) * nd->stride + nd->k - m->tw[nd->in0] - nd->pad};
     dnnl_pooling_desc_t pdsc;
-    DN(dnnl_pooling_forward_desc_init(&pdsc, inference ? dnnl_forward_inference
-                                                       : dnnl_forward_training,
-                                      dnnl_pooling_max, &s->md[nd->in0], &s->md[nd->out], st, k,
-                                      pl, pr));
+    DN(dnnl_pooling_forward_desc_init(
+        &pdsc, inference ? dnnl_forward_inference : dnnl_forward_training, dnnl_pooling_max,
+        &s->md[nd->in0], &s->md[nd->out], st, k, pl, pr));
     dnnl_primitive_desc_t fpd, pd;
     DN(dnnl_primitive_desc_create(&fpd, &pdsc, NULL, p->eng, NULL));
     dnnl_status_t ds = dnnl_primitive_create(&e->fwd, fpd);
@@ -356,7 +359,8 @@ static mx_status build_pool(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
     dnnl_primitive_desc_destroy(fpd);
     if (rs != MX_OK) return rs;
     if (ds != dnnl_success)
-        return mx_error(MX_ERR_BACKEND, "nn: oneDNN: cannot create max pooling (status %d)", (int)ds);
+        return mx_error(MX_ERR_BACKEND, "nn: oneDNN: cannot create max pooling (status %d)",
+                        (int)ds);
     return MX_OK;
 }
 
@@ -377,9 +381,12 @@ static mx_status slot_build(mx_plan *p, slot *s, int64_t n) {
         const mx_node *nd = &m->nodes[i];
         nexec *e = &s->ne[i];
         mx_status rs = MX_OK;
-        if (nd->kind == MX_NODE_CONV) rs = build_conv(p, s, nd, e, inference);
-        else if (nd->kind == MX_NODE_BN) rs = build_bn(p, s, nd, e, global, inference);
-        else if (nd->kind == MX_NODE_MAXPOOL) rs = build_pool(p, s, nd, e, inference);
+        if (nd->kind == MX_NODE_CONV)
+            rs = build_conv(p, s, nd, e, inference);
+        else if (nd->kind == MX_NODE_BN)
+            rs = build_bn(p, s, nd, e, global, inference);
+        else if (nd->kind == MX_NODE_MAXPOOL)
+            rs = build_pool(p, s, nd, e, inference);
         if (rs != MX_OK) {
             slot_unbuild(p, s);
             return rs;
@@ -414,8 +421,10 @@ mx_status mx_nn_plan_create(mx_model *m, int n_slots, int64_t max_batch, mx_plan
     for (int t = 1; t < m->n_tensors; t++) {
         maxt = MX_MAX(maxt, tsize(m, t));
         if (p->blk > 1 && m->tensor_c[t] % p->blk)
-            rs = mx_error(MX_ERR_INTERNAL, "nn: %d channels are not a multiple of the layout "
-                                           "block %d", m->tensor_c[t], p->blk);
+            rs = mx_error(MX_ERR_INTERNAL,
+                          "nn: %d channels are not a multiple of the layout "
+                          "block %d",
+                          m->tensor_c[t], p->blk);
     }
     p->dw_tmp = mx_alloc((size_t)maxw * sizeof(float));
     if (!p->dw_tmp) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
@@ -484,7 +493,9 @@ static void add_into(float *dst, const float *src, int64_t len) {
 
 /* Where a data gradient for tensor t goes: its diff buffer, or scratch if that already holds a
  * contribution (then finish_diff adds it). */
-static dnnl_memory_t diff_target(slot *s, int t) { return s->valid[t] ? s->msc[t] : s->mdf[t]; }
+static dnnl_memory_t diff_target(slot *s, int t) {
+    return s->valid[t] ? s->msc[t] : s->mdf[t];
+}
 
 static void finish_diff(const mx_model *m, slot *s, int t) {
     if (s->valid[t]) add_into(s->dif[t], s->scratch, s->n * tsize(m, t));
@@ -579,16 +590,17 @@ static mx_status node_bwd(mx_plan *p, slot *s, int i, int need_dx) {
         int want_w = need_w && !m->affine_frozen;
         if (!want_w && !need_dx) return MX_OK;
         int tgt_scratch = !need_dx || s->valid[nd->in0];
-        dnnl_exec_arg_t a[10] = {{DNNL_ARG_SRC, s->ma[nd->in0]},
-                                 {DNNL_ARG_MEAN, e->mean},
-                                 {DNNL_ARG_VARIANCE, e->var},
-                                 {DNNL_ARG_DIFF_DST, s->mdf[nd->out]},
-                                 {DNNL_ARG_SCALE, e->scale},
-                                 {DNNL_ARG_SHIFT, e->shift},
-                                 {DNNL_ARG_DIFF_SRC, tgt_scratch ? s->msc[nd->in0] : s->mdf[nd->in0]},
-                                 {DNNL_ARG_DIFF_SCALE, e->dscale},
-                                 {DNNL_ARG_DIFF_SHIFT, e->dshift},
-                                 {DNNL_ARG_WORKSPACE, e->ws}};
+        dnnl_exec_arg_t a[10] = {
+            {DNNL_ARG_SRC, s->ma[nd->in0]},
+            {DNNL_ARG_MEAN, e->mean},
+            {DNNL_ARG_VARIANCE, e->var},
+            {DNNL_ARG_DIFF_DST, s->mdf[nd->out]},
+            {DNNL_ARG_SCALE, e->scale},
+            {DNNL_ARG_SHIFT, e->shift},
+            {DNNL_ARG_DIFF_SRC, tgt_scratch ? s->msc[nd->in0] : s->mdf[nd->in0]},
+            {DNNL_ARG_DIFF_SCALE, e->dscale},
+            {DNNL_ARG_DIFF_SHIFT, e->dshift},
+            {DNNL_ARG_WORKSPACE, e->ws}};
         MX_TRY(run(p, e->bwd_d, e->ws ? 10 : 9, a));
         if (want_w) {
             int c = m->tensor_c[nd->out];
@@ -637,9 +649,11 @@ static mx_status check_call(const mx_model *m, int slot_i, int from, int to, int
     if (n < 1 || n > m->plan->s[slot_i].max_n)
         return mx_error(MX_ERR_ARG, "nn: batch %lld out of range 1..%lld (planned)", (long long)n,
                         (long long)m->plan->s[slot_i].max_n);
-    if (from < 0 || from > m->n_stages || (to != MX_STAGE_EMBED && (to <= from || to > m->n_stages)))
-        return mx_error(MX_ERR_ARG, "nn: stages (%d, %d] invalid: expected 0 <= from < to <= %d "
-                                    "or to = MX_STAGE_EMBED",
+    if (from < 0 || from > m->n_stages ||
+        (to != MX_STAGE_EMBED && (to <= from || to > m->n_stages)))
+        return mx_error(MX_ERR_ARG,
+                        "nn: stages (%d, %d] invalid: expected 0 <= from < to <= %d "
+                        "or to = MX_STAGE_EMBED",
                         from, to, m->n_stages);
     return MX_OK;
 }
@@ -674,8 +688,7 @@ mx_status mx_model_backward(mx_model *m, int slot_i, int from, int to, const flo
     mx_plan *p = m->plan;
     MX_TRY(check_call(m, slot_i, from, to, p ? p->s[slot_i].n : 1));
     slot *s = &p->s[slot_i];
-    if (s->mode & 2)
-        return mx_error(MX_ERR_ARG, "nn: backward after an inference-mode forward");
+    if (s->mode & 2) return mx_error(MX_ERR_ARG, "nn: backward after an inference-mode forward");
     int64_t n = s->n;
     int last = to == MX_STAGE_EMBED ? m->n_stages : to;
     int tl = m->stage_tensor[last], tf = m->stage_tensor[from];
@@ -715,8 +728,8 @@ void mx_nn_to_nchw(const mx_model *m, int stage, int64_t n, const float *src, fl
     for (int64_t i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++)
             for (int sp = 0; sp < hw; sp++)
-                dst[(i * c + ch) * hw + sp] =
-                    t == 0 ? src[(i * c + ch) * hw + sp] : src[blk_index(m->plan, c, hw, i, ch, sp)];
+                dst[(i * c + ch) * hw + sp] = t == 0 ? src[(i * c + ch) * hw + sp]
+                                                     : src[blk_index(m->plan, c, hw, i, ch, sp)];
 }
 
 void mx_nn_from_nchw(const mx_model *m, int stage, int64_t n, const float *src, float *dst) {

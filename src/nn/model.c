@@ -22,9 +22,12 @@ int mx_backbone_from_name(const char *name, mx_backbone *out) {
 
 const char *mx_backbone_name(mx_backbone b) {
     switch (b) {
-    case MX_BACKBONE_SMALLCNN: return "smallcnn";
-    case MX_BACKBONE_RESNET18: return "resnet18";
-    case MX_BACKBONE_RESNET50: return "resnet50";
+    case MX_BACKBONE_SMALLCNN:
+        return "smallcnn";
+    case MX_BACKBONE_RESNET18:
+        return "resnet18";
+    case MX_BACKBONE_RESNET50:
+        return "resnet50";
     }
     return "?";
 }
@@ -192,10 +195,18 @@ static void build_resnet(mx_model *m, int bottleneck, const int *blocks) {
 static void build_test(mx_model *m, int kind) {
     int t = 0;
     switch (kind) {
-    case 0: t = g_conv(m, "conv", 0, 16, 3, 1, 1, 1); break;
-    case 1: t = g_bn(m, "bn", g_conv(m, "conv", 0, 16, 3, 2, 1, 0), 0); break;
-    case 2: t = g_bn(m, "bn", g_conv(m, "conv", 0, 16, 3, 1, 1, 0), 1); break;
-    case 3: t = g_pool(m, g_conv(m, "conv", 0, 16, 3, 1, 1, 0), 3, 2, 1); break;
+    case 0:
+        t = g_conv(m, "conv", 0, 16, 3, 1, 1, 1);
+        break;
+    case 1:
+        t = g_bn(m, "bn", g_conv(m, "conv", 0, 16, 3, 2, 1, 0), 0);
+        break;
+    case 2:
+        t = g_bn(m, "bn", g_conv(m, "conv", 0, 16, 3, 1, 1, 0), 1);
+        break;
+    case 3:
+        t = g_pool(m, g_conv(m, "conv", 0, 16, 3, 1, 1, 0), 3, 2, 1);
+        break;
     case 4:
         t = g_conv(m, "conv", 0, 16, 1, 1, 0, 1);
         t = g_add_relu(m, t, g_conv(m, "conv2", 0, 16, 3, 1, 1, 0));
@@ -227,10 +238,14 @@ mx_status mx_model_create(const mx_model_config *cfg, mx_rng *rng, mx_model **ou
     m->tensor_c[0] = cfg->in_channels;
     m->stage_names[0] = "input";
     static const int r18[4] = {2, 2, 2, 2}, r50[4] = {3, 4, 6, 3};
-    if (test) build_test(m, (int)cfg->backbone - MX_NN_TEST_NET);
-    else if (cfg->backbone == MX_BACKBONE_SMALLCNN) build_smallcnn(m);
-    else if (cfg->backbone == MX_BACKBONE_RESNET18) build_resnet(m, 0, r18);
-    else build_resnet(m, 1, r50);
+    if (test)
+        build_test(m, (int)cfg->backbone - MX_NN_TEST_NET);
+    else if (cfg->backbone == MX_BACKBONE_SMALLCNN)
+        build_smallcnn(m);
+    else if (cfg->backbone == MX_BACKBONE_RESNET18)
+        build_resnet(m, 0, r18);
+    else
+        build_resnet(m, 1, r50);
     m->trunk_np = m->np;
     int fc = m->tensor_c[m->stage_tensor[m->n_stages]];
     int64_t ws[2] = {m->d, fc}, bs[1] = {m->d};
@@ -276,8 +291,9 @@ void mx_model_free(mx_model *m) {
 
 mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int w) {
     if (n_slots < 1 || max_batch < 1 || h < 1 || w < 1)
-        return mx_error(MX_ERR_ARG, "nn: plan: expected n_slots >= 1, max_batch >= 1, h, w >= 1 "
-                                    "(got %d, %lld, %d, %d)",
+        return mx_error(MX_ERR_ARG,
+                        "nn: plan: expected n_slots >= 1, max_batch >= 1, h, w >= 1 "
+                        "(got %d, %lld, %d, %d)",
                         n_slots, (long long)max_batch, h, w);
     /* spatial sizes */
     m->th[0] = h;
@@ -290,8 +306,8 @@ mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int 
             int ow = (iw + 2 * nd->pad - nd->k) / nd->stride + 1;
             if (ih + 2 * nd->pad < nd->k || iw + 2 * nd->pad < nd->k)
                 return mx_error(MX_ERR_SHAPE,
-                                "nn: plan: input %dx%d is too small for %s (node %d sees %dx%d)",
-                                h, w, mx_backbone_name(m->cfg.backbone), i, ih, iw);
+                                "nn: plan: input %dx%d is too small for %s (node %d sees %dx%d)", h,
+                                w, mx_backbone_name(m->cfg.backbone), i, ih, iw);
             m->th[nd->out] = oh;
             m->tw[nd->out] = ow;
         } else {
@@ -308,8 +324,12 @@ mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int 
 
 /* ---- accessors --------------------------------------------------------------------------- */
 
-int mx_model_embed_dim(const mx_model *m) { return m->d; }
-int mx_model_n_stages(const mx_model *m) { return m->n_stages; }
+int mx_model_embed_dim(const mx_model *m) {
+    return m->d;
+}
+int mx_model_n_stages(const mx_model *m) {
+    return m->n_stages;
+}
 
 int mx_model_stage_index(const mx_model *m, const char *name) {
     if (!name) return -1;
@@ -344,13 +364,27 @@ void mx_model_stage_shape(const mx_model *m, int stage, int *c, int *h, int *w) 
     *w = m->plan_w ? m->tw[t] : 0;
 }
 
-float *mx_model_params(mx_model *m) { return m->p; }
-float *mx_model_grads(mx_model *m) { return m->g; }
-float *mx_model_stats(mx_model *m) { return m->st; }
-int64_t mx_model_n_params(const mx_model *m) { return m->np; }
-int64_t mx_model_n_stats(const mx_model *m) { return m->nst; }
-int mx_model_param_count(const mx_model *m) { return m->n_ptab; }
-int mx_model_stat_count(const mx_model *m) { return m->n_stab; }
+float *mx_model_params(mx_model *m) {
+    return m->p;
+}
+float *mx_model_grads(mx_model *m) {
+    return m->g;
+}
+float *mx_model_stats(mx_model *m) {
+    return m->st;
+}
+int64_t mx_model_n_params(const mx_model *m) {
+    return m->np;
+}
+int64_t mx_model_n_stats(const mx_model *m) {
+    return m->nst;
+}
+int mx_model_param_count(const mx_model *m) {
+    return m->n_ptab;
+}
+int mx_model_stat_count(const mx_model *m) {
+    return m->n_stab;
+}
 
 const mx_param_info *mx_model_param_at(const mx_model *m, int i) {
     return i >= 0 && i < m->n_ptab ? &m->params[i] : NULL;
@@ -370,11 +404,21 @@ void mx_model_head_range(const mx_model *m, int64_t *offset, int64_t *count) {
     *count = m->np - m->trunk_np;
 }
 
-void mx_model_zero_grad(mx_model *m) { memset(m->g, 0, (size_t)m->np * sizeof(float)); }
-void mx_model_set_train(mx_model *m, int bn_train) { m->bn_train = bn_train != 0; }
-void mx_model_set_bn_affine_frozen(mx_model *m, int frozen) { m->affine_frozen = frozen != 0; }
-void mx_model_set_trunk_frozen(mx_model *m, int frozen) { m->trunk_frozen = frozen != 0; }
-void mx_model_set_inference(mx_model *m, int inference) { m->inference = inference != 0; }
+void mx_model_zero_grad(mx_model *m) {
+    memset(m->g, 0, (size_t)m->np * sizeof(float));
+}
+void mx_model_set_train(mx_model *m, int bn_train) {
+    m->bn_train = bn_train != 0;
+}
+void mx_model_set_bn_affine_frozen(mx_model *m, int frozen) {
+    m->affine_frozen = frozen != 0;
+}
+void mx_model_set_trunk_frozen(mx_model *m, int frozen) {
+    m->trunk_frozen = frozen != 0;
+}
+void mx_model_set_inference(mx_model *m, int inference) {
+    m->inference = inference != 0;
+}
 
 /* ---- safetensors ------------------------------------------------------------------------- */
 
@@ -435,9 +479,9 @@ mx_status mx_model_save(const mx_model *m, const char *path) {
 
 /* ---- reference executor (double, NCHW) --------------------------------------------------- */
 
-mx_status mx_nn_ref_run(const mx_model *m, const double *params, const double *x, int64_t n,
-                        int h, int w, double *feat, double *emb, const double *demb,
-                        double *dparams, double *dx) {
+mx_status mx_nn_ref_run(const mx_model *m, const double *params, const double *x, int64_t n, int h,
+                        int w, double *feat, double *emb, const double *demb, double *dparams,
+                        double *dx) {
     int th[MX_NN_MAX_NODES + 1], tw[MX_NN_MAX_NODES + 1];
     double *act[MX_NN_MAX_NODES + 1] = {0}, *dact[MX_NN_MAX_NODES + 1] = {0};
     double *bmean[MX_NN_MAX_NODES] = {0}, *bvar[MX_NN_MAX_NODES] = {0};
@@ -459,7 +503,8 @@ mx_status mx_nn_ref_run(const mx_model *m, const double *params, const double *x
     memcpy(act[0], x, in_sz * sizeof(double));
     for (int i = 0; i < m->n_nodes; i++) {
         const mx_node *nd = &m->nodes[i];
-        int ih = th[nd->in0], iw = tw[nd->in0], ic = m->tensor_c[nd->in0], oc = m->tensor_c[nd->out];
+        int ih = th[nd->in0], iw = tw[nd->in0], ic = m->tensor_c[nd->in0],
+            oc = m->tensor_c[nd->out];
         int oh = ih, ow = iw;
         if (nd->kind == MX_NODE_CONV || nd->kind == MX_NODE_MAXPOOL) {
             oh = (ih + 2 * nd->pad - nd->k) / nd->stride + 1;

@@ -26,10 +26,10 @@ void mx_ref_bn_bwd(const double *x, int64_t n, int c, int hw, const double *gamm
                    int train, const double *mean, const double *var, int relu, const double *y,
                    const double *dy, double *dx, double *dgamma, double *dbeta);
 /* Max pool k x k, stride, pad (padding never wins; ties: the first in row-major window order). */
-void mx_ref_maxpool_fwd(const double *x, int64_t n, int c, int h, int w, int k, int stride,
-                        int pad, double *y);
-void mx_ref_maxpool_bwd(const double *x, int64_t n, int c, int h, int w, int k, int stride,
-                        int pad, const double *dy, double *dx);
+void mx_ref_maxpool_fwd(const double *x, int64_t n, int c, int h, int w, int k, int stride, int pad,
+                        double *y);
+void mx_ref_maxpool_bwd(const double *x, int64_t n, int c, int h, int w, int k, int stride, int pad,
+                        const double *dy, double *dx);
 /* y = relu?(a + b); backward adds mask * dy into da and db. */
 void mx_ref_add_fwd(const double *a, const double *b, int64_t len, int relu, double *y);
 void mx_ref_add_bwd(const double *y, int64_t len, int relu, const double *dy, double *da,
@@ -66,7 +66,7 @@ typedef struct mx_node {
     mx_node_kind kind;
     int in0, in1, out; /* tensor ids (in1: ADD only) */
     int k, stride, pad, relu;
-    int64_t w, b; /* param offsets: conv weight / bias (-1 none); bn gamma / beta */
+    int64_t w, b;   /* param offsets: conv weight / bias (-1 none); bn gamma / beta */
     int64_t rm, rv; /* bn running mean / var offsets in stats */
 } mx_node;
 
@@ -75,9 +75,9 @@ typedef struct mx_tensor_shape {
 } mx_tensor_shape;
 
 #define MX_NN_MAX_PARAMS 512
-#define MX_NN_MAX_NODES 256
+#define MX_NN_MAX_NODES  256
 #define MX_NN_MAX_STAGES 6
-#define MX_NN_NAME 64
+#define MX_NN_NAME       64
 
 typedef struct mx_plan mx_plan; /* oneDNN state: exec.c */
 
@@ -123,11 +123,12 @@ void mx_nn_to_nchw(const mx_model *m, int stage, int64_t n, const float *src, fl
 void mx_nn_from_nchw(const mx_model *m, int stage, int64_t n, const float *src, float *dst);
 
 /* Reference executor of a model (double, NCHW), for tests: forward of all stages + head on n
- * examples (feat: the last stage's map, NCHW, may be NULL) with the model's current params/stats and mode (bn train or not; running stats are
- * not updated), then backward of sum(emb * demb) into dparams (n_params doubles, ADDED) and dx
- * (may be NULL; ADDED). params may be NULL (use the model's). Returns MX_ERR_NOMEM or MX_OK. */
-mx_status mx_nn_ref_run(const mx_model *m, const double *params, const double *x, int64_t n,
-                        int h, int w, double *feat, double *emb, const double *demb,
-                        double *dparams, double *dx);
+ * examples (feat: the last stage's map, NCHW, may be NULL) with the model's current params/stats
+ * and mode (bn train or not; running stats are not updated), then backward of sum(emb * demb) into
+ * dparams (n_params doubles, ADDED) and dx (may be NULL; ADDED). params may be NULL (use the
+ * model's). Returns MX_ERR_NOMEM or MX_OK. */
+mx_status mx_nn_ref_run(const mx_model *m, const double *params, const double *x, int64_t n, int h,
+                        int w, double *feat, double *emb, const double *demb, double *dparams,
+                        double *dx);
 
 #endif

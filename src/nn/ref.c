@@ -101,7 +101,8 @@ void mx_ref_bn_bwd(const double *x, int64_t n, int c, int hw, const double *gamm
                 int64_t t = (i * c + ch) * hw + j;
                 double g = relu && y[t] <= 0 ? 0 : dy[t];
                 double xh = (x[t] - mean[ch]) * inv;
-                dx[t] += train ? gamma[ch] * inv * (g - sg / m - xh * sgx / m) : gamma[ch] * inv * g;
+                dx[t] +=
+                    train ? gamma[ch] * inv * (g - sg / m - xh * sgx / m) : gamma[ch] * inv * g;
             }
     }
 }
@@ -120,8 +121,8 @@ static int64_t ref_pool_argmax(const double *x, int64_t i, int c, int ch, int h,
     return best;
 }
 
-void mx_ref_maxpool_fwd(const double *x, int64_t n, int c, int h, int w, int k, int stride,
-                        int pad, double *y) {
+void mx_ref_maxpool_fwd(const double *x, int64_t n, int c, int h, int w, int k, int stride, int pad,
+                        double *y) {
     int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
     for (int64_t i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++)
@@ -132,8 +133,8 @@ void mx_ref_maxpool_fwd(const double *x, int64_t n, int c, int h, int w, int k, 
                 }
 }
 
-void mx_ref_maxpool_bwd(const double *x, int64_t n, int c, int h, int w, int k, int stride,
-                        int pad, const double *dy, double *dx) {
+void mx_ref_maxpool_bwd(const double *x, int64_t n, int c, int h, int w, int k, int stride, int pad,
+                        const double *dy, double *dx) {
     int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
     for (int64_t i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++)
@@ -224,6 +225,7 @@ void mx_ref_l2norm_bwd(const double *x, int64_t n, int d, const double *dy, doub
             xd += x[i * d + j] * dy[i * d + j];
         }
         double r = 1.0 / sqrt(s);
-        for (int j = 0; j < d; j++) dx[i * d + j] += r * dy[i * d + j] - r * r * r * x[i * d + j] * xd;
+        for (int j = 0; j < d; j++)
+            dx[i * d + j] += r * dy[i * d + j] - r * r * r * x[i * d + j] * xd;
     }
 }
