@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrix/io.h"
 #include "metrix/nn.h"
 #include "mx_test.h"
 #include "nn/nn_impl.h"
@@ -157,6 +158,23 @@ static void test_stage_split(mx_rng *rng) {
     CHECK_OK(mx_model_backward(m, 0, MX_STAGE_INPUT, s, df0, NULL));
     for (int64_t i = 0; i < np; i++) g1[i] *= 2;
     mx_test_compare("split: doubled gradients", mx_model_grads(m), g1, (size_t)np, 1e-5, 1e-4);
+    /* slot 1 with another batch size (k = 2 mixed examples): same embeddings for those rows */
+    CHECK_OK(mx_model_forward(m, 1, s, MX_STAGE_EMBED, f0 + fs, 2, e1));
+    mx_test_compare("split: slot1 k=2", e1, eref + d, (size_t)(2 * d), 1e-6, 1e-5);
+    CHECK_OK(mx_model_backward(m, 1, s, MX_STAGE_EMBED, r, NULL));
+    /* frozen BN affine: no gradient for BN weight / bias, conv weights still get theirs */
+    mx_model_zero_grad(m);
+    mx_model_set_bn_affine_frozen(m, 1);
+    CHECK_OK(mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, x, N, e0));
+    CHECK_OK(mx_model_backward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, r, NULL));
+    for (int i = 0; i < mx_model_param_count(m); i++) {
+        const mx_param_info *p = mx_model_param_at(m, i);
+        double a = 0;
+        for (int64_t j = 0; j < p->numel; j++) a += fabs(mx_model_grads(m)[p->offset + j]);
+        int bn = p->kind == MX_PARAM_BN_WEIGHT || p->kind == MX_PARAM_BN_BIAS;
+        CHECK(bn ? a == 0 : a > 0);
+    }
+    mx_model_set_bn_affine_frozen(m, 0);
     /* frozen trunk: only head gradients */
     mx_model_zero_grad(m);
     mx_model_set_trunk_frozen(m, 1);
@@ -204,6 +222,36 @@ static void test_save_load(mx_rng *rng) {
     s = mx_model_load(r18, path, 1);
     CHECK(s != MX_OK && strstr(mx_errmsg(), "conv1.weight"));
     CHECK(mx_model_param_count(r18) == 60 + 2); /* torchvision's 62 minus fc, plus embedding */
+    /* strict_head = 0: a trunk-only file (as converted ImageNet weights) keeps the head's init;
+     * strict_head = 1 refuses it, naming embedding.weight */
+    mx_model *t = make(rng, 1);
+    if (t) {
+        mx_tensor_view v[64];
+        int nv = 0;
+        for (int i = 0; i < mx_model_param_count(a) + mx_model_stat_count(a) && nv < 64; i++) {
+            int is_p = i < mx_model_param_count(a);
+            const mx_param_info *p = is_p ? mx_model_param_at(a, i) : NULL;
+            const mx_stat_info *q = is_p ? NULL : mx_model_stat_at(a, i - mx_model_param_count(a));
+            if (p && p->head) continue;
+            memset(&v[nv], 0, sizeof v[nv]);
+            v[nv].name = p ? p->name : q->name;
+            v[nv].dtype = MX_DTYPE_F32;
+            v[nv].ndim = p ? p->ndim : 1;
+            for (int k = 0; k < v[nv].ndim; k++) v[nv].shape[k] = p ? p->shape[k] : q->numel;
+            v[nv].data = p ? mx_model_params(a) + p->offset : mx_model_stats(a) + q->offset;
+            v[nv].nbytes = (size_t)(p ? p->numel : q->numel) * sizeof(float);
+            nv++;
+        }
+        CHECK_OK(mx_st_write(path, v, (size_t)nv, NULL, 0));
+        int64_t ho, hc;
+        mx_model_head_range(t, &ho, &hc);
+        float h0 = mx_model_params(t)[ho];
+        CHECK(mx_model_load(t, path, 1) == MX_ERR_SHAPE && strstr(mx_errmsg(), "embedding.weight"));
+        CHECK_OK(mx_model_load(t, path, 0));
+        CHECK(mx_model_params(t)[ho] == h0);
+        CHECK(!memcmp(mx_model_params(t), mx_model_params(a), (size_t)ho * sizeof(float)));
+        mx_model_free(t);
+    }
     mx_model_free(a), mx_model_free(b), mx_model_free(c), mx_model_free(r18);
     remove(path);
 }

@@ -153,7 +153,8 @@ mx_status mx_model_backward(mx_model *m, int slot, int from, int to, const float
  * must be present with its shape (F32/F16/BF16/F64 accepted); "*.num_batches_tracked" and any
  * tensor the model does not have ("fc.weight") are ignored; missing / misshaped: MX_ERR_SHAPE
  * naming the tensor. strict_head = 0: a missing embedding.* keeps its initialisation
- * (ImageNet trunk weights). */
+ * (ImageNet trunk weights). On failure the model may be partly overwritten: reload or discard it.
+ */
 mx_status mx_model_load(mx_model *m, const char *path, int strict_head);
 mx_status mx_model_save(const mx_model *m, const char *path);
 
