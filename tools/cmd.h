@@ -13,6 +13,7 @@ int mx_cmd_version(int argc, char **argv);
 int mx_cmd_bench(int argc, char **argv);
 int mx_cmd_embed(int argc, char **argv);
 int mx_cmd_eval(int argc, char **argv);
+int mx_cmd_train(int argc, char **argv);
 
 /* metrix bench subcommands (tools/bench_<what>.c) */
 int mx_bench_train(int argc, char **argv);

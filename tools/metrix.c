@@ -11,6 +11,7 @@ static const mx_cmd commands[] = {
     {"bench", mx_cmd_bench, "throughput benchmarks: train, knn, loss"},
     {"embed", mx_cmd_embed, "embeddings of a float32 .npy image batch with a trained backbone"},
     {"eval", mx_cmd_eval, "retrieval metrics of saved embeddings: Recall@K, MAP@R, NMI, ..."},
+    {"train", mx_cmd_train, "train an embedding network (Metrix) and report retrieval on unseen classes"},
     {"version", mx_cmd_version, "print the version and the backends metrix was built with"},
 };
 

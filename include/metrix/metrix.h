@@ -12,5 +12,6 @@
 #include "metrix/eval.h"
 #include "metrix/data.h"
 #include "metrix/nn.h"
+#include "metrix/train.h"
 
 #endif

@@ -99,6 +99,57 @@ void mx_train_config_write_json(const mx_train_config *cfg, FILE *f);
 /* Writes one line per key: "--key VALUE  help (default: X)". */
 void mx_train_config_help(FILE *f);
 
+/* ---- the trainer ------------------------------------------------------------------------- */
+
+/* What a progress callback sees, once per step. */
+typedef struct mx_train_progress {
+    int epoch, epochs;       /* 1-based epoch, total */
+    int64_t step, steps;     /* 1-based step within the epoch, steps per epoch */
+    double loss;             /* running mean of the total loss over this epoch */
+    double images_per_s;     /* clean training images per second over this epoch */
+    double eta_s;            /* estimated seconds to the end of the run (training only) */
+} mx_train_progress;
+
+/* One row of the run's log (log.csv), delivered after every epoch. NaN where not measured. */
+typedef struct mx_epoch_summary {
+    int epoch;
+    double loss, loss_clean, loss_mixed;
+    double lr;
+    double seconds, images_per_s;
+    int trunk_frozen;
+    double val_r1, val_map_r;   /* validation split (NaN if none or not evaluated) */
+    double test_r1, test_map_r; /* test split (NaN if not evaluated this epoch) */
+    int best;                   /* this epoch is the best so far (checkpoint best.safetensors) */
+} mx_epoch_summary;
+
+typedef struct mx_train_callbacks {
+    void (*progress)(void *user, const mx_train_progress *p);
+    void (*epoch_end)(void *user, const mx_epoch_summary *s);
+    /* Free-form status lines ("evaluating test split", "saved checkpoint ..."). */
+    void (*message)(void *user, const char *msg);
+    void *user;
+} mx_train_callbacks;
+
+typedef struct mx_trainer mx_trainer;
+
+/* Prepares a new run in run_dir, which must not exist yet (it is created): opens the datasets,
+ * builds the network, loss, optimizer and loader, writes run_dir/config.json. */
+mx_status mx_trainer_create(const mx_train_config *cfg, const char *run_dir, mx_trainer **out);
+/* Reopens run_dir (config.json + checkpoint_last.safetensors) to continue where it stopped;
+ * the continuation is identical to an uninterrupted run. epochs > 0 extends the run. */
+mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out);
+void mx_trainer_free(mx_trainer *t);
+const mx_train_config *mx_trainer_config(const mx_trainer *t);
+
+/* Trains until the last epoch, then evaluates the test split and writes report.txt/.json,
+ * log.csv and the plots. *stop becoming non-zero (e.g. from a SIGINT handler) makes it save a
+ * checkpoint at the current step and return MX_ERR_INTERRUPTED. A NaN or Inf loss returns
+ * MX_ERR_NUMERIC; the last good checkpoint stays on disk. */
+mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile const int *stop);
+
+/* The final test report text (valid after mx_trainer_run returned MX_OK). */
+const char *mx_trainer_report_text(const mx_trainer *t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -137,7 +137,7 @@ mx_train_config mx_train_config_default(void) {
     c.lr_step = 5, c.lr_gamma = 0.5f;
     c.warmup_epochs = 0;
     c.epochs = 8, c.batch = 128;
-    strcpy(c.sampler, "m-per-class");
+    strcpy(c.sampler, "random"); /* 5 training classes: random batches have positives */
     c.samples_per_class = 8;
     c.seed = 1;
     c.threads = 0;
@@ -380,7 +380,17 @@ static void write_value(const cfg_key *k, const mx_train_config *cfg, FILE *f, i
             fprintf(f, "'%s'", field);
         break;
     case K_INT: fprintf(f, "%d", *(const int *)field); break;
-    case K_FLOAT: fprintf(f, "%.9g", (double)*(const float *)field); break;
+    case K_FLOAT: {
+        /* shortest text that reads back as the same float */
+        float v = *(const float *)field;
+        char buf[32];
+        for (int prec = 6; prec <= 9; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
+            if (strtof(buf, NULL) == v) break;
+        }
+        fputs(buf, f);
+        break;
+    }
     case K_BOOL: fprintf(f, "%s", *(const int *)field ? "true" : "false"); break;
     case K_U64: fprintf(f, "%" PRIu64, *(const uint64_t *)field); break;
     }
