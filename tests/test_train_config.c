@@ -60,6 +60,7 @@ int main(void) {
 
     /* cross-field validation */
     mx_train_config v = mx_train_config_default();
+    strcpy(v.sampler, "m-per-class");
     v.batch = 100, v.samples_per_class = 8;
     CHECK(mx_train_config_validate(&v) == MX_ERR_CONFIG);
     v = mx_train_config_default();

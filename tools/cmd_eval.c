@@ -14,6 +14,8 @@ static void usage(FILE *f) {
         f, "usage: metrix eval --embeddings E.npy --labels L.npy [options]        (leave-one-out)\n"
            "       metrix eval --query-embeddings Q.npy --query-labels QL.npy\n"
            "                   --gallery-embeddings G.npy --gallery-labels GL.npy [options]\n"
+           "       metrix eval --run DIR [--checkpoint best|last|FILE] [--split test|val|train]\n"
+           "                   [--json]   (a trained run's checkpoint on its dataset)\n"
            "\n"
            "Embeddings: float32 (N, D), L2-normalised here if they are not; labels: int64 or\n"
            "int32 (N,). Neighbours by cosine similarity, ties broken by the smaller index.\n"
@@ -125,7 +127,51 @@ static int parse_int(const char *s, long long lo, long long *out) {
     return 1;
 }
 
+/* metrix eval --run DIR: evaluates a run's checkpoint on a split of the run's dataset. */
+static int eval_run_dir(int argc, char **argv) {
+    const char *dir = NULL, *ckpt = "best", *split = "test";
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        }
+        const char **dst = !strcmp(a, "--run")          ? &dir
+                           : !strcmp(a, "--checkpoint") ? &ckpt
+                           : !strcmp(a, "--split")      ? &split
+                                                        : NULL;
+        if (!dst || i + 1 >= argc) {
+            fprintf(stderr, "metrix eval: with --run only --checkpoint, --split and --json apply "
+                            "(each option with a value); got '%s'\n", a);
+            return 2;
+        }
+        *dst = argv[++i];
+    }
+    mx_split sp;
+    if (!strcmp(split, "test")) sp = MX_SPLIT_TEST;
+    else if (!strcmp(split, "val")) sp = MX_SPLIT_VAL;
+    else if (!strcmp(split, "train")) sp = MX_SPLIT_TRAIN;
+    else {
+        fprintf(stderr, "metrix eval: --split '%s': expected test, val or train\n", split);
+        return 2;
+    }
+    mx_trainer *t = NULL;
+    mx_eval_report rep;
+    mx_status st = mx_trainer_open(dir, ckpt, &t);
+    if (st == MX_OK) st = mx_trainer_evaluate(t, sp, &rep);
+    if (st == MX_OK) st = mx_eval_report_write(&rep, json, stdout);
+    mx_trainer_free(t);
+    if (st != MX_OK) {
+        fprintf(stderr, "metrix eval: %s\n", mx_errmsg());
+        return 1;
+    }
+    return 0;
+}
+
 int mx_cmd_eval(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--run")) return eval_run_dir(argc, argv);
     const char *emb = NULL, *lab = NULL, *qe = NULL, *ql = NULL, *ge = NULL, *gl = NULL;
     const char *train = NULL;
     int json = 0, threads = 0;

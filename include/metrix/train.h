@@ -11,6 +11,8 @@
 #include <stdio.h>
 
 #include "metrix/core.h"
+#include "metrix/data.h"
+#include "metrix/eval.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -149,6 +151,17 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
 
 /* The final test report text (valid after mx_trainer_run returned MX_OK). */
 const char *mx_trainer_report_text(const mx_trainer *t);
+
+/* Opens a finished (or interrupted) run for evaluation: checkpoint "best" (default when NULL),
+ * "last", or a file name inside run_dir. */
+mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_trainer **out);
+/* L2-normalised embeddings (n x d) and labels (n) of a split, test transform, BN in eval mode.
+ * The arrays are the caller's (mx_free). */
+mx_status mx_trainer_embed(mx_trainer *t, mx_split split, float **emb, int64_t **labels,
+                           int64_t *n);
+int mx_trainer_embed_dim(const mx_trainer *t);
+/* The full retrieval report of a split (In-Shop's test split: query against gallery). */
+mx_status mx_trainer_evaluate(mx_trainer *t, mx_split split, mx_eval_report *rep);
 
 #ifdef __cplusplus
 }

@@ -550,53 +550,55 @@ static mx_status ckpt_load(mx_trainer *t, const char *path) {
     return s;
 }
 
-mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out) {
+/* Reopens run_dir with its config.json and the named checkpoint. The per-epoch history was saved
+ * with the run's original epoch count; a run extended to more epochs gets longer arrays. */
+static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, mx_trainer **out) {
     *out = NULL;
     char path[1100];
     mx_train_config cfg = mx_train_config_default();
     snprintf(path, sizeof path, "%s/config.json", run_dir);
     MX_TRY(mx_train_config_load(&cfg, path));
-    if (epochs > 0) cfg.epochs = epochs;
     MX_TRY(mx_train_config_validate(&cfg));
+    int saved_epochs = cfg.epochs;
+    int E = epochs > 0 ? epochs : saved_epochs;
+    if (E < saved_epochs)
+        return mx_error(MX_ERR_CONFIG, "--epochs %d: the run was planned for %d epochs; a resumed "
+                                       "run can only be extended", E, saved_epochs);
     mx_trainer *t = calloc(1, sizeof *t);
     if (!t) return mx_error(MX_ERR_NOMEM, "trainer");
     t->cfg = cfg;
+    t->cfg.epochs = E; /* sizes the history and the cosine schedule */
     snprintf(t->dir, sizeof t->dir, "%s", run_dir);
     mx_threads_set(cfg.threads);
     mx_status s = trainer_build(t);
-    snprintf(path, sizeof path, "%s/checkpoint_last.safetensors", run_dir);
     if (s == MX_OK) {
-        /* the history arrays are sized by the (possibly extended) epoch count: read into the
-         * original length first */
-        mx_train_config orig = mx_train_config_default();
-        char cpath[1100];
-        snprintf(cpath, sizeof cpath, "%s/config.json", run_dir);
-        mx_train_config_load(&orig, cpath);
-        int E = t->cfg.epochs;
-        t->cfg.epochs = orig.epochs;
+        snprintf(path, sizeof path, "%s/%s", run_dir, ckpt);
+        t->cfg.epochs = saved_epochs; /* the checkpoint's history length */
         s = ckpt_load(t, path);
         t->cfg.epochs = E;
-        if (E != orig.epochs) {
-            double *h = malloc(sizeof(double) * (size_t)E * 3);
-            if (!h) s = mx_error(MX_ERR_NOMEM, "trainer: history");
-            else {
-                for (int i = 0; i < 3 * E; i++) h[i] = NAN;
-                for (int k = 0; k < 3; k++)
-                    memcpy(h + k * E, t->hist_loss + k * orig.epochs,
-                           sizeof(double) * (size_t)MX_MIN(E, orig.epochs));
-                free(t->hist_loss);
-                t->hist_loss = h, t->hist_val_r1 = h + E, t->hist_test_r1 = h + 2 * E;
-                t->sched.t_max = E;
-                s = write_config(t);
-            }
-        }
     }
+    if (s == MX_OK && E != saved_epochs) s = write_config(t);
     if (s != MX_OK) {
         mx_trainer_free(t);
         return s;
     }
     *out = t;
     return MX_OK;
+}
+
+mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out) {
+    return open_run(run_dir, epochs, "checkpoint_last.safetensors", out);
+}
+
+mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_trainer **out) {
+    char name[300];
+    if (!checkpoint || !strcmp(checkpoint, "best"))
+        snprintf(name, sizeof name, "checkpoint_best.safetensors");
+    else if (!strcmp(checkpoint, "last"))
+        snprintf(name, sizeof name, "checkpoint_last.safetensors");
+    else
+        snprintf(name, sizeof name, "%s", checkpoint);
+    return open_run(run_dir, 0, name, out);
 }
 
 /* ---- one training step ------------------------------------------------------------------- */
@@ -1004,4 +1006,50 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
         if (cb && cb->epoch_end) cb->epoch_end(cb->user, &e);
     }
     return final_report(t, cb);
+}
+
+/* ---- using a trained run ----------------------------------------------------------------- */
+
+static const mx_dataset *split_dataset(const mx_trainer *t, mx_split split) {
+    switch (split) {
+    case MX_SPLIT_TRAIN: return t->ds_train;
+    case MX_SPLIT_VAL: return t->ds_val;
+    case MX_SPLIT_TEST: return t->ds_test;
+    case MX_SPLIT_QUERY: return t->ds_query;
+    case MX_SPLIT_GALLERY: return t->ds_gallery;
+    }
+    return NULL;
+}
+
+mx_status mx_trainer_embed(mx_trainer *t, mx_split split, float **emb, int64_t **labels,
+                           int64_t *n) {
+    *emb = NULL, *labels = NULL, *n = 0;
+    const mx_dataset *ds = split_dataset(t, split);
+    if (!ds)
+        return mx_error(MX_ERR_ARG, "%s: this run has no such split (validation needs "
+                                    "val_fraction > 0; query / gallery are In-Shop's)", t->dir);
+    int64_t N = mx_dataset_size(ds);
+    float *e = mx_alloc(sizeof(float) * (size_t)(N * t->d));
+    int64_t *l = mx_alloc(sizeof(int64_t) * (size_t)N);
+    mx_status s = e && l ? embed_split(t, ds, e, l)
+                         : mx_error(MX_ERR_NOMEM, "embeddings of %" PRId64 " examples", N);
+    if (s == MX_OK) s = mx_eval_normalize(e, N, t->d);
+    if (s != MX_OK) {
+        mx_free(e);
+        mx_free(l);
+        return s;
+    }
+    *emb = e, *labels = l, *n = N;
+    return MX_OK;
+}
+
+int mx_trainer_embed_dim(const mx_trainer *t) {
+    return t->d;
+}
+
+mx_status mx_trainer_evaluate(mx_trainer *t, mx_split split, mx_eval_report *rep) {
+    if (split == MX_SPLIT_TEST && t->ds_query) return eval_query_gallery(t, 1, rep);
+    const mx_dataset *ds = split_dataset(t, split);
+    if (!ds) return mx_error(MX_ERR_ARG, "%s: this run has no such split", t->dir);
+    return eval_split(t, ds, NULL, 0, 1, rep, NULL, NULL);
 }
