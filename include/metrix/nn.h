@@ -22,6 +22,8 @@
  *                                                 into d_f0 (n slabs, zeroed by the caller)
  *     backward(m, 0, s, EMBED, d_e0, d_f0)       adds the clean path into d_f0
  *     backward(m, 0, INPUT, s, d_f0, NULL)
+ * In train mode every forward over a BN layer (any slot) updates its running statistics, as
+ * torch does for every forward call; Metrix freezes BN (mx_model_set_train(m, 0)).
  * Parameter gradients accumulate (ADD) across calls and slots; zero them with
  * mx_model_zero_grad. A backward call must follow the forward call(s) of the same slot covering
  * the same stages, with no other forward on that slot in between. */
@@ -124,15 +126,16 @@ void mx_model_trunk_range(const mx_model *m, int64_t *offset, int64_t *count);
 void mx_model_head_range(const mx_model *m, int64_t *offset, int64_t *count);
 void mx_model_zero_grad(mx_model *m);
 
-/* Modes. train: BN uses batch statistics and updates running stats (momentum); eval: BN uses the
- * running statistics (frozen BN; also the Metrix default during training) and forward keeps no
- * caches for backward. bn_affine_frozen: no gradients for BN weight/bias. trunk_frozen: no trunk
- * parameter gradients (warm-up); backward stops at the first trunk stage that needs no input
- * gradient. */
+/* Modes (default: train, nothing frozen). bn_train = 1: BN uses batch statistics and updates
+ * the running ones (momentum); bn_train = 0: BN uses the running statistics (frozen BN, the
+ * Metrix default during training; backward works). bn_affine_frozen: no gradients for BN
+ * weight / bias. trunk_frozen (warm-up): no trunk parameter gradients, and backward skips the
+ * trunk entirely unless an input gradient (din) is requested. */
 void mx_model_set_train(mx_model *m, int bn_train);
 void mx_model_set_bn_affine_frozen(mx_model *m, int frozen);
 void mx_model_set_trunk_frozen(mx_model *m, int frozen);
-/* Eval-only forward (no backward possible afterwards): same arguments as mx_model_forward. */
+/* inference: forward only (oneDNN inference primitives without workspaces, BN uses the running
+ * statistics whatever set_train says); mx_model_backward then fails. For embedding. */
 void mx_model_set_inference(mx_model *m, int inference);
 
 /* Runs stages (from, to] on slot's first n examples (n <= the planned max batch).

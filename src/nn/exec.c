@@ -686,7 +686,7 @@ mx_status mx_model_forward(mx_model *m, int slot_i, int from, int to, const floa
 mx_status mx_model_backward(mx_model *m, int slot_i, int from, int to, const float *dout,
                             float *din) {
     mx_plan *p = m->plan;
-    MX_TRY(check_call(m, slot_i, from, to, p ? p->s[slot_i].n : 1));
+    MX_TRY(check_call(m, slot_i, from, to, 1));
     slot *s = &p->s[slot_i];
     if (s->mode & 2) return mx_error(MX_ERR_ARG, "nn: backward after an inference-mode forward");
     int64_t n = s->n;
