@@ -440,9 +440,22 @@ mx_status mx_nn_plan_create(mx_model *m, int n_slots, int64_t max_batch, mx_plan
             owner[b_] = (t);                                                                       \
         }                                                                                          \
     } while (0)
+    int n_use[T_MAX] = {0};
+    for (int i = 0; i < m->n_nodes; i++) {
+        n_use[m->nodes[i].in0]++;
+        if (m->nodes[i].kind == MX_NODE_ADD) n_use[m->nodes[i].in1]++;
+    }
     ASSIGN(tl);
     for (int i = m->n_nodes - 1; i >= 0; i--) {
         const mx_node *nd = &m->nodes[i];
+        if (nd->kind == MX_NODE_ADD && nd->in0 > 0 && nd->in0 != nd->in1 && n_use[nd->in0] == 1 &&
+            p->dif_of[nd->in0] < 0) {
+            /* the residual branch's gradient is computed in place in the add's output gradient */
+            p->dif_of[nd->in0] = p->dif_of[nd->out];
+            owner[p->dif_of[nd->out]] = nd->in0;
+            ASSIGN(nd->in1);
+            continue;
+        }
         ASSIGN(nd->in0);
         if (nd->kind == MX_NODE_ADD) ASSIGN(nd->in1);
         free_list[n_free++] = p->dif_of[nd->out];
@@ -622,19 +635,19 @@ static mx_status node_bwd(mx_plan *p, slot *s, int i, int need_dx) {
         return MX_OK;
     }
     case MX_NODE_ADD: {
-        const float *y = s->act[nd->out], *dy = s->dif[nd->out];
+        /* g = relu'(y) dy goes to both inputs; dx0 may be dy itself (in place, see the plan) */
+        const float *y = s->act[nd->out];
+        float *dy = s->dif[nd->out], *dx0 = s->dif[nd->in0], *dx1 = s->dif[nd->in1];
         int64_t len = s->n * tsize(m, nd->out);
-        int ins[2] = {nd->in0, nd->in1};
-        for (int j = 0; j < 2; j++) {
-            float *dx = s->dif[ins[j]];
-            int acc = s->valid[ins[j]];
+        int acc0 = s->valid[nd->in0], acc1 = s->valid[nd->in1], relu = nd->relu;
+        MX_ASSERT(!(dx0 == dy && acc0));
 #pragma omp parallel for schedule(static)
-            for (int64_t k = 0; k < len; k++) {
-                float g = nd->relu && y[k] <= 0 ? 0.0f : dy[k];
-                dx[k] = acc ? dx[k] + g : g;
-            }
-            s->valid[ins[j]] = 1;
+        for (int64_t k = 0; k < len; k++) {
+            float g = relu && y[k] <= 0 ? 0.0f : dy[k];
+            dx0[k] = acc0 ? dx0[k] + g : g;
+            dx1[k] = acc1 ? dx1[k] + g : g;
         }
+        s->valid[nd->in0] = s->valid[nd->in1] = 1;
         return MX_OK;
     }
     }
