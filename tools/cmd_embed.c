@@ -16,10 +16,70 @@ static void usage(FILE *f) {
                "  --output E.npy   float32 N x d embeddings\n"
                "  --dim D          embedding size (default: from the weights' embedding.weight)\n"
                "  --batch B        examples per forward pass (default 64)\n"
-               "  --threads T      threads (default: all cores)\n");
+               "  --threads T      threads (default: all cores)\n"
+               "\n"
+               "       metrix embed --run DIR --output E.npy --labels-output L.npy\n"
+               "                    [--checkpoint best|last|FILE] [--split test|val|train]\n"
+               "  a trained run's checkpoint (default best) on a split (default test) of its\n"
+               "  dataset: N x d float32 L2-normalised embeddings and N int64 labels\n");
+}
+
+/* metrix embed --run DIR: a run's checkpoint on a split of the run's own dataset. */
+static int embed_run_dir(int argc, char **argv) {
+    const char *dir = NULL, *ckpt = "best", *split = "test", *outp = NULL, *lab = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = !strcmp(a, "--run")             ? &dir
+                           : !strcmp(a, "--checkpoint")    ? &ckpt
+                           : !strcmp(a, "--split")         ? &split
+                           : !strcmp(a, "--output")        ? &outp
+                           : !strcmp(a, "--labels-output") ? &lab
+                                                           : NULL;
+        if (!dst || i + 1 >= argc) {
+            fprintf(stderr, "metrix embed: with --run only --checkpoint, --split, --output and "
+                            "--labels-output apply (each with a value); got '%s'\n", a);
+            return 2;
+        }
+        *dst = argv[++i];
+    }
+    if (!outp || !lab) {
+        fprintf(stderr, "metrix embed: --run needs --output E.npy and --labels-output L.npy\n");
+        return 2;
+    }
+    mx_split sp;
+    if (!strcmp(split, "test")) sp = MX_SPLIT_TEST;
+    else if (!strcmp(split, "val")) sp = MX_SPLIT_VAL;
+    else if (!strcmp(split, "train")) sp = MX_SPLIT_TRAIN;
+    else {
+        fprintf(stderr, "metrix embed: --split '%s': expected test, val or train\n", split);
+        return 2;
+    }
+    mx_trainer *t = NULL;
+    float *e = NULL;
+    int64_t *l = NULL, n = 0;
+    mx_status st = mx_trainer_open(dir, ckpt, &t);
+    if (st == MX_OK) st = mx_trainer_embed(t, sp, &e, &l, &n);
+    if (st == MX_OK) {
+        int64_t shape[2] = {n, mx_trainer_embed_dim(t)};
+        st = mx_npy_write(outp, MX_DTYPE_F32, 2, shape, e);
+        if (st == MX_OK) st = mx_npy_write(lab, MX_DTYPE_I64, 1, shape, l);
+    }
+    if (st == MX_OK)
+        printf("metrix embed: %lld embeddings of dimension %d -> %s, labels -> %s\n",
+               (long long)n, mx_trainer_embed_dim(t), outp, lab);
+    mx_free(e);
+    mx_free(l);
+    mx_trainer_free(t);
+    if (st != MX_OK) {
+        fprintf(stderr, "metrix embed: %s\n", mx_errmsg());
+        return 1;
+    }
+    return 0;
 }
 
 int mx_cmd_embed(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--run")) return embed_run_dir(argc, argv);
     const char *bbname = NULL, *wpath = NULL, *in = NULL, *outp = NULL;
     long long dim = 0, batch = 64, threads = 0;
     for (int i = 1; i < argc; i++) {
