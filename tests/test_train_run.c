@@ -83,7 +83,7 @@ static void test_learns_and_writes(void) {
     rm_rf(g_dir);
     mx_train_config c = small_config("feature");
     c.epochs = 3;
-    c.max_steps_per_epoch = 30;
+    c.max_steps_per_epoch = 20;
     mx_trainer *t;
     CHECK_OK(mx_trainer_create(&c, g_dir, &t));
     if (!t) return;
@@ -152,6 +152,8 @@ static void test_resume_identical(const char *mix) {
     rm_rf(dir_a);
     rm_rf(dir_b);
     mx_train_config c = small_config(mix);
+    c.train_classes_hi = 1; /* 2 training and 2 test classes: a smaller final evaluation */
+    c.test_classes_lo = 8;
     mx_trainer *t;
     /* uninterrupted */
     CHECK_OK(mx_trainer_create(&c, dir_a, &t));
@@ -192,6 +194,58 @@ static void test_resume_identical(const char *mix) {
     free(b);
 }
 
+/* A NaN in the weights (here planted in the checkpoint a resumed run starts from) stops training
+ * with MX_ERR_NUMERIC, and the checkpoint on disk is left as it was. */
+static void test_nan_stops(void) {
+    snprintf(g_dir, sizeof g_dir, "%s/train_run_nan", MX_BINARY_DIR);
+    rm_rf(g_dir);
+    mx_train_config c = small_config("embed");
+    c.train_classes_hi = 1, c.test_classes_lo = 8;
+    mx_trainer *t;
+    CHECK_OK(mx_trainer_create(&c, g_dir, &t));
+    if (!t) return;
+    stopper s = {6, 0, 0}; /* stop at the end of epoch 1 */
+    mx_train_callbacks cb = {count_step, NULL, NULL, &s};
+    CHECK(mx_trainer_run(t, &cb, &s.flag) == MX_ERR_INTERRUPTED);
+    mx_trainer_free(t);
+    /* rewrite the checkpoint with NaN in the embedding weights */
+    const char *ck = run_path("checkpoint_last.safetensors");
+    mx_safetensors *st;
+    CHECK_OK(mx_st_open(ck, &st));
+    if (!st) return;
+    size_t n = mx_st_count(st);
+    mx_tensor_view *views = calloc(n, sizeof *views);
+    float *poisoned = NULL;
+    for (size_t i = 0; i < n; i++) {
+        views[i] = *mx_st_at(st, i);
+        if (!strcmp(views[i].name, "embedding.weight")) {
+            poisoned = malloc(views[i].nbytes);
+            memcpy(poisoned, views[i].data, views[i].nbytes);
+            poisoned[3] = NAN;
+            views[i].data = poisoned;
+        }
+    }
+    CHECK(poisoned != NULL);
+    const char *meta[] = {MX_CKPT_FORMAT_KEY, MX_CKPT_FORMAT};
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.poisoned", ck);
+    CHECK_OK(mx_st_write(tmp, views, n, meta, 1));
+    mx_st_free(st);
+    free(views);
+    free(poisoned);
+    CHECK(rename(tmp, ck) == 0);
+    struct stat before, after;
+    stat(ck, &before);
+    CHECK_OK(mx_trainer_resume(g_dir, 0, &t));
+    if (!t) return;
+    CHECK(mx_trainer_run(t, NULL, NULL) == MX_ERR_NUMERIC);
+    printf("NaN run stopped with: %s\n", mx_errmsg());
+    mx_trainer_free(t);
+    stat(ck, &after);
+    CHECK(before.st_size == after.st_size && before.st_mtime == after.st_mtime);
+    CHECK(!exists(run_path("report.json")));
+}
+
 static void test_bad_config(void) {
     mx_train_config c = small_config("feature");
     snprintf(c.mix_stage, sizeof c.mix_stage, "layer9");
@@ -214,6 +268,7 @@ int main(void) {
     }
     mx_threads_set(2);
     test_bad_config();
+    test_nan_stops();
     test_learns_and_writes();
     test_resume_identical("feature");
     test_resume_identical("input");

@@ -648,9 +648,18 @@ static mx_status train_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
         }
     }
 
-    MX_TRY(mx_loss_compute(t->loss, n, t->emb, t->labels, t->proxies, M, M ? t->emb_mixed : NULL,
-                           M ? t->pairs : NULL, res, t->d_emb, M ? t->d_emb_mixed : NULL,
-                           t->d_proxies));
+    mx_status ls = mx_loss_compute(t->loss, n, t->emb, t->labels, t->proxies, M,
+                                   M ? t->emb_mixed : NULL, M ? t->pairs : NULL, res, t->d_emb,
+                                   M ? t->d_emb_mixed : NULL, t->d_proxies);
+    if (ls == MX_ERR_NUMERIC) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", mx_errmsg());
+        return mx_error(MX_ERR_NUMERIC,
+                        "epoch %" PRId64 " step %" PRId64 ": %s (the network diverged; try a "
+                        "lower lr or gradient clipping); the last good checkpoint is kept",
+                        t->epoch + 1, t->step_in_epoch + 1, msg);
+    }
+    if (ls != MX_OK) return ls;
     if (!isfinite(res->total))
         return mx_error(MX_ERR_NUMERIC,
                         "loss is %g at epoch %" PRId64 " step %" PRId64
@@ -688,7 +697,9 @@ static mx_status train_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
     if (t->cfg.clip_value > 0) MX_TRY(mx_optim_clip_grad_value(t->opt, NULL, 0, t->cfg.clip_value));
     if (t->cfg.clip_norm > 0)
         MX_TRY(mx_optim_clip_grad_norm(t->opt, NULL, 0, t->cfg.clip_norm, NULL));
-    return mx_optim_step(t->opt);
+    mx_status st = mx_optim_step(t->opt);
+    mx_model_params_updated(t->model); /* the step wrote the parameters: recache conv weights */
+    return st;
 }
 
 /* ---- evaluation -------------------------------------------------------------------------- */

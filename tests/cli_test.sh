@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# End-to-end checks of the metrix command line: help and exit codes, one-line errors on bad
+# input, a short training run, eval / embed of the run, Ctrl-C (SIGINT) then --resume.
+# Usage: cli_test.sh BUILD_DIR   (ctest passes it). Exits non-zero on the first failure.
+set -u
+bin="$1/metrix"
+work="$1/cli_test"
+rm -rf "$work" && mkdir -p "$work"
+fails=0 checks=0
+check() { # check DESCRIPTION EXPECTED_RC COMMAND...
+    local what="$1" want="$2"
+    shift 2
+    checks=$((checks + 1))
+    "$@" >"$work/out" 2>"$work/err"
+    local rc=$?
+    cp "$work/out" "$work/last" # the next check may grep it
+    if [ "$rc" != "$want" ]; then
+        fails=$((fails + 1))
+        echo "FAIL: $what: exit $rc, expected $want"
+        sed 's/^/  | /' "$work/err" | head -5
+    fi
+}
+expect_err() { # expect_err DESCRIPTION PATTERN (in the last command's stderr)
+    checks=$((checks + 1))
+    if ! grep -q -- "$2" "$work/err"; then
+        fails=$((fails + 1))
+        echo "FAIL: $1: stderr lacks '$2'"
+        sed 's/^/  | /' "$work/err" | head -5
+    fi
+}
+
+check "metrix --help" 0 "$bin" --help
+check "metrix --version" 0 "$bin" --version
+check "no command" 2 "$bin"
+check "unknown command" 2 "$bin" frobnicate
+for c in train eval embed bench; do check "metrix $c --help" 0 "$bin" "$c" --help; done
+check "train --help lists keys with defaults" 0 grep -q -- "--mix_weight X" <("$bin" train --help)
+check "unknown key" 2 "$bin" train --no_such_key 1
+expect_err "unknown key" "no_such_key"
+check "bad value" 2 "$bin" train --loss arcface
+expect_err "bad value" "proxy-anchor"
+check "bad preset" 2 "$bin" train --preset imagenet
+check "bad config file" 2 "$bin" train --config "$work/missing.json"
+expect_err "bad config file" "missing.json"
+
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    echo "cli_test: Fashion-MNIST not installed: skipping the training checks"
+    echo "cli_test: $checks passed, $fails failed"
+    exit $((fails > 0))
+fi
+
+run="$work/run"
+small=(--epochs 2 --max_steps_per_epoch 5 --batch 64 --threads 2 --quiet)
+check "short training run" 0 "$bin" train "${small[@]}" --output "$run"
+check "report printed" 0 grep -q "Recall@1" "$work/last"
+check "existing run refused" 1 "$bin" train "${small[@]}" --output "$run"
+expect_err "existing run refused" "resume"
+check "eval --run" 0 "$bin" eval --run "$run" --json
+check "eval --run gives JSON" 0 grep -q '"map_at_r"' "$work/last"
+check "embed --run" 0 "$bin" embed --run "$run" --output "$work/E.npy" --labels-output "$work/L.npy"
+check "eval of embedded .npy" 0 "$bin" eval --embeddings "$work/E.npy" --labels "$work/L.npy"
+check "eval: labels of another length" 1 "$bin" eval --embeddings "$work/E.npy" --labels "$work/E.npy"
+printf 'not a npy file' > "$work/bad.npy"
+check "eval: corrupt .npy" 1 "$bin" eval --embeddings "$work/bad.npy" --labels "$work/L.npy"
+expect_err "eval: corrupt .npy" "bad.npy"
+check "embed: wrong input array" 1 "$bin" embed --backbone smallcnn \
+    --weights "$run/checkpoint_last.safetensors" --input "$work/E.npy" --output "$work/X.npy"
+
+# Ctrl-C: SIGINT during training saves a checkpoint and exits 130; --resume finishes the run
+run2="$work/run_interrupted"
+"$bin" train --epochs 3 --max_steps_per_epoch 40 --batch 64 --threads 2 --quiet \
+    --eval_test false --output "$run2" >"$work/out" 2>"$work/err" &
+pid=$!
+for _ in $(seq 1 200); do [ -f "$run2/config.json" ] && break; sleep 0.1; done
+sleep 3
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+checks=$((checks + 1))
+if [ "$rc" != 130 ] || [ ! -f "$run2/checkpoint_last.safetensors" ]; then
+    fails=$((fails + 1))
+    echo "FAIL: SIGINT: exit $rc (expected 130), checkpoint present: $([ -f "$run2/checkpoint_last.safetensors" ] && echo yes || echo no)"
+    sed 's/^/  | /' "$work/err" | head -5
+fi
+check "resume after SIGINT" 0 "$bin" train --resume "$run2"
+check "resumed run has a report" 0 test -f "$run2/report.json"
+check "resume takes only --epochs" 2 "$bin" train --resume "$run2" --lr 1
+
+echo "cli_test: $checks passed, $fails failed"
+[ "$fails" -eq 0 ]
