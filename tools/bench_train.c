@@ -143,6 +143,7 @@ int mx_bench_train(int argc, char **argv) {
         for (int64_t i = 0; i < n * d; i++) loss += 0.5 * dE[i] * E[i];
         s = mx_model_backward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, dE, NULL);
         if (s == MX_OK) s = mx_optim_step(opt);
+        mx_model_params_updated(m);
     }
     double dt = now_s() - t0;
     if (s != MX_OK) {

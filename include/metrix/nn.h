@@ -111,8 +111,12 @@ int64_t mx_model_stage_size(const mx_model *m, int stage);
 /* Channels / spatial size at `stage` (requires a plan for h, w). */
 void mx_model_stage_shape(const mx_model *m, int stage, int *c, int *h, int *w);
 
-/* Parameters. */
+/* Parameters. The model caches convolution weights in oneDNN layouts: whoever writes the
+ * parameter buffer through a pointer obtained earlier (an optimizer step) must then call
+ * mx_model_params_updated before the next forward. mx_model_params and mx_model_load count as
+ * updates themselves. */
 float *mx_model_params(mx_model *m);
+void mx_model_params_updated(mx_model *m);
 float *mx_model_grads(mx_model *m);
 float *mx_model_stats(mx_model *m);
 int64_t mx_model_n_params(const mx_model *m); /* floats */

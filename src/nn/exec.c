@@ -5,8 +5,9 @@
  * oneDNN (a probe convolution created with dnnl_format_tag_any; nChw16c on AVX-512), so that
  * convolution, batch norm, pooling and the residual adds chain without reorders. Convolution
  * weights use whatever layout each primitive picks (format_tag_any) and are reordered from the
- * torch-layout parameter buffer (OIHW) once per forward; weight gradients are reordered back
- * and ADDED to the gradient buffer. Primitives are built for a slot's batch size and mode on
+ * torch-layout parameter buffer (OIHW) only when the parameters changed (mx_model.pver, bumped
+ * by mx_model_params_updated / mx_model_params / mx_model_load); weight gradients are reordered
+ * back and ADDED to the gradient buffer. Primitives are built for a slot's batch size and mode on
  * the first call with that (n, mode) and kept: steady-state steps allocate nothing.
  * Activation gradients share a few buffers per slot, assigned by a liveness walk at plan time. */
 #include <math.h>
@@ -28,6 +29,7 @@ typedef struct nexec {
     dnnl_memory_t w_user, w_fwd, w_bd, dw_prim, dw_user, bias, dbias, ws;
     dnnl_memory_t scale, shift, mean, var, dscale, dshift;
     float *bmean, *bvar, *dsc, *dsh; /* bn batch stats, d gamma / d beta (or conv d bias) */
+    uint64_t ver_fwd, ver_bd;        /* mx_model.pver that w_fwd / w_bd were reordered from */
 } nexec;
 
 typedef struct slot {
@@ -521,7 +523,10 @@ static mx_status node_fwd(mx_plan *p, slot *s, int i) {
     nexec *e = &s->ne[i];
     switch (nd->kind) {
     case MX_NODE_CONV: {
-        if (e->wr) MX_TRY(reorder(p, e->wr, e->w_user, e->w_fwd));
+        if (e->wr && e->ver_fwd != m->pver) {
+            MX_TRY(reorder(p, e->wr, e->w_user, e->w_fwd));
+            e->ver_fwd = m->pver;
+        }
         dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, s->ma[nd->in0]},
                                 {DNNL_ARG_WEIGHTS, e->w_fwd},
                                 {DNNL_ARG_DST, s->ma[nd->out]},
@@ -591,7 +596,10 @@ static mx_status node_bwd(mx_plan *p, slot *s, int i, int need_dx) {
             if (!e->bwd_d)
                 return mx_error(MX_ERR_BACKEND, "nn: oneDNN has no backward-data convolution for "
                                                 "the plain input layout");
-            if (e->wr_bd) MX_TRY(reorder(p, e->wr_bd, e->w_user, e->w_bd));
+            if (e->wr_bd && e->ver_bd != m->pver) {
+                MX_TRY(reorder(p, e->wr_bd, e->w_user, e->w_bd));
+                e->ver_bd = m->pver;
+            }
             dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, s->mdf[nd->out]},
                                     {DNNL_ARG_WEIGHTS, e->w_bd},
                                     {DNNL_ARG_DIFF_SRC, diff_target(s, nd->in0)}};

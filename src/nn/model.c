@@ -276,6 +276,7 @@ mx_status mx_model_create(const mx_model_config *cfg, mx_rng *rng, mx_model **ou
         if (strstr(m->stats[i].name, "running_var"))
             for (int64_t j = 0; j < m->stats[i].numel; j++) m->st[m->stats[i].offset + j] = 1.0f;
     m->bn_train = 1;
+    m->pver = 1;
     *out = m;
     return MX_OK;
 }
@@ -365,7 +366,11 @@ void mx_model_stage_shape(const mx_model *m, int stage, int *c, int *h, int *w) 
 }
 
 float *mx_model_params(mx_model *m) {
+    m->pver++; /* the caller may write through the pointer */
     return m->p;
+}
+void mx_model_params_updated(mx_model *m) {
+    m->pver++;
 }
 float *mx_model_grads(mx_model *m) {
     return m->g;
@@ -425,6 +430,7 @@ void mx_model_set_inference(mx_model *m, int inference) {
 mx_status mx_model_load(mx_model *m, const char *path, int strict_head) {
     mx_safetensors *st = NULL;
     MX_TRY(mx_st_open(path, &st));
+    m->pver++; /* cached conv weight layouts are stale even if the load fails midway */
     mx_status s = MX_OK;
     for (int i = 0; i < m->n_ptab && s == MX_OK; i++) {
         const mx_param_info *p = &m->params[i];

@@ -101,6 +101,7 @@ struct mx_model {
     int64_t np, nst, trunk_np;
     float *p, *g, *st;
     int bn_train, affine_frozen, trunk_frozen, inference;
+    uint64_t pver; /* parameter version (>= 1): cached conv weight layouts are stale if changed */
     /* plan */
     int plan_h, plan_w;
     int th[MX_NN_MAX_NODES + 1], tw[MX_NN_MAX_NODES + 1]; /* spatial size per tensor */
