@@ -202,7 +202,8 @@ int mx_cmd_train(int argc, char **argv) {
     } else {
         if (cfg.output[0]) snprintf(dir, sizeof dir, "%s", cfg.output);
         else default_run_dir(&cfg, dir, sizeof dir);
-        printf("metrix %s: training run %s\nconfiguration:\n", mx_version(), dir);
+        printf("metrix %s: training run %s\n%s\nconfiguration:\n", mx_version(), dir,
+               mx_build_info());
         mx_train_config_write_json(&cfg, stdout);
         fflush(stdout);
         s = mx_trainer_create(&cfg, dir, &t);

@@ -27,7 +27,7 @@ static void usage(FILE *f) {
 int mx_cmd_version(int argc, char **argv) {
     (void)argc;
     (void)argv;
-    printf("metrix %s\n", MX_VERSION_STRING);
+    printf("metrix %s\n%s\n", MX_VERSION_STRING, mx_build_info());
     return 0;
 }
 

@@ -116,6 +116,9 @@ void mx_free(void *p);
 /* ---- version ----------------------------------------------------------------------------- */
 
 const char *mx_version(void);
+/* One line naming the backends: oneDNN version and CPU ISA, OpenBLAS configuration, GEMM backend,
+ * OpenMP threads. */
+const char *mx_build_info(void);
 
 #ifdef __cplusplus
 }
