@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-bin=./build/metrix
+bin=${METRIX_BIN:-./build/metrix}
 [ -x "$bin" ] || { echo "build first: cmake -B build && cmake --build build -j" >&2; exit 1; }
 mkdir -p "$out"
 for loss in contrastive ms proxy-anchor; do
