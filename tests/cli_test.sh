@@ -68,11 +68,11 @@ check "embed: wrong input array" 1 "$bin" embed --backbone smallcnn \
 
 # Ctrl-C: SIGINT during training saves a checkpoint and exits 130; --resume finishes the run
 run2="$work/run_interrupted"
-"$bin" train --epochs 3 --max_steps_per_epoch 40 --batch 64 --threads 2 --quiet \
+"$bin" train --epochs 4 --max_steps_per_epoch 150 --batch 64 --threads 2 --quiet \
     --eval_test false --output "$run2" >"$work/out" 2>"$work/err" &
 pid=$!
-for _ in $(seq 1 200); do [ -f "$run2/config.json" ] && break; sleep 0.1; done
-sleep 3
+# interrupt during epoch 2: right after epoch 1's log row appears
+for _ in $(seq 1 1200); do [ -f "$run2/log.csv" ] && break; sleep 0.05; done
 kill -INT "$pid"
 wait "$pid"
 rc=$?
@@ -84,6 +84,7 @@ if [ "$rc" != 130 ] || [ ! -f "$run2/checkpoint_last.safetensors" ]; then
 fi
 check "resume after SIGINT" 0 "$bin" train --resume "$run2"
 check "resumed run has a report" 0 test -f "$run2/report.json"
+check "resumed run logged every epoch once" 0 test "$(grep -c '^[0-9]' "$run2/log.csv")" = 4
 check "resume takes only --epochs" 2 "$bin" train --resume "$run2" --lr 1
 
 echo "cli_test: $checks passed, $fails failed"
