@@ -13,6 +13,7 @@ seeds="1 2 3"
 epochs=""
 out=runs/experiment
 extra=()
+all_args="$*"
 while [ $# -gt 0 ]; do
     case "$1" in
     --seeds) seeds="$2"; shift 2 ;;
@@ -25,6 +26,7 @@ done
 bin=${METRIX_BIN:-./build/metrix}
 [ -x "$bin" ] || { echo "build first: cmake -B build && cmake --build build -j" >&2; exit 1; }
 mkdir -p "$out"
+echo "bash experiments/fashion_mnist.sh $all_args" > "$out/command.txt"
 for loss in contrastive ms proxy-anchor; do
     for mix in none input feature embed; do
         for seed in $seeds; do
