@@ -54,8 +54,6 @@ struct mx_plan {
     int n_slots;
     slot *s;
     float *dw_tmp;
-    double *bn_part;       /* BN partial sums: 2 x max_batch x max channels (bnk_*) */
-    float *bn_a, *bn_b;    /* BN per-channel coefficients (max channels each) */
     int dif_of[T_MAX];
 };
 
@@ -179,9 +177,6 @@ void mx_nn_plan_free(mx_plan *p) {
     }
     free(p->s);
     mx_free(p->dw_tmp);
-    mx_free(p->bn_part);
-    mx_free(p->bn_a);
-    mx_free(p->bn_b);
     if (p->strm) dnnl_stream_destroy(p->strm);
     if (p->eng) dnnl_engine_destroy(p->eng);
     free(p);
@@ -433,14 +428,8 @@ mx_status mx_nn_plan_create(mx_model *m, int n_slots, int64_t max_batch, mx_plan
                           "block %d",
                           m->tensor_c[t], p->blk);
     }
-    int maxc = 1;
-    for (int t = 0; t < m->n_tensors; t++) maxc = MX_MAX(maxc, m->tensor_c[t]);
     p->dw_tmp = mx_alloc((size_t)maxw * sizeof(float));
-    p->bn_part = mx_alloc((size_t)(2 * max_batch * maxc + maxc) * sizeof(double));
-    p->bn_a = mx_alloc((size_t)maxc * sizeof(float));
-    p->bn_b = mx_alloc((size_t)maxc * sizeof(float));
-    if (!p->dw_tmp || !p->bn_part || !p->bn_a || !p->bn_b)
-        rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
+    if (!p->dw_tmp) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
     /* liveness walk over the backward order: which diff buffer each tensor uses */
     int owner[T_MAX], n_buf = 0, free_list[T_MAX], n_free = 0;
     for (int t = 0; t < m->n_tensors; t++) p->dif_of[t] = -1;
@@ -528,193 +517,6 @@ static void finish_diff(const mx_model *m, slot *s, int t) {
     s->valid[t] = 1;
 }
 
-/* Our BN kernels run on the 8/16-channel blocked layouts; other layouts use oneDNN's BN. */
-#define BLK_BN(p) ((p)->blk == 8 || (p)->blk == 16)
-
-/* ---- batch norm on the blocked layout (channel block B = 8 or 16) --------------------------
- * oneDNN 2.6's bnorm_jit splits large spatial maps across threads with spin barriers per channel
- * block, which costs ~50 ns/element on a loaded 2-core machine. These kernels parallelise over
- * (example, channel block) with no barrier inside; per-channel sums are formed per example in
- * double and reduced over examples in a fixed order, so results do not depend on the thread
- * count. x, y, dy, dx: n x C x hw in the blocked layout; M = n * hw values per channel. */
-
-/* part[i*C + c] = sum_s (x - (mean ? mean[c] : 0)) ^ pw (pw 1 or 2) over example i. */
-static inline void bnk_sums_b(const float *x, int64_t n, int C, int hw, int B, const double *mean,
-                              int pw, double *part) {
-    int nb = C / B;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        for (int cb = 0; cb < nb; cb++) {
-            const float *xp = x + (i * nb + cb) * (int64_t)hw * B;
-            double acc[16] = {0}, mu[16] = {0};
-            for (int l = 0; l < B; l++) mu[l] = mean ? mean[cb * B + l] : 0.0;
-            for (int sp = 0; sp < hw; sp++)
-                for (int l = 0; l < B; l++) {
-                    double v = (double)xp[(int64_t)sp * B + l] - mu[l];
-                    acc[l] += pw == 2 ? v * v : v;
-                }
-            for (int l = 0; l < B; l++) part[i * C + cb * B + l] = acc[l];
-        }
-}
-
-static void bnk_sums(const float *x, int64_t n, int C, int hw, int B, const double *mean, int pw,
-                     double *part) {
-    if (B == 16)
-        bnk_sums_b(x, n, C, hw, 16, mean, pw, part);
-    else
-        bnk_sums_b(x, n, C, hw, 8, mean, pw, part);
-}
-
-/* y = relu?(x * a[c] + b[c]) */
-static inline void bnk_apply_b(const float *x, int64_t n, int C, int hw, int B, const float *a,
-                               const float *b, int relu, float *y) {
-    int nb = C / B;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        for (int cb = 0; cb < nb; cb++) {
-            int64_t off = (i * nb + cb) * (int64_t)hw * B;
-            const float *xp = x + off, *ap = a + cb * B, *bp = b + cb * B;
-            float *yp = y + off;
-            for (int sp = 0; sp < hw; sp++)
-                for (int l = 0; l < B; l++) {
-                    float v = xp[(int64_t)sp * B + l] * ap[l] + bp[l];
-                    yp[(int64_t)sp * B + l] = relu && v < 0 ? 0.0f : v;
-                }
-        }
-}
-
-/* Backward partial sums: part[i*C+c] = sum g, part2[i*C+c] = sum g (x - mean), with
- * g = relu ? (y > 0) dy : dy. */
-static inline void bnk_bsums_b(const float *x, const float *y, const float *dy, int64_t n, int C,
-                               int hw, int B, const double *mean, int relu, double *part,
-                               double *part2) {
-    int nb = C / B;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        for (int cb = 0; cb < nb; cb++) {
-            int64_t off = (i * nb + cb) * (int64_t)hw * B;
-            const float *xp = x + off, *yp = y + off, *gp = dy + off;
-            double a1[16] = {0}, a2[16] = {0}, mu[16] = {0};
-            for (int l = 0; l < B; l++) mu[l] = mean[cb * B + l];
-            for (int sp = 0; sp < hw; sp++)
-                for (int l = 0; l < B; l++) {
-                    int64_t k = (int64_t)sp * B + l;
-                    double g = relu && !(yp[k] > 0) ? 0.0 : (double)gp[k];
-                    a1[l] += g;
-                    a2[l] += g * ((double)xp[k] - mu[l]);
-                }
-            for (int l = 0; l < B; l++) {
-                part[i * C + cb * B + l] = a1[l];
-                part2[i * C + cb * B + l] = a2[l];
-            }
-        }
-}
-
-/* dx = g * a[c] + x * b[c] + c0[c] (written, not added), g as above. */
-static inline void bnk_dx_b(const float *x, const float *y, const float *dy, int64_t n, int C,
-                            int hw, int B, const float *a, const float *b, const float *c0,
-                            int relu, float *dx) {
-    int nb = C / B;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        for (int cb = 0; cb < nb; cb++) {
-            int64_t off = (i * nb + cb) * (int64_t)hw * B;
-            const float *xp = x + off, *yp = y + off, *gp = dy + off;
-            const float *ap = a + cb * B, *bp = b + cb * B, *cp = c0 + cb * B;
-            float *dp = dx + off;
-            for (int sp = 0; sp < hw; sp++)
-                for (int l = 0; l < B; l++) {
-                    int64_t k = (int64_t)sp * B + l;
-                    float g = relu && !(yp[k] > 0) ? 0.0f : gp[k];
-                    dp[k] = g * ap[l] + xp[k] * bp[l] + cp[l];
-                }
-        }
-}
-
-/* Forward of BN node nd on slot s with the blocked kernels. train: batch statistics (written to
- * e->bmean / e->bvar, biased variance); else the running statistics. */
-static void bn_fwd_blk(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int train) {
-    mx_model *m = p->m;
-    int C = m->tensor_c[nd->out], hw = m->th[nd->out] * m->tw[nd->out], B = p->blk;
-    int64_t n = s->n;
-    const float *x = s->act[nd->in0], *gamma = m->p + nd->w, *beta = m->p + nd->b;
-    double *part = p->bn_part, *mean = part + n * C; /* mean: C doubles after the partials */
-    if (train) {
-        double M = (double)n * hw;
-        bnk_sums(x, n, C, hw, B, NULL, 1, part);
-        for (int c = 0; c < C; c++) {
-            double acc = 0;
-            for (int64_t i = 0; i < n; i++) acc += part[i * C + c];
-            mean[c] = acc / M;
-        }
-        bnk_sums(x, n, C, hw, B, mean, 2, part);
-        for (int c = 0; c < C; c++) {
-            double acc = 0;
-            for (int64_t i = 0; i < n; i++) acc += part[i * C + c];
-            e->bmean[c] = (float)mean[c];
-            e->bvar[c] = (float)(acc / M);
-        }
-    }
-    const float *mu = train ? e->bmean : m->st + nd->rm, *var = train ? e->bvar : m->st + nd->rv;
-    for (int c = 0; c < C; c++) {
-        double a = gamma[c] / sqrt((double)var[c] + m->cfg.bn_eps);
-        p->bn_a[c] = (float)a;
-        p->bn_b[c] = (float)(beta[c] - mu[c] * a);
-    }
-    if (B == 16)
-        bnk_apply_b(x, n, C, hw, 16, p->bn_a, p->bn_b, nd->relu, s->act[nd->out]);
-    else
-        bnk_apply_b(x, n, C, hw, 8, p->bn_a, p->bn_b, nd->relu, s->act[nd->out]);
-}
-
-/* Backward of BN node nd: adds d gamma / d beta into m->g (want_w) and writes the data gradient
- * to dx (may be NULL). train: through the batch statistics of the forward. */
-static void bn_bwd_blk(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int train, int want_w,
-                       float *dx) {
-    mx_model *m = p->m;
-    int C = m->tensor_c[nd->out], hw = m->th[nd->out] * m->tw[nd->out], B = p->blk;
-    int64_t n = s->n;
-    const float *x = s->act[nd->in0], *y = s->act[nd->out], *dy = s->dif[nd->out];
-    const float *gamma = m->p + nd->w;
-    const float *mu = train ? e->bmean : m->st + nd->rm, *var = train ? e->bvar : m->st + nd->rv;
-    double *part = p->bn_part, *part2 = part + n * C, *mud = part2 + n * C; /* mud: C means */
-    double M = (double)n * hw;
-    for (int c = 0; c < C; c++) mud[c] = mu[c];
-    if (B == 16)
-        bnk_bsums_b(x, y, dy, n, C, hw, 16, mud, nd->relu, part, part2);
-    else
-        bnk_bsums_b(x, y, dy, n, C, hw, 8, mud, nd->relu, part, part2);
-    float *a = p->bn_a, *b = p->bn_b, *c0 = e->dsc; /* e->dsc: C floats, free here */
-    for (int c = 0; c < C; c++) {
-        double sdy = 0, sdyx = 0;
-        for (int64_t i = 0; i < n; i++) {
-            sdy += part[i * C + c];
-            sdyx += part2[i * C + c];
-        }
-        double rstd = 1.0 / sqrt((double)var[c] + m->cfg.bn_eps);
-        if (want_w) {
-            m->g[nd->w + c] += (float)(sdyx * rstd);
-            m->g[nd->b + c] += (float)sdy;
-        }
-        double ga = gamma[c] * rstd;
-        if (train) { /* dx = ga (g - sdy/M - (x - mu) rstd^2 sdyx / M) */
-            double k = ga * rstd * rstd * sdyx / M;
-            a[c] = (float)ga;
-            b[c] = (float)(-k);
-            c0[c] = (float)(-ga * sdy / M + k * mud[c]);
-        } else {
-            a[c] = (float)ga;
-            b[c] = 0.0f;
-            c0[c] = 0.0f;
-        }
-    }
-    if (!dx) return;
-    if (B == 16)
-        bnk_dx_b(x, y, dy, n, C, hw, 16, a, b, c0, nd->relu, dx);
-    else
-        bnk_dx_b(x, y, dy, n, C, hw, 8, a, b, c0, nd->relu, dx);
-}
-
 static mx_status node_fwd(mx_plan *p, slot *s, int i) {
     mx_model *m = p->m;
     const mx_node *nd = &m->nodes[i];
@@ -732,15 +534,11 @@ static mx_status node_fwd(mx_plan *p, slot *s, int i) {
         return run(p, e->fwd, e->bias ? 4 : 3, a);
     }
     case MX_NODE_BN: {
-        if (BLK_BN(p)) {
-            bn_fwd_blk(p, s, nd, e, s->mode == 1);
-        } else {
-            dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, s->ma[nd->in0]}, {DNNL_ARG_DST, s->ma[nd->out]},
-                                    {DNNL_ARG_SCALE, e->scale},     {DNNL_ARG_SHIFT, e->shift},
-                                    {DNNL_ARG_MEAN, e->mean},       {DNNL_ARG_VARIANCE, e->var},
-                                    {DNNL_ARG_WORKSPACE, e->ws}};
-            MX_TRY(run(p, e->fwd, e->ws ? 7 : 6, a));
-        }
+        dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, s->ma[nd->in0]}, {DNNL_ARG_DST, s->ma[nd->out]},
+                                {DNNL_ARG_SCALE, e->scale},     {DNNL_ARG_SHIFT, e->shift},
+                                {DNNL_ARG_MEAN, e->mean},       {DNNL_ARG_VARIANCE, e->var},
+                                {DNNL_ARG_WORKSPACE, e->ws}};
+        MX_TRY(run(p, e->fwd, e->ws ? 7 : 6, a));
         if (s->mode == 1) { /* training BN: torch's running-stat update (unbiased variance) */
             int c = m->tensor_c[nd->out];
             double cnt = (double)s->n * m->th[nd->out] * m->tw[nd->out];
@@ -812,12 +610,6 @@ static mx_status node_bwd(mx_plan *p, slot *s, int i, int need_dx) {
     case MX_NODE_BN: {
         int want_w = need_w && !m->affine_frozen;
         if (!want_w && !need_dx) return MX_OK;
-        if (BLK_BN(p)) {
-            float *dx = !need_dx ? NULL : s->valid[nd->in0] ? s->scratch : s->dif[nd->in0];
-            bn_bwd_blk(p, s, nd, e, s->mode == 1, want_w, dx);
-            if (need_dx) finish_diff(m, s, nd->in0);
-            return MX_OK;
-        }
         int tgt_scratch = !need_dx || s->valid[nd->in0];
         dnnl_exec_arg_t a[10] = {
             {DNNL_ARG_SRC, s->ma[nd->in0]},
