@@ -5,6 +5,7 @@
 #
 #   bash experiments/fashion_mnist.sh [--seeds "1 2 3"] [--epochs N] [--out DIR] [-- extra flags]
 #
+# MX_INVESTIGATION=DIR appends the one-knob-at-a-time table of experiments/investigate.sh.
 # Every run uses the same flags but --loss / --mix / --seed; runs that already finished (a
 # report.json exists) are kept, so an interrupted experiment continues where it stopped.
 set -euo pipefail
@@ -41,5 +42,5 @@ for loss in contrastive ms proxy-anchor; do
         done
     done
 done
-python3 experiments/summarize.py "$out" > docs/results.md
+python3 experiments/summarize.py "$out" ${MX_INVESTIGATION:-} > docs/results.md
 echo "wrote docs/results.md"

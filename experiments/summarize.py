@@ -110,5 +110,46 @@ def main(root):
     print("\n".join(out))
 
 
+def investigation(root):
+    """Second part: one knob at a time (experiments/investigate.sh), Multi-Similarity."""
+    runs = {}
+    for rep_path in sorted(glob.glob(os.path.join(root, "*", "report.json"))):
+        run = os.path.basename(os.path.dirname(rep_path))
+        m = re.match(r"(.+)-s(\d+)$", run)
+        if not m:
+            continue
+        with open(rep_path) as f:
+            rep = json.load(f)
+        runs.setdefault(m.group(1), []).append((recall_at_1(rep), rep.get("map_at_r"), rep.get("utilization")))
+    if not runs:
+        return
+    out = ["", "## Investigation: Multi-Similarity + Metrix/feature, one knob at a time", ""]
+    cmd = os.path.join(root, "command.txt")
+    if os.path.exists(cmd):
+        out.append("Command: `" + open(cmd).read().strip() + "` (every other setting as in `metrix train`'s default).\n")
+    base = runs.get("baseline")
+    b = statistics.mean(r[0] for r in base) if base else None
+    out.append("| variant | seeds | R@1 | MAP@R | utilization | R@1 − baseline (pp) |")
+    out.append("|---|---|---|---|---|---|")
+
+    def ms(vals, scale=1.0, digits=2):
+        vals = [v * scale for v in vals if v is not None]
+        if len(vals) > 1:
+            return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
+        return f"{vals[0]:.{digits}f}" if vals else "–"
+
+    order = ["baseline", "default"] + sorted(k for k in runs if k not in ("baseline", "default"))
+    for name in order:
+        if name not in runs:
+            continue
+        rs = runs[name]
+        delta = f"{100 * (statistics.mean(r[0] for r in rs) - b):+.2f}" if b is not None else "–"
+        out.append(f"| {name} | {len(rs)} | {ms([r[0] for r in rs], 100)} | {ms([r[1] for r in rs], 100)} | "
+                   f"{ms([r[2] for r in rs], 1, 4)} | {delta if name != 'baseline' else ''} |")
+    print("\n".join(out))
+
+
 if __name__ == "__main__":
     main(sys.argv[1])
+    for extra_dir in sys.argv[2:]:
+        investigation(extra_dir)
