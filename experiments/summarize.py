@@ -120,17 +120,23 @@ def investigation(root):
             continue
         with open(rep_path) as f:
             rep = json.load(f)
-        runs.setdefault(m.group(1), []).append((recall_at_1(rep), rep.get("map_at_r"), rep.get("utilization")))
+        with open(os.path.join(os.path.dirname(rep_path), "config.json")) as f:
+            cfg = json.load(f)
+        knobs = f"{cfg['mix']}, {cfg['mix_pairs']}, {cfg['mix_negatives']}" + \
+            (f" k={cfg['mix_k']}" if cfg["mix_negatives"] != "all" else "") + \
+            f", w={cfg['mix_weight']:g}, α={cfg['mix_alpha']:g}" if cfg["mix"] != "none" else "none"
+        runs.setdefault(m.group(1), []).append((recall_at_1(rep), rep.get("map_at_r"), rep.get("utilization"), knobs))
     if not runs:
         return
     out = ["", "## Investigation: Multi-Similarity + Metrix/feature, one knob at a time", ""]
     cmd = os.path.join(root, "command.txt")
     if os.path.exists(cmd):
-        out.append("Command: `" + open(cmd).read().strip() + "` (every other setting as in `metrix train`'s default).\n")
+        out.append("Command: `" + open(cmd).read().strip() + "` (Multi-Similarity; every setting not shown as in "
+                   "`metrix train`'s default of the time; the mixing column is read from each run's config.json).\n")
     base = runs.get("baseline")
     b = statistics.mean(r[0] for r in base) if base else None
-    out.append("| variant | seeds | R@1 | MAP@R | utilization | R@1 − baseline (pp) |")
-    out.append("|---|---|---|---|---|---|")
+    out.append("| variant | mixing (level, pairs, negatives, w, α) | seeds | R@1 | MAP@R | utilization | R@1 − baseline (pp) |")
+    out.append("|---|---|---|---|---|---|---|")
 
     def ms(vals, scale=1.0, digits=2):
         vals = [v * scale for v in vals if v is not None]
@@ -144,7 +150,7 @@ def investigation(root):
             continue
         rs = runs[name]
         delta = f"{100 * (statistics.mean(r[0] for r in rs) - b):+.2f}" if b is not None else "–"
-        out.append(f"| {name} | {len(rs)} | {ms([r[0] for r in rs], 100)} | {ms([r[1] for r in rs], 100)} | "
+        out.append(f"| {name} | {rs[0][3]} | {len(rs)} | {ms([r[0] for r in rs], 100)} | {ms([r[1] for r in rs], 100)} | "
                    f"{ms([r[2] for r in rs], 1, 4)} | {delta if name != 'baseline' else ''} |")
     print("\n".join(out))
 

@@ -126,7 +126,7 @@ mx_train_config mx_train_config_default(void) {
     c.nca_scale = 10.0f;
     strcpy(c.mix, "feature");
     strcpy(c.mix_pairs, "official");
-    strcpy(c.mix_negatives, "hardest");
+    strcpy(c.mix_negatives, "random"); /* see docs/results.md: hardest-5 hurt, all is 7x slower */
     c.mix_k = 5;
     c.mix_alpha = 2.0f, c.mix_weight = 0.4f;
     strcpy(c.optimizer, "adam");
