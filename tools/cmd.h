@@ -10,6 +10,10 @@ typedef struct mx_cmd {
 } mx_cmd;
 
 int mx_cmd_version(int argc, char **argv);
+
+/* "test" | "val" | "train" -> *out (1), else prints "metrix CMD: --split ...: expected ..." (0). */
+#include "metrix/data.h"
+int mx_cli_split(const char *cmd, const char *name, mx_split *out);
 int mx_cmd_bench(int argc, char **argv);
 int mx_cmd_embed(int argc, char **argv);
 int mx_cmd_eval(int argc, char **argv);

@@ -47,13 +47,7 @@ static int embed_run_dir(int argc, char **argv) {
         return 2;
     }
     mx_split sp;
-    if (!strcmp(split, "test")) sp = MX_SPLIT_TEST;
-    else if (!strcmp(split, "val")) sp = MX_SPLIT_VAL;
-    else if (!strcmp(split, "train")) sp = MX_SPLIT_TRAIN;
-    else {
-        fprintf(stderr, "metrix embed: --split '%s': expected test, val or train\n", split);
-        return 2;
-    }
+    if (!mx_cli_split("embed", split, &sp)) return 2;
     mx_trainer *t = NULL;
     float *e = NULL;
     int64_t *l = NULL, n = 0;

@@ -149,13 +149,7 @@ static int eval_run_dir(int argc, char **argv) {
         *dst = argv[++i];
     }
     mx_split sp;
-    if (!strcmp(split, "test")) sp = MX_SPLIT_TEST;
-    else if (!strcmp(split, "val")) sp = MX_SPLIT_VAL;
-    else if (!strcmp(split, "train")) sp = MX_SPLIT_TRAIN;
-    else {
-        fprintf(stderr, "metrix eval: --split '%s': expected test, val or train\n", split);
-        return 2;
-    }
+    if (!mx_cli_split("eval", split, &sp)) return 2;
     mx_trainer *t = NULL;
     mx_eval_report rep;
     mx_status st = mx_trainer_open(dir, ckpt, &t);

@@ -31,6 +31,17 @@ int mx_cmd_version(int argc, char **argv) {
     return 0;
 }
 
+int mx_cli_split(const char *cmd, const char *name, mx_split *out) {
+    if (!strcmp(name, "test")) *out = MX_SPLIT_TEST;
+    else if (!strcmp(name, "val")) *out = MX_SPLIT_VAL;
+    else if (!strcmp(name, "train")) *out = MX_SPLIT_TRAIN;
+    else {
+        fprintf(stderr, "metrix %s: --split '%s': expected test, val or train\n", cmd, name);
+        return 0;
+    }
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);

@@ -836,17 +836,9 @@ static void set_lr_for_epoch(mx_trainer *t) {
 
 static mx_status final_report(mx_trainer *t, const mx_train_callbacks *cb) {
     say(cb, "embedding the training split for utilization");
-    int64_t ntr = mx_dataset_size(t->ds_train);
-    float *tr = mx_alloc(sizeof(float) * (size_t)(ntr * t->d));
-    int64_t *trl = mx_alloc(sizeof(int64_t) * (size_t)ntr);
-    mx_status s = tr && trl ? embed_split(t, t->ds_train, tr, trl)
-                            : mx_error(MX_ERR_NOMEM, "trainer: training embeddings");
-    if (s == MX_OK) s = mx_eval_normalize(tr, ntr, t->d);
-    if (s != MX_OK) {
-        mx_free(tr);
-        mx_free(trl);
-        return s;
-    }
+    float *tr = NULL;
+    int64_t *trl = NULL, ntr = 0;
+    MX_TRY(mx_trainer_embed(t, MX_SPLIT_TRAIN, &tr, &trl, &ntr));
     mx_eval_report rep;
     float *te = NULL;
     int64_t *tel = NULL;
