@@ -838,7 +838,8 @@ static mx_status final_report(mx_trainer *t, const mx_train_callbacks *cb) {
     say(cb, "embedding the training split for utilization");
     float *tr = NULL;
     int64_t *trl = NULL, ntr = 0;
-    MX_TRY(mx_trainer_embed(t, MX_SPLIT_TRAIN, &tr, &trl, &ntr));
+    mx_status s = mx_trainer_embed(t, MX_SPLIT_TRAIN, &tr, &trl, &ntr);
+    if (s != MX_OK) return s;
     mx_eval_report rep;
     float *te = NULL;
     int64_t *tel = NULL;
