@@ -43,6 +43,33 @@ check "bad preset" 2 "$bin" train --preset imagenet
 check "bad config file" 2 "$bin" train --config "$work/missing.json"
 expect_err "bad config file" "missing.json"
 
+# the other commands' options (tools/cli_opts.c): one error line naming the command and option
+for b in train knn loss; do check "metrix bench $b --help" 0 "$bin" bench "$b" --help; done
+check "--help lists an option with its default" 0 grep -q -- "--batch B .*(default 256)" \
+    <("$bin" bench train --help)
+check "--help lists the --run mode too" 0 grep -q -- "--split SPLIT .*(default test)" \
+    <("$bin" eval --help)
+check "unknown option" 2 "$bin" bench knn --no_such_option 1
+expect_err "unknown option" "metrix bench knn: unknown option '--no_such_option'"
+check "non-numeric value" 2 "$bin" bench train --batch abc
+expect_err "non-numeric value" "metrix bench train: --batch 'abc': expected an integer"
+check "out-of-range value" 2 "$bin" eval --threads 5000
+expect_err "out-of-range value" "metrix eval: --threads '5000': expected an integer in 0 .. 4096"
+check "out-of-range value, --opt=value" 2 "$bin" embed --dim=0
+expect_err "out-of-range value, --opt=value" "metrix embed: --dim '0': expected"
+check "missing value" 2 "$bin" bench loss --n
+expect_err "missing value" "metrix bench loss: --n: expected a value"
+check "bad choice" 2 "$bin" bench loss --neg hardest
+expect_err "bad choice" "expected all, hard or random"
+check "bad shape" 2 "$bin" bench train --input 3x224
+expect_err "bad shape" "--input '3x224': expected CxHxW"
+check "flag with a value" 2 "$bin" eval --json=yes
+expect_err "flag with a value" "--json takes no value"
+check "option of the other mode" 2 "$bin" eval --run "$work" --nmi-iters 5
+expect_err "option of the other mode" "unknown option '--nmi-iters' (with --run only"
+check "--opt=value form" 0 "$bin" bench knn --n=50 --dim=4 --k=3 --threads=1
+check "--opt=value form took the values" 0 grep -q "n=50 dim=4 k=3 threads=1" "$work/last"
+
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     echo "cli_test: Fashion-MNIST not installed: skipping the training checks"
     echo "cli_test: $checks passed, $fails failed"
@@ -59,6 +86,12 @@ check "eval --run" 0 "$bin" eval --run "$run" --json
 check "eval --run gives JSON" 0 grep -q '"map_at_r"' "$work/last"
 check "embed --run" 0 "$bin" embed --run "$run" --output "$work/E.npy" --labels-output "$work/L.npy"
 check "eval of embedded .npy" 0 "$bin" eval --embeddings "$work/E.npy" --labels "$work/L.npy"
+check "eval with --opt=value options" 0 "$bin" eval --embeddings="$work/E.npy" \
+    --labels="$work/L.npy" --k=1,4 --no-nmi --json
+cp "$work/last" "$work/eval_opts.json"
+check "--k=1,4 reached the report" 0 grep -qE '"recall": \{"1": [^,]*, "4": [^,}]*\}' \
+    "$work/eval_opts.json"
+check "--no-nmi reached the report" 1 grep -q '"nmi"' "$work/eval_opts.json"
 check "eval: labels of another length" 1 "$bin" eval --embeddings "$work/E.npy" --labels "$work/E.npy"
 printf 'not a npy file' > "$work/bad.npy"
 check "eval: corrupt .npy" 1 "$bin" eval --embeddings "$work/bad.npy" --labels "$work/L.npy"

@@ -3,27 +3,16 @@
  * runs PyTorch on the same data (--save-data) side by side. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "metrix/metrix.h"
+#include "cli_opts.h"
 #include "cmd.h"
 
 static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: metrix bench knn [options]\n"
-               "  --n N             rows (default 60000)\n"
-               "  --dim D           embedding size (default 512)\n"
-               "  --k K             neighbours per row, self excluded (default 10)\n"
-               "  --threads T       threads (default: all cores)\n"
-               "  --seed S          data seed (default 0)\n"
-               "  --save-data PATH  write the N x D float32 matrix (raw, row-major) to PATH\n"
-               "  --save-idx PATH   write the N x K int64 neighbour indices (raw) to PATH\n");
 }
 
 static int write_raw(const char *path, const void *p, size_t n) {
@@ -39,48 +28,25 @@ int mx_bench_knn(int argc, char **argv) {
     long long n = 60000, d = 512, k = 10, seed = 0;
     int threads = 0;
     const char *save_data = NULL, *save_idx = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "metrix bench knn: unknown option or missing value: %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-        const char *v = argv[++i];
-        char *end = NULL;
-        if (!strcmp(a, "--save-data"))
-            save_data = v;
-        else if (!strcmp(a, "--save-idx"))
-            save_idx = v;
-        else {
-            long long x = strtoll(v, &end, 10);
-            if (!end || *end || end == v) {
-                fprintf(stderr, "metrix bench knn: %s expects an integer, got '%s'\n", a, v);
-                return 2;
-            }
-            if (!strcmp(a, "--n"))
-                n = x;
-            else if (!strcmp(a, "--dim"))
-                d = x;
-            else if (!strcmp(a, "--k"))
-                k = x;
-            else if (!strcmp(a, "--threads"))
-                threads = (int)x;
-            else if (!strcmp(a, "--seed"))
-                seed = x;
-            else {
-                fprintf(stderr, "metrix bench knn: unknown option %s\n", a);
-                usage(stderr);
-                return 2;
-            }
-        }
-    }
-    if (n < 2 || d < 1 || k < 1 || k > n - 1) {
-        fprintf(stderr, "metrix bench knn: expected n >= 2, dim >= 1, 1 <= k < n\n");
+    const mx_cli_opt opts[] = {
+        MX_CLI_LL("--n", "N", &n, 2, MX_CLI_NOMAX, "rows", NULL),
+        MX_CLI_LL("--dim", "D", &d, 1, MX_CLI_NOMAX, "embedding size", NULL),
+        MX_CLI_LL("--k", "K", &k, 1, MX_CLI_NOMAX, "neighbours per row, self excluded (< N)", NULL),
+        MX_CLI_THREADS(&threads),
+        MX_CLI_LL("--seed", "S", &seed, MX_CLI_NOMIN, MX_CLI_NOMAX, "data seed", NULL),
+        MX_CLI_STR("--save-data", "PATH", &save_data,
+                   "write the N x D float32 matrix (raw, row-major) to PATH", "none"),
+        MX_CLI_STR("--save-idx", "PATH", &save_idx,
+                   "write the N x K int64 neighbour indices (raw) to PATH", "none"),
+        MX_CLI_END,
+    };
+    const mx_cli_spec spec = {
+        .cmd = "bench knn", .usage = "usage: metrix bench knn [options]\n", .opts = opts};
+    int rc = mx_cli_parse(&spec, argc, argv);
+    if (rc >= 0) return rc;
+    if (k > n - 1) {
+        fprintf(stderr, "metrix bench knn: --k '%lld': expected an integer <= --n - 1 = %lld\n", k,
+                n - 1);
         return 2;
     }
     threads = mx_threads_set(threads);

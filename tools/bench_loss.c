@@ -9,30 +9,13 @@
 #include <time.h>
 
 #include "metrix/metrix.h"
+#include "cli_opts.h"
 #include "cmd.h"
 
 static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static void usage(FILE *f) {
-    fprintf(
-        f, "usage: metrix bench loss [options]\n"
-           "  --n N             batch size (default 1000)\n"
-           "  --dim D           embedding size (default 512)\n"
-           "  --classes C       classes in the batch (default n / 10)\n"
-           "  --loss NAME       contrastive, contrastive_cos, ms, proxy_anchor, triplet,\n"
-           "                    proxy_nca (default ms)\n"
-           "  --mix STRATEGY    posneg, anchorneg, both, negneg, pospos, posneg_or_anchorneg\n"
-           "                    (default posneg)\n"
-           "  --neg SEL         all, hard, random negatives per anchor (default hard)\n"
-           "  --k K             negatives per anchor for hard / random (default 5)\n"
-           "  --iters I         timed steps, median reported (default 10)\n"
-           "  --threads T       threads (default: all cores)\n"
-           "  --seed S          data seed (default 0)\n"
-           "  --save PREFIX     write PREFIX.emb.f32, .labels.i64, .pairs.txt for the torch run\n");
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -49,50 +32,29 @@ int mx_bench_loss(int argc, char **argv) {
     long long n = 1000, d = 512, classes = -1, k = 5, iters = 10, seed = 0;
     int threads = 0;
     const char *loss_name = "ms", *mix_name = "posneg", *neg = "hard", *save = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "metrix bench loss: unknown option or missing value: %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-        const char *v = argv[++i];
-        long long *iv = !strcmp(a, "--n")         ? &n
-                        : !strcmp(a, "--dim")     ? &d
-                        : !strcmp(a, "--classes") ? &classes
-                        : !strcmp(a, "--k")       ? &k
-                        : !strcmp(a, "--iters")   ? &iters
-                        : !strcmp(a, "--seed")    ? &seed
-                                                  : NULL;
-        if (!strcmp(a, "--loss"))
-            loss_name = v;
-        else if (!strcmp(a, "--mix"))
-            mix_name = v;
-        else if (!strcmp(a, "--neg"))
-            neg = v;
-        else if (!strcmp(a, "--save"))
-            save = v;
-        else if (iv || !strcmp(a, "--threads")) {
-            char *end = NULL;
-            long long x = strtoll(v, &end, 10);
-            if (!end || *end || end == v) {
-                fprintf(stderr, "metrix bench loss: %s expects an integer, got '%s'\n", a, v);
-                return 2;
-            }
-            if (iv)
-                *iv = x;
-            else
-                threads = (int)x;
-        } else {
-            fprintf(stderr, "metrix bench loss: unknown option %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
+    const mx_cli_opt opts[] = {
+        MX_CLI_LL("--n", "N", &n, 2, MX_CLI_NOMAX, "batch size", NULL),
+        MX_CLI_LL("--dim", "D", &d, 1, MX_CLI_NOMAX, "embedding size", NULL),
+        MX_CLI_LL("--classes", "C", &classes, 1, MX_CLI_NOMAX, "classes in the batch",
+                  "N / 10, at least 2"),
+        MX_CLI_STR("--loss", "NAME", &loss_name,
+                   "contrastive, contrastive_cos, ms, proxy_anchor, triplet, proxy_nca", NULL),
+        MX_CLI_STR("--mix", "STRATEGY", &mix_name,
+                   "posneg, anchorneg, both, negneg, pospos, posneg_or_anchorneg", NULL),
+        MX_CLI_CHOICE("--neg", "SEL", &neg, "all|hard|random",
+                      "all, hard or random negatives per anchor", NULL),
+        MX_CLI_LL("--k", "K", &k, 1, MX_CLI_NOMAX, "negatives per anchor for hard / random", NULL),
+        MX_CLI_LL("--iters", "I", &iters, 1, MX_CLI_NOMAX, "timed steps, median reported", NULL),
+        MX_CLI_THREADS(&threads),
+        MX_CLI_LL("--seed", "S", &seed, MX_CLI_NOMIN, MX_CLI_NOMAX, "data seed", NULL),
+        MX_CLI_STR("--save", "PREFIX", &save,
+                   "write PREFIX.emb.f32, .labels.i64, .pairs.txt for the torch run", "none"),
+        MX_CLI_END,
+    };
+    const mx_cli_spec spec = {
+        .cmd = "bench loss", .usage = "usage: metrix bench loss [options]\n", .opts = opts};
+    int rc = mx_cli_parse(&spec, argc, argv);
+    if (rc >= 0) return rc;
     if (classes < 0) classes = n / 10 > 1 ? n / 10 : 2;
     mx_loss_kind kind;
     mx_mix_config mc = mx_mix_config_default();
@@ -107,10 +69,6 @@ int mx_bench_loss(int argc, char **argv) {
     mc.k = k;
     int proxy = kind == MX_LOSS_PROXY_ANCHOR || kind == MX_LOSS_PROXY_NCA;
     mc.anchor_all = proxy;
-    if (n < 2 || d < 1 || classes < 1 || k < 1 || iters < 1) {
-        fprintf(stderr, "metrix bench loss: expected n >= 2, dim, classes, k, iters >= 1\n");
-        return 2;
-    }
     threads = mx_threads_set(threads);
     int64_t max_m = n * (mc.neg_select == MX_MIX_NEG_ALL ? n : 2 * k);
     size_t N = (size_t)n, D = (size_t)d, M = (size_t)max_m;

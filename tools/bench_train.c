@@ -7,11 +7,11 @@
  * s_ij * (same class ? -1 : +1) with s = E E^T, so dL/dE = (W + W^T) E / (n (n - 1)). */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
 #include "metrix/metrix.h"
+#include "cli_opts.h"
 #include "cmd.h"
 
 static double now_s(void) {
@@ -20,79 +20,42 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: metrix bench train [options]\n"
-               "  --backbone NAME   smallcnn | resnet18 | resnet50 (default smallcnn)\n"
-               "  --batch B         batch size (default 256)\n"
-               "  --input CxHxW     input shape (default 1x28x28)\n"
-               "  --dim D           embedding size (default: 128 smallcnn, 512 resnets)\n"
-               "  --steps S         timed steps (default 20)\n"
-               "  --warmup W        untimed steps first (default 3)\n"
-               "  --threads T       threads (default: all cores)\n");
+/* --input CxHxW into int[3] */
+static int parse_shape(const char *cmd, const char *name, const char *v, void *dst) {
+    int *chw = dst, c = 0, h = 0, w = 0, n = 0;
+    if (sscanf(v, "%dx%dx%d%n", &c, &h, &w, &n) != 3 || v[n] || c < 1 || h < 1 || w < 1)
+        return mx_cli_expected(cmd, name, v, "CxHxW, three positive integers (e.g. 3x224x224)");
+    chw[0] = c, chw[1] = h, chw[2] = w;
+    return 1;
 }
 
 int mx_bench_train(int argc, char **argv) {
     const char *bbname = "smallcnn";
-    long long batch = 256, steps = 20, warmup = 3, dim = 0;
-    int threads = 0, c = 1, h = 28, w = 28;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "metrix bench train: unknown option or missing value: %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-        const char *v = argv[++i];
-        char *end = NULL;
-        long long x = strtoll(v, &end, 10);
-        int num_ok = end && *end == '\0' && end != v && x >= 0;
-        if (!strcmp(a, "--backbone"))
-            bbname = v;
-        else if (!strcmp(a, "--input")) {
-            if (sscanf(v, "%dx%dx%d", &c, &h, &w) != 3 || c < 1 || h < 1 || w < 1) {
-                fprintf(stderr, "metrix bench train: --input: expected CxHxW, got '%s'\n", v);
-                return 2;
-            }
-        } else if (!num_ok) {
-            fprintf(stderr, "metrix bench train: %s: expected a non-negative integer, got '%s'\n",
-                    a, v);
-            return 2;
-        } else if (!strcmp(a, "--batch"))
-            batch = x;
-        else if (!strcmp(a, "--steps"))
-            steps = x;
-        else if (!strcmp(a, "--warmup"))
-            warmup = x;
-        else if (!strcmp(a, "--dim"))
-            dim = x;
-        else if (!strcmp(a, "--threads"))
-            threads = (int)x;
-        else {
-            fprintf(stderr, "metrix bench train: unknown option %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
+    long long batch = 256, steps = 20, warmup = 3;
+    int threads = 0, dim = 0, chw[3] = {1, 28, 28};
+    const mx_cli_opt opts[] = {
+        MX_CLI_CHOICE("--backbone", "NAME", &bbname, "smallcnn|resnet18|resnet50",
+                      "smallcnn | resnet18 | resnet50", NULL),
+        MX_CLI_LL("--batch", "B", &batch, 2, MX_CLI_NOMAX, "batch size", NULL),
+        MX_CLI_FN("--input", "CxHxW", chw, parse_shape, "input shape", "1x28x28"),
+        MX_CLI_I("--dim", "D", &dim, 0, MX_CLI_NOMAX, "embedding size",
+                 "0 = 128 for smallcnn, 512 for the resnets"),
+        MX_CLI_LL("--steps", "S", &steps, 1, MX_CLI_NOMAX, "timed steps", NULL),
+        MX_CLI_LL("--warmup", "W", &warmup, 0, MX_CLI_NOMAX, "untimed steps first", NULL),
+        MX_CLI_THREADS(&threads),
+        MX_CLI_END,
+    };
+    const mx_cli_spec spec = {
+        .cmd = "bench train", .usage = "usage: metrix bench train [options]\n", .opts = opts};
+    int rc = mx_cli_parse(&spec, argc, argv);
+    if (rc >= 0) return rc;
+    int c = chw[0], h = chw[1], w = chw[2];
     mx_backbone bb;
-    if (!mx_backbone_from_name(bbname, &bb)) {
-        fprintf(stderr,
-                "metrix bench train: --backbone: expected smallcnn, resnet18 or resnet50, "
-                "got '%s'\n",
-                bbname);
-        return 2;
-    }
-    if (batch < 2 || steps < 1) {
-        fprintf(stderr, "metrix bench train: expected --batch >= 2 and --steps >= 1\n");
-        return 2;
-    }
+    if (!mx_backbone_from_name(bbname, &bb)) return 2; /* not one of the --backbone choices */
     int nt = mx_threads_set(threads);
     mx_model_config cfg = mx_model_config_default(bb);
     cfg.in_channels = c;
-    cfg.embed_dim = (int)dim;
+    cfg.embed_dim = dim;
     mx_rng rng;
     mx_rng_seed(&rng, 1);
     mx_model *m = NULL;

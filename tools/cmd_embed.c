@@ -2,52 +2,18 @@
  * float32 .npy and writes the N x d float32 L2-normalised embeddings as .npy. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "metrix/metrix.h"
+#include "cli_opts.h"
 #include "cmd.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: metrix embed --backbone NAME --weights FILE.safetensors --input X.npy "
-               "--output E.npy [--dim D] [--batch B] [--threads T]\n"
-               "  --backbone NAME  smallcnn | resnet18 | resnet50\n"
-               "  --weights FILE   torchvision-named weights incl. embedding.weight / .bias\n"
-               "  --input X.npy    float32 N x C x H x W (normalised images)\n"
-               "  --output E.npy   float32 N x d embeddings\n"
-               "  --dim D          embedding size (default: from the weights' embedding.weight)\n"
-               "  --batch B        examples per forward pass (default 64)\n"
-               "  --threads T      threads (default: all cores)\n"
-               "\n"
-               "       metrix embed --run DIR --output E.npy --labels-output L.npy\n"
-               "                    [--checkpoint best|last|FILE] [--split test|val|train]\n"
-               "  a trained run's checkpoint (default best) on a split (default test) of its\n"
-               "  dataset: N x d float32 L2-normalised embeddings and N int64 labels\n");
-}
-
 /* metrix embed --run DIR: a run's checkpoint on a split of the run's own dataset. */
-static int embed_run_dir(int argc, char **argv) {
-    const char *dir = NULL, *ckpt = "best", *split = "test", *outp = NULL, *lab = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **dst = !strcmp(a, "--run")             ? &dir
-                           : !strcmp(a, "--checkpoint")    ? &ckpt
-                           : !strcmp(a, "--split")         ? &split
-                           : !strcmp(a, "--output")        ? &outp
-                           : !strcmp(a, "--labels-output") ? &lab
-                                                           : NULL;
-        if (!dst || i + 1 >= argc) {
-            fprintf(stderr, "metrix embed: with --run only --checkpoint, --split, --output and "
-                            "--labels-output apply (each with a value); got '%s'\n", a);
-            return 2;
-        }
-        *dst = argv[++i];
-    }
+static int embed_run_dir(const char *dir, const char *ckpt, mx_split sp, const char *outp,
+                         const char *lab) {
     if (!outp || !lab) {
         fprintf(stderr, "metrix embed: --run needs --output E.npy and --labels-output L.npy\n");
         return 2;
     }
-    mx_split sp;
-    if (!mx_cli_split("embed", split, &sp)) return 2;
     mx_trainer *t = NULL;
     float *e = NULL;
     int64_t *l = NULL, n = 0;
@@ -59,8 +25,8 @@ static int embed_run_dir(int argc, char **argv) {
         if (st == MX_OK) st = mx_npy_write(lab, MX_DTYPE_I64, 1, shape, l);
     }
     if (st == MX_OK)
-        printf("metrix embed: %lld embeddings of dimension %d -> %s, labels -> %s\n",
-               (long long)n, mx_trainer_embed_dim(t), outp, lab);
+        printf("metrix embed: %lld embeddings of dimension %d -> %s, labels -> %s\n", (long long)n,
+               mx_trainer_embed_dim(t), outp, lab);
     mx_free(e);
     mx_free(l);
     mx_trainer_free(t);
@@ -72,61 +38,64 @@ static int embed_run_dir(int argc, char **argv) {
 }
 
 int mx_cmd_embed(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--run")) return embed_run_dir(argc, argv);
+    /* metrix embed --run DIR ... */
+    const char *dir = NULL, *ckpt = "best", *lab = NULL;
+    mx_split split = MX_SPLIT_TEST;
+    /* metrix embed --backbone NAME ... (and --output in both) */
     const char *bbname = NULL, *wpath = NULL, *in = NULL, *outp = NULL;
-    long long dim = 0, batch = 64, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "metrix embed: unknown option or missing value: %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--backbone"))
-            bbname = v;
-        else if (!strcmp(a, "--weights"))
-            wpath = v;
-        else if (!strcmp(a, "--input"))
-            in = v;
-        else if (!strcmp(a, "--output"))
-            outp = v;
-        else if (!strcmp(a, "--dim") || !strcmp(a, "--batch") || !strcmp(a, "--threads")) {
-            char *end = NULL;
-            long long x = strtoll(v, &end, 10);
-            if (!end || *end || end == v || x < 0 || (x == 0 && strcmp(a, "--threads"))) {
-                fprintf(stderr, "metrix embed: %s: expected a positive integer, got '%s'\n", a, v);
-                return 2;
-            }
-            *(!strcmp(a, "--dim") ? &dim : !strcmp(a, "--batch") ? &batch : &threads) = x;
-        } else {
-            fprintf(stderr, "metrix embed: unknown option %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
+    long long dim = 0, batch = 64;
+    int threads = 0;
+    const mx_cli_opt run_opts[] = {
+        MX_CLI_RUN_ROWS(&dir, &ckpt, &split),
+        MX_CLI_STR("--output", "E.npy", &outp, "float32 N x d embeddings (required)", ""),
+        MX_CLI_STR("--labels-output", "L.npy", &lab, "int64 N labels (required)", ""),
+        MX_CLI_END,
+    };
+    const mx_cli_spec run_spec = {
+        .cmd = "embed",
+        .usage = "usage: metrix embed --run DIR --output E.npy --labels-output L.npy [options]\n"
+                 "  a trained run's checkpoint on a split of its dataset: N x d float32\n"
+                 "  L2-normalised embeddings and N int64 labels\n",
+        .opts = run_opts,
+        .hint = "with --run only --checkpoint, --split, --output and --labels-output apply",
+    };
+    const mx_cli_opt opts[] = {
+        MX_CLI_CHOICE("--backbone", "NAME", &bbname, "smallcnn|resnet18|resnet50",
+                      "smallcnn | resnet18 | resnet50 (required)", ""),
+        MX_CLI_STR("--weights", "FILE", &wpath,
+                   "torchvision-named weights incl. embedding.weight / .bias (required)", ""),
+        MX_CLI_STR("--input", "X.npy", &in, "float32 N x C x H x W, normalised images (required)",
+                   ""),
+        MX_CLI_STR("--output", "E.npy", &outp, "float32 N x d embeddings (required)", ""),
+        MX_CLI_LL("--dim", "D", &dim, 1, INT_MAX, "embedding size",
+                  "from the weights' embedding.weight"),
+        MX_CLI_LL("--batch", "B", &batch, 1, MX_CLI_NOMAX, "examples per forward pass", NULL),
+        MX_CLI_THREADS(&threads),
+        MX_CLI_END,
+    };
+    const mx_cli_spec spec = {
+        .cmd = "embed",
+        .usage = "usage: metrix embed --backbone NAME --weights FILE.safetensors --input X.npy\n"
+                 "                    --output E.npy [options]\n"
+                 "  N x d float32 L2-normalised embeddings of a float32 image batch (eval mode)\n",
+        .opts = opts,
+        .also = &run_spec,
+    };
+    int rc = mx_cli_parse(&spec, argc, argv);
+    if (rc >= 0) return rc;
+    if (dir) return embed_run_dir(dir, ckpt, split, outp, lab);
     mx_backbone bb;
     if (!bbname || !wpath || !in || !outp) {
-        fprintf(stderr, "metrix embed: --backbone, --weights, --input and --output are required\n");
-        usage(stderr);
+        fprintf(stderr, "metrix embed: --backbone, --weights, --input and --output are required "
+                        "(metrix embed --help)\n");
         return 2;
     }
-    if (!mx_backbone_from_name(bbname, &bb)) {
-        fprintf(stderr,
-                "metrix embed: --backbone: expected smallcnn, resnet18 or resnet50, got '%s'\n",
-                bbname);
-        return 2;
-    }
-    mx_threads_set((int)threads);
+    if (!mx_backbone_from_name(bbname, &bb)) return 2; /* not one of the --backbone choices */
+    mx_threads_set(threads);
     mx_array x = {0};
     mx_model *m = NULL;
     float *emb = NULL;
-    int rc = 1;
+    rc = 1;
     mx_status s = mx_npy_read(in, &x);
     if (s != MX_OK) {
         fprintf(stderr, "metrix embed: %s\n", mx_errmsg());

@@ -7,38 +7,8 @@
 #include <string.h>
 
 #include "metrix/metrix.h"
+#include "cli_opts.h"
 #include "cmd.h"
-
-static void usage(FILE *f) {
-    fprintf(
-        f, "usage: metrix eval --embeddings E.npy --labels L.npy [options]        (leave-one-out)\n"
-           "       metrix eval --query-embeddings Q.npy --query-labels QL.npy\n"
-           "                   --gallery-embeddings G.npy --gallery-labels GL.npy [options]\n"
-           "       metrix eval --run DIR [--checkpoint best|last|FILE] [--split test|val|train]\n"
-           "                   [--json]   (a trained run's checkpoint on its dataset)\n"
-           "\n"
-           "Embeddings: float32 (N, D), L2-normalised here if they are not; labels: int64 or\n"
-           "int32 (N,). Neighbours by cosine similarity, ties broken by the smaller index.\n"
-           "\n"
-           "options:\n"
-           "  --embeddings PATH           evaluation set, leave-one-out (self excluded)\n"
-           "  --labels PATH               its labels\n"
-           "  --query-embeddings PATH     query set (query/gallery protocol, In-Shop)\n"
-           "  --query-labels PATH\n"
-           "  --gallery-embeddings PATH   gallery set\n"
-           "  --gallery-labels PATH\n"
-           "  --train-embeddings PATH     adds utilization u(eval set, train set) (default: none)\n"
-           "  --k LIST                    Recall@K cut-offs, ascending (default 1,2,4,8,16,32;\n"
-           "                              SOP: 1,10,100,1000; In-Shop: 1,10,20,30,40,50)\n"
-           "  --no-map-r                  skip MAP@R and R-Precision (default: computed)\n"
-           "  --no-nmi                    skip k-means + NMI (default: computed)\n"
-           "  --nmi-iters N               Lloyd iteration cap for NMI's k-means (default 100)\n"
-           "  --no-align-uniform          skip alignment / uniformity (default: computed)\n"
-           "  --seed S                    k-means++ seed (default 0)\n"
-           "  --threads T                 threads (default: all cores)\n"
-           "  --json                      print one JSON object instead of text\n"
-           "  -h, --help                  this help\n");
-}
 
 /* Loads a float32 (N, D) matrix; 1 on success, else prints one error line. */
 static int load_emb(const char *opt, const char *path, mx_array *a) {
@@ -98,58 +68,37 @@ static int load_labels(const char *opt, const char *path, int64_t want_n, int64_
     return ok;
 }
 
-static int parse_k(const char *s, mx_eval_config *c) {
+/* --k LIST: up to MX_EVAL_MAX_K positive ascending integers into an mx_eval_config. */
+static int parse_k(const char *cmd, const char *name, const char *s, void *dst) {
+    mx_eval_config *c = dst;
     int n = 0;
+    int64_t k[MX_EVAL_MAX_K];
     const char *p = s;
     while (*p) {
         char *end = NULL;
         errno = 0;
         long long v = strtoll(p, &end, 10);
-        if (end == p || errno || v < 1 || n >= MX_EVAL_MAX_K || (n > 0 && v <= c->k[n - 1]))
-            return 0;
-        c->k[n++] = v;
+        if (end == p || errno || v < 1 || n >= MX_EVAL_MAX_K || (n > 0 && v <= k[n - 1])) break;
+        k[n++] = v;
         if (*end == ',')
             end++;
         else if (*end)
-            return 0;
+            break;
         p = end;
     }
+    if (*p || n == 0) {
+        char what[96];
+        snprintf(what, sizeof what, "up to %d positive ascending integers separated by commas",
+                 MX_EVAL_MAX_K);
+        return mx_cli_expected(cmd, name, s, what);
+    }
+    for (int i = 0; i < n; i++) c->k[i] = k[i];
     c->n_k = n;
-    return n > 0;
-}
-
-static int parse_int(const char *s, long long lo, long long *out) {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || errno || v < lo) return 0;
-    *out = v;
     return 1;
 }
 
 /* metrix eval --run DIR: evaluates a run's checkpoint on a split of the run's dataset. */
-static int eval_run_dir(int argc, char **argv) {
-    const char *dir = NULL, *ckpt = "best", *split = "test";
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--json")) {
-            json = 1;
-            continue;
-        }
-        const char **dst = !strcmp(a, "--run")          ? &dir
-                           : !strcmp(a, "--checkpoint") ? &ckpt
-                           : !strcmp(a, "--split")      ? &split
-                                                        : NULL;
-        if (!dst || i + 1 >= argc) {
-            fprintf(stderr, "metrix eval: with --run only --checkpoint, --split and --json apply "
-                            "(each option with a value); got '%s'\n", a);
-            return 2;
-        }
-        *dst = argv[++i];
-    }
-    mx_split sp;
-    if (!mx_cli_split("eval", split, &sp)) return 2;
+static int eval_run_dir(const char *dir, const char *ckpt, mx_split sp, int json) {
     mx_trainer *t = NULL;
     mx_eval_report rep;
     mx_status st = mx_trainer_open(dir, ckpt, &t);
@@ -164,84 +113,68 @@ static int eval_run_dir(int argc, char **argv) {
 }
 
 int mx_cmd_eval(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--run")) return eval_run_dir(argc, argv);
+    /* metrix eval --run DIR ... */
+    const char *dir = NULL, *ckpt = "best";
+    mx_split split = MX_SPLIT_TEST;
+    /* metrix eval --embeddings ... | --query-embeddings ... (and --json in both) */
     const char *emb = NULL, *lab = NULL, *qe = NULL, *ql = NULL, *ge = NULL, *gl = NULL;
     const char *train = NULL;
     int json = 0, threads = 0;
-    long long seed = 0, v = 0;
+    long long seed = 0;
     mx_eval_config cfg = mx_eval_config_default();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--json")) {
-            json = 1;
-            continue;
-        }
-        if (!strcmp(a, "--no-nmi")) {
-            cfg.nmi = 0;
-            continue;
-        }
-        if (!strcmp(a, "--no-map-r")) {
-            cfg.map_at_r = 0;
-            continue;
-        }
-        if (!strcmp(a, "--no-align-uniform")) {
-            cfg.align_uniform = 0;
-            continue;
-        }
-        const char **dst = !strcmp(a, "--embeddings")           ? &emb
-                           : !strcmp(a, "--labels")             ? &lab
-                           : !strcmp(a, "--query-embeddings")   ? &qe
-                           : !strcmp(a, "--query-labels")       ? &ql
-                           : !strcmp(a, "--gallery-embeddings") ? &ge
-                           : !strcmp(a, "--gallery-labels")     ? &gl
-                           : !strcmp(a, "--train-embeddings")   ? &train
-                                                                : NULL;
-        int known = dst || !strcmp(a, "--k") || !strcmp(a, "--seed") || !strcmp(a, "--threads") ||
-                    !strcmp(a, "--nmi-iters");
-        if (!known) {
-            fprintf(stderr, "metrix eval: unknown option '%s' (metrix eval --help)\n", a);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "metrix eval: %s needs a value\n", a);
-            return 2;
-        }
-        const char *val = argv[++i];
-        if (dst) {
-            *dst = val;
-        } else if (!strcmp(a, "--k")) {
-            if (!parse_k(val, &cfg)) {
-                fprintf(stderr,
-                        "metrix eval: --k '%s': expected up to %d positive ascending integers "
-                        "separated by commas\n",
-                        val, MX_EVAL_MAX_K);
-                return 2;
-            }
-        } else if (!strcmp(a, "--seed")) {
-            if (!parse_int(val, 0, &seed)) {
-                fprintf(stderr, "metrix eval: --seed '%s': expected an integer >= 0\n", val);
-                return 2;
-            }
-        } else if (!strcmp(a, "--threads")) {
-            if (!parse_int(val, 0, &v) || v > 4096) {
-                fprintf(stderr, "metrix eval: --threads '%s': expected 0 (all cores) .. 4096\n",
-                        val);
-                return 2;
-            }
-            threads = (int)v;
-        } else {
-            if (!parse_int(val, 1, &v) || v > 1000000) {
-                fprintf(stderr, "metrix eval: --nmi-iters '%s': expected 1 .. 1000000\n", val);
-                return 2;
-            }
-            cfg.nmi_max_iter = (int)v;
-        }
-    }
+    const mx_cli_opt run_opts[] = {
+        MX_CLI_RUN_ROWS(&dir, &ckpt, &split),
+        MX_CLI_FLAGV("--json", &json, 1, "print one JSON object instead of text"),
+        MX_CLI_END,
+    };
+    const mx_cli_spec run_spec = {
+        .cmd = "eval",
+        .usage = "usage: metrix eval --run DIR [options]   (a trained run's checkpoint on its "
+                 "dataset)\n",
+        .opts = run_opts,
+        .hint = "with --run only --checkpoint, --split and --json apply",
+    };
+    const mx_cli_opt opts[] = {
+        MX_CLI_STR("--embeddings", "PATH", &emb, "evaluation set, leave-one-out (self excluded)",
+                   ""),
+        MX_CLI_STR("--labels", "PATH", &lab, "its labels", ""),
+        MX_CLI_STR("--query-embeddings", "PATH", &qe, "query set (query/gallery protocol, In-Shop)",
+                   ""),
+        MX_CLI_STR("--query-labels", "PATH", &ql, "its labels", ""),
+        MX_CLI_STR("--gallery-embeddings", "PATH", &ge, "gallery set", ""),
+        MX_CLI_STR("--gallery-labels", "PATH", &gl, "its labels", ""),
+        MX_CLI_STR("--train-embeddings", "PATH", &train, "adds utilization u(eval set, train set)",
+                   "none"),
+        MX_CLI_FN("--k", "LIST", &cfg, parse_k, "Recall@K cut-offs, ascending",
+                  "1,2,4,8,16,32; SOP: 1,10,100,1000; In-Shop: 1,10,20,30,40,50"),
+        MX_CLI_FLAGV("--no-map-r", &cfg.map_at_r, 0, "skip MAP@R and R-Precision"),
+        MX_CLI_FLAGV("--no-nmi", &cfg.nmi, 0, "skip k-means + NMI"),
+        MX_CLI_I("--nmi-iters", "N", &cfg.nmi_max_iter, 1, 1000000,
+                 "Lloyd iteration cap for NMI's k-means", NULL),
+        MX_CLI_FLAGV("--no-align-uniform", &cfg.align_uniform, 0, "skip alignment / uniformity"),
+        MX_CLI_LL("--seed", "S", &seed, 0, MX_CLI_NOMAX, "k-means++ seed", NULL),
+        MX_CLI_THREADS(&threads),
+        MX_CLI_FLAGV("--json", &json, 1, "print one JSON object instead of text"),
+        MX_CLI_END,
+    };
+    const mx_cli_spec spec = {
+        .cmd = "eval",
+        .usage =
+            "usage: metrix eval --embeddings E.npy --labels L.npy [options]        "
+            "(leave-one-out)\n"
+            "       metrix eval --query-embeddings Q.npy --query-labels QL.npy\n"
+            "                   --gallery-embeddings G.npy --gallery-labels GL.npy [options]\n"
+            "\n"
+            "Embeddings: float32 (N, D), L2-normalised here if they are not; labels: int64 or\n"
+            "int32 (N,). Neighbours by cosine similarity, ties broken by the smaller index.\n"
+            "\n"
+            "options:\n",
+        .opts = opts,
+        .also = &run_spec,
+    };
+    int rc = mx_cli_parse(&spec, argc, argv);
+    if (rc >= 0) return rc;
+    if (dir) return eval_run_dir(dir, ckpt, split, json);
     int loo = emb || lab, qg = qe || ql || ge || gl;
     if (loo == qg || (loo && !(emb && lab)) || (qg && !(qe && ql && ge && gl))) {
         fprintf(stderr, "metrix eval: give either --embeddings and --labels, or all four of "
@@ -251,7 +184,7 @@ int mx_cmd_eval(int argc, char **argv) {
     }
     mx_threads_set(threads);
 
-    int rc = 1;
+    rc = 1;
     mx_array e, g, t;
     memset(&e, 0, sizeof e);
     memset(&g, 0, sizeof g);
