@@ -49,12 +49,27 @@ typedef enum mx_backbone {
 int mx_backbone_from_name(const char *name, mx_backbone *out);
 const char *mx_backbone_name(mx_backbone b);
 
+/* Convolution algorithm. Winograd F(4x4, 3x3) (oneDNN's jit_wino_4x3, fp32 throughout) does
+ * 2-4x fewer multiplications than direct convolution on 3x3 stride-1 layers whose channel
+ * counts are multiples of 16; results differ from direct convolution by float rounding (about
+ * 1e-6 relative). Layers it does not apply to, or that oneDNN cannot run with it, use direct.
+ *   AUTO      Winograd where it is faster on this CPU (3x3 stride-1 layers with maps of at least
+ *             14x14 and 64+ channels, measured on ResNet-50: see docs/performance.md), else direct
+ *   DIRECT    direct convolution everywhere
+ *   WINOGRAD  Winograd wherever it applies */
+typedef enum mx_conv_algo { MX_CONV_AUTO = 0, MX_CONV_DIRECT = 1, MX_CONV_WINOGRAD = 2 } mx_conv_algo;
+
+/* "auto", "direct", "winograd" -> algorithm (returns 0 if unknown). */
+int mx_conv_algo_from_name(const char *name, mx_conv_algo *out);
+const char *mx_conv_algo_name(mx_conv_algo a);
+
 typedef struct mx_model_config {
     mx_backbone backbone; /* default MX_BACKBONE_RESNET50 */
     int in_channels;      /* default 3 (1 for smallcnn) */
     int embed_dim;        /* d; 0 = default: 512 for ResNets, 128 for smallcnn */
     float bn_eps;         /* default 1e-5 */
     float bn_momentum;    /* default 0.1 (torch): running = (1-m) running + m batch */
+    mx_conv_algo conv_algo; /* default MX_CONV_AUTO */
 } mx_model_config;
 
 mx_model_config mx_model_config_default(mx_backbone b);

@@ -30,6 +30,8 @@ typedef struct nexec {
     dnnl_memory_t scale, shift, mean, var, dscale, dshift;
     float *bmean, *bvar, *dsc, *dsh; /* bn batch stats, d gamma / d beta (or conv d bias) */
     uint64_t ver_fwd, ver_bd;        /* mx_model.pver that w_fwd / w_bd were reordered from */
+    int wino;                        /* conv: passes (bit 0 fwd, 1 bwd-data, 2 bwd-weights) on
+                                        Winograd */
 } nexec;
 
 typedef struct slot {
@@ -197,6 +199,28 @@ static mx_status conv_weights(mx_plan *p, nexec *e, const dnnl_memory_desc_t *wa
     return reorder_prim(p, &user_md, want, reo);
 }
 
+/* The algorithm asked of conv node nd (mx_conv_algo, nn.h). oneDNN's Winograd (jit_wino_4x3)
+ * takes 3x3 stride-1 pad-1 layers with channels in multiples of 16. AUTO keeps direct
+ * convolution where Winograd lost on ResNet-50 (2 threads, Zen 5, docs/performance.md):
+ * 7x7 maps and the 64-channel layers. */
+static dnnl_alg_kind_t conv_alg(const mx_model *m, const mx_node *nd) {
+    int ic = m->tensor_c[nd->in0], oc = m->tensor_c[nd->out];
+    int fits = nd->k == 3 && nd->stride == 1 && nd->pad == 1 && ic % 16 == 0 && oc % 16 == 0;
+    if (!fits || m->cfg.conv_algo == MX_CONV_DIRECT) return dnnl_convolution_direct;
+    if (m->cfg.conv_algo == MX_CONV_WINOGRAD) return dnnl_convolution_winograd;
+    return m->th[nd->out] >= 14 && ic >= 128 ? dnnl_convolution_winograd
+                                             : dnnl_convolution_direct;
+}
+
+int mx_nn_conv_winograd_count(const mx_model *m, int pass) {
+    if (!m->plan || m->plan->n_slots < 1) return 0;
+    const slot *s = &m->plan->s[0];
+    int n = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].kind == MX_NODE_CONV) n += (s->ne[i].wino >> pass) & 1;
+    return n;
+}
+
 static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int inference) {
     mx_model *m = p->m;
     int ic = m->tensor_c[nd->in0], oc = m->tensor_c[nd->out];
@@ -213,12 +237,21 @@ static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
     MX_TRY(mem(&e->w_user, &wuser, p->eng, m->p + nd->w));
     if (nd->b >= 0) MX_TRY(mem(&e->bias, &bmd, p->eng, m->p + nd->b));
 
+    /* each pass asks for conv_alg's algorithm and falls back to direct where oneDNN has none */
+    dnnl_alg_kind_t want = conv_alg(m, nd), alg = want;
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
-    DN(dnnl_convolution_forward_desc_init(
-        &cd, inference ? dnnl_forward_inference : dnnl_forward_training, dnnl_convolution_direct,
-        &s->md[nd->in0], &wany, bptr, &s->md[nd->out], st, pl, pr));
-    DN(dnnl_primitive_desc_create(&fpd, &cd, NULL, p->eng, NULL));
+    for (;;) {
+        DN(dnnl_convolution_forward_desc_init(
+            &cd, inference ? dnnl_forward_inference : dnnl_forward_training, alg,
+            &s->md[nd->in0], &wany, bptr, &s->md[nd->out], st, pl, pr));
+        if (dnnl_primitive_desc_create(&fpd, &cd, NULL, p->eng, NULL) == dnnl_success) break;
+        if (alg == dnnl_convolution_direct)
+            return mx_error(MX_ERR_BACKEND, "nn: oneDNN: no forward convolution %d->%d k%d", ic,
+                            oc, nd->k);
+        alg = dnnl_convolution_direct;
+    }
+    e->wino = alg == dnnl_convolution_winograd;
     mx_status rs = MX_OK;
     dnnl_status_t ds = dnnl_primitive_create(&e->fwd, fpd);
     if (ds == dnnl_success)
@@ -228,10 +261,14 @@ static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
         /* backward data (the input conv's may be unavailable for plain layouts: then it is
          * reported only if a data gradient is requested) */
         dnnl_convolution_desc_t bdd;
-        ds = dnnl_convolution_backward_data_desc_init(
-            &bdd, dnnl_convolution_direct, &s->md[nd->in0], &wany, &s->md[nd->out], st, pl, pr);
-        if (ds == dnnl_success &&
-            dnnl_primitive_desc_create(&pd, &bdd, NULL, p->eng, fpd) == dnnl_success) {
+        for (alg = want;; alg = dnnl_convolution_direct) {
+            ds = dnnl_convolution_backward_data_desc_init(&bdd, alg, &s->md[nd->in0], &wany,
+                                                          &s->md[nd->out], st, pl, pr);
+            if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &bdd, NULL, p->eng, fpd);
+            if (ds == dnnl_success || alg == dnnl_convolution_direct) break;
+        }
+        if (ds == dnnl_success) {
+            e->wino |= (alg == dnnl_convolution_winograd) << 1;
             ds = dnnl_primitive_create(&e->bwd_d, pd);
             if (ds == dnnl_success)
                 rs = conv_weights(p, e, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
@@ -245,10 +282,14 @@ static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
         }
         if (ds == dnnl_success && rs == MX_OK) {
             dnnl_convolution_desc_t bwd;
-            ds = dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct,
-                                                             &s->md[nd->in0], &wany, bptr,
-                                                             &s->md[nd->out], st, pl, pr);
-            if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &bwd, NULL, p->eng, fpd);
+            for (alg = want;; alg = dnnl_convolution_direct) {
+                ds = dnnl_convolution_backward_weights_desc_init(
+                    &bwd, alg, &s->md[nd->in0], &wany, bptr, &s->md[nd->out], st, pl, pr);
+                if (ds == dnnl_success)
+                    ds = dnnl_primitive_desc_create(&pd, &bwd, NULL, p->eng, fpd);
+                if (ds == dnnl_success || alg == dnnl_convolution_direct) break;
+            }
+            e->wino |= (ds == dnnl_success && alg == dnnl_convolution_winograd) << 2;
             if (ds == dnnl_success) ds = dnnl_primitive_create(&e->bwd_w, pd);
             if (ds == dnnl_success) {
                 const dnnl_memory_desc_t *dwm =
@@ -502,8 +543,53 @@ mx_status mx_nn_plan_create(mx_model *m, int n_slots, int64_t max_batch, mx_plan
 /* ---- forward / backward ------------------------------------------------------------------ */
 
 static void add_into(float *dst, const float *src, int64_t len) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < len; i++) dst[i] += src[i];
+}
+
+/* Residual add, o = x0 + x1, then ReLU if relu. Elementwise; o may alias x0 or x1. Branch-free
+ * (`omp simd`): a data-dependent branch per element mispredicts on half of a ReLU map. */
+static void resadd_fwd(const float *x0, const float *x1, float *o, int64_t len, int relu) {
+    if (relu) {
+#pragma omp parallel for simd schedule(static)
+        for (int64_t k = 0; k < len; k++) {
+            float v = x0[k] + x1[k];
+            o[k] = v < 0.0f ? 0.0f : v; /* NaN passes */
+        }
+    } else {
+#pragma omp parallel for simd schedule(static)
+        for (int64_t k = 0; k < len; k++) o[k] = x0[k] + x1[k];
+    }
+}
+
+/* Residual add backward: g = relu'(y) dy (relu' = [y > 0 or NaN], as the reference; g = dy
+ * without ReLU) is written (acc 0) or added (acc 1) to dx0 and dx1. dx0 may be dy itself (in
+ * place, then acc0 = 0). dy is loaded unconditionally so that the select vectorises. */
+static void resadd_bwd(const float *y, const float *dy, float *dx0, float *dx1, int64_t len,
+                       int relu, int acc0, int acc1) {
+#define MX_RESADD_LOOP(G, X0, X1)                                                                  \
+    _Pragma("omp parallel for simd schedule(static)") for (int64_t k = 0; k < len; k++) {          \
+        float d = dy[k], g = (G);                                                                  \
+        dx0[k] = (X0);                                                                             \
+        dx1[k] = (X1);                                                                             \
+    }
+#define MX_RESADD_G(G)                                                                             \
+    if (acc0 && acc1) {                                                                            \
+        MX_RESADD_LOOP(G, dx0[k] + g, dx1[k] + g)                                                  \
+    } else if (acc0) {                                                                             \
+        MX_RESADD_LOOP(G, dx0[k] + g, g)                                                           \
+    } else if (acc1) {                                                                             \
+        MX_RESADD_LOOP(G, g, dx1[k] + g)                                                           \
+    } else {                                                                                       \
+        MX_RESADD_LOOP(G, g, g)                                                                    \
+    }
+    if (relu) {
+        MX_RESADD_G(y[k] <= 0.0f ? 0.0f : d)
+    } else {
+        MX_RESADD_G(d)
+    }
+#undef MX_RESADD_G
+#undef MX_RESADD_LOOP
 }
 
 /* Where a data gradient for tensor t goes: its diff buffer, or scratch if that already holds a
@@ -558,14 +644,8 @@ static mx_status node_fwd(mx_plan *p, slot *s, int i) {
         return run(p, e->fwd, e->ws ? 3 : 2, a);
     }
     case MX_NODE_ADD: {
-        const float *x = s->act[nd->in0], *y = s->act[nd->in1];
-        float *o = s->act[nd->out];
-        int64_t len = s->n * tsize(m, nd->out);
-#pragma omp parallel for schedule(static)
-        for (int64_t k = 0; k < len; k++) {
-            float v = x[k] + y[k];
-            o[k] = nd->relu && v < 0 ? 0.0f : v;
-        }
+        resadd_fwd(s->act[nd->in0], s->act[nd->in1], s->act[nd->out], s->n * tsize(m, nd->out),
+                   nd->relu);
         return MX_OK;
     }
     }
@@ -646,15 +726,9 @@ static mx_status node_bwd(mx_plan *p, slot *s, int i, int need_dx) {
         /* g = relu'(y) dy goes to both inputs; dx0 may be dy itself (in place, see the plan) */
         const float *y = s->act[nd->out];
         float *dy = s->dif[nd->out], *dx0 = s->dif[nd->in0], *dx1 = s->dif[nd->in1];
-        int64_t len = s->n * tsize(m, nd->out);
-        int acc0 = s->valid[nd->in0], acc1 = s->valid[nd->in1], relu = nd->relu;
+        int acc0 = s->valid[nd->in0], acc1 = s->valid[nd->in1];
         MX_ASSERT(!(dx0 == dy && acc0));
-#pragma omp parallel for schedule(static)
-        for (int64_t k = 0; k < len; k++) {
-            float g = relu && y[k] <= 0 ? 0.0f : dy[k];
-            dx0[k] = acc0 ? dx0[k] + g : g;
-            dx1[k] = acc1 ? dx1[k] + g : g;
-        }
+        resadd_bwd(y, dy, dx0, dx1, s->n * tsize(m, nd->out), nd->relu, acc0, acc1);
         s->valid[nd->in0] = s->valid[nd->in1] = 1;
         return MX_OK;
     }

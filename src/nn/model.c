@@ -32,6 +32,28 @@ const char *mx_backbone_name(mx_backbone b) {
     return "?";
 }
 
+int mx_conv_algo_from_name(const char *name, mx_conv_algo *out) {
+    static const char *names[] = {"auto", "direct", "winograd"};
+    for (int i = 0; i < 3; i++)
+        if (name && !strcmp(name, names[i])) {
+            *out = (mx_conv_algo)i;
+            return 1;
+        }
+    return 0;
+}
+
+const char *mx_conv_algo_name(mx_conv_algo a) {
+    switch (a) {
+    case MX_CONV_AUTO:
+        return "auto";
+    case MX_CONV_DIRECT:
+        return "direct";
+    case MX_CONV_WINOGRAD:
+        return "winograd";
+    }
+    return "?";
+}
+
 mx_model_config mx_model_config_default(mx_backbone b) {
     mx_model_config c;
     c.backbone = b;
@@ -39,6 +61,7 @@ mx_model_config mx_model_config_default(mx_backbone b) {
     c.embed_dim = 0;
     c.bn_eps = 1e-5f;
     c.bn_momentum = 0.1f;
+    c.conv_algo = MX_CONV_AUTO;
     return c;
 }
 

@@ -119,6 +119,10 @@ int64_t mx_nn_stage_size(const mx_model *m, int stage);
  * 5 the ResNet stem (conv7x7/2 + BN + ReLU + maxpool). */
 #define MX_NN_TEST_NET 100
 
+/* How many convolutions of slot 0 run pass (0 forward, 1 backward-data, 2 backward-weights) on
+ * Winograd (0 before mx_model_plan). For tests. */
+int mx_nn_conv_winograd_count(const mx_model *m, int pass);
+
 /* Converts n examples of a stage's feature map between the model's layout and NCHW. */
 void mx_nn_to_nchw(const mx_model *m, int stage, int64_t n, const float *src, float *dst);
 void mx_nn_from_nchw(const mx_model *m, int stage, int64_t n, const float *src, float *dst);
