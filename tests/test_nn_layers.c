@@ -198,8 +198,9 @@ static void test_ref_fd(mx_rng *rng) {
 
 /* ---- oneDNN test networks vs the reference executor ------------------------------------- */
 
-static void compare_net(mx_rng *rng, int kind, int bn_train, int h) {
+static void compare_net(mx_rng *rng, int kind, int bn_train, int h, mx_conv_algo algo) {
     mx_model_config cfg = mx_model_config_default(MX_BACKBONE_RESNET18);
+    cfg.conv_algo = algo;
     cfg.backbone = (mx_backbone)(MX_NN_TEST_NET + kind);
     cfg.in_channels = 3;
     cfg.embed_dim = 8;
@@ -209,6 +210,13 @@ static void compare_net(mx_rng *rng, int kind, int bn_train, int h) {
     const int64_t n = 3;
     CHECK_OK(mx_model_plan(m, 1, n, h, h));
     mx_model_set_train(m, bn_train);
+    /* kind 6 has one Winograd-shaped conv: it must run on Winograd in all three passes when asked
+     * (else this would compare direct convolution twice), and never when not */
+    if (kind == 6)
+        for (int pass = 0; pass < 3; pass++)
+            CHECK(mx_nn_conv_winograd_count(m, pass) == (algo == MX_CONV_WINOGRAD));
+    else
+        CHECK(mx_nn_conv_winograd_count(m, 0) == 0);
     /* non-trivial BN params and stats */
     for (int i = 0; i < mx_model_param_count(m); i++) {
         const mx_param_info *p = mx_model_param_at(m, i);
@@ -247,19 +255,19 @@ static void compare_net(mx_rng *rng, int kind, int bn_train, int h) {
     float *tmp = malloc((size_t)tl * sizeof(float));
     char what[64];
     for (int64_t i = 0; i < fl; i++) tmp[i] = (float)featd[i];
-    snprintf(what, sizeof what, "net%d/bn%d feature", kind, bn_train);
+    snprintf(what, sizeof what, "net%d/bn%d/%s feature", kind, bn_train, mx_conv_algo_name(algo));
     mx_test_compare(what, featp, tmp, (size_t)fl, 1e-4, 1e-4);
     for (int64_t i = 0; i < n * d; i++) tmp[i] = (float)embd[i];
-    snprintf(what, sizeof what, "net%d/bn%d embedding", kind, bn_train);
+    snprintf(what, sizeof what, "net%d/bn%d/%s embedding", kind, bn_train, mx_conv_algo_name(algo));
     mx_test_compare(what, emb, tmp, (size_t)(n * d), 1e-5, 1e-4);
     for (int i = 0; i < mx_model_param_count(m); i++) {
         const mx_param_info *p = mx_model_param_at(m, i);
         for (int64_t j = 0; j < p->numel; j++) tmp[j] = (float)gd[p->offset + j];
-        snprintf(what, sizeof what, "net%d/bn%d grad %s", kind, bn_train, p->name);
+        snprintf(what, sizeof what, "net%d/bn%d/%s grad %s", kind, bn_train, mx_conv_algo_name(algo), p->name);
         mx_test_compare(what, mx_model_grads(m) + p->offset, tmp, (size_t)p->numel, 1e-4, 1e-3);
     }
     for (int64_t i = 0; i < xl; i++) tmp[i] = (float)dxd[i];
-    snprintf(what, sizeof what, "net%d/bn%d dx", kind, bn_train);
+    snprintf(what, sizeof what, "net%d/bn%d/%s dx", kind, bn_train, mx_conv_algo_name(algo));
     mx_test_compare(what, dx, tmp, (size_t)xl, 1e-5, 1e-3);
     /* running statistics: torch's momentum update with the unbiased batch variance */
     if (bn_train)
@@ -285,7 +293,9 @@ int main(void) {
     mx_rng rng;
     mx_rng_seed(&rng, 7);
     test_ref_fd(&rng);
-    for (int kind = 0; kind <= 5; kind++)
-        for (int bn = 0; bn <= 1; bn++) compare_net(&rng, kind, bn, kind == 5 ? 20 : 9);
+    for (int kind = 0; kind <= 6; kind++)
+        for (int bn = 0; bn <= 1; bn++)
+            compare_net(&rng, kind, bn, kind == 5 ? 20 : 9, MX_CONV_WINOGRAD);
+    for (int bn = 0; bn <= 1; bn++) compare_net(&rng, 6, bn, 12, MX_CONV_DIRECT);
     return mx_test_finish("test_nn_layers");
 }

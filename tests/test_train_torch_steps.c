@@ -53,12 +53,14 @@ static void run_case(const char *backbone) {
 
     float *E = malloc(sizeof(float) * (size_t)(n * d)), *dE = malloc(sizeof(float) * (size_t)(n * d));
     float *G = malloc(sizeof(float) * (size_t)(n * n));
-    for (int which = 0; which < 2; which++) {
+    for (int which = 0; which < 4; which++) { /* Adam, SGD; direct then Winograd convolutions */
+        mx_conv_algo algo = which < 2 ? MX_CONV_DIRECT : MX_CONV_WINOGRAD;
         mx_backbone bb;
         CHECK(mx_backbone_from_name(backbone, &bb));
         mx_model_config mc = mx_model_config_default(bb);
         mc.embed_dim = d;
         mc.in_channels = (int)c;
+        mc.conv_algo = algo;
         mx_rng rng;
         mx_rng_seed(&rng, 1);
         mx_model *m = NULL;
@@ -68,7 +70,7 @@ static void run_case(const char *backbone) {
         CHECK_OK(mx_model_plan(m, 1, n, (int)h, (int)w));
         mx_model_set_train(m, 1);
         mx_optim_config oc = mx_optim_config_default();
-        if (which == 0) {
+        if (which % 2 == 0) {
             oc.kind = MX_OPTIM_ADAM, oc.lr = 1e-3;
         } else {
             oc.kind = MX_OPTIM_SGD, oc.lr = 0.05, oc.momentum = 0.9, oc.nesterov = 1;
@@ -89,17 +91,22 @@ static void run_case(const char *backbone) {
             mx_model_params_updated(m); /* the step wrote the parameter buffer */
         }
         char what[128];
-        snprintf(what, sizeof what, "%s: loss over %d %s steps vs torch", backbone, STEPS,
-                 which ? "SGD" : "Adam");
-        /* the losses are sums over n^2 similarities of unit vectors: absolute 2e-4 * n^2 */
-        mx_test_compare(what, got, want[which], STEPS, 2e-4 * (double)(n * n), 1e-4);
+        snprintf(what, sizeof what, "%s/%s: loss over %d %s steps vs torch", backbone,
+                 mx_conv_algo_name(algo), STEPS, which % 2 ? "SGD" : "Adam");
+        /* the losses are sums over n^2 similarities of unit vectors: absolute 2e-4 * n^2. Direct
+         * convolution is torch's algorithm and follows it to float rounding (torch's own float32
+         * and float64 runs differ by 5e-4 at SGD step 3). Winograd's ~1e-4 relative error in the
+         * convolutions is about 100x that, and SGD with momentum amplifies it: resnet18 measured
+         * 3% at SGD step 3, hence rtol 5% for Winograd (a wrong gradient is off by far more). */
+        mx_test_compare(what, got, want[which % 2], STEPS, 2e-4 * (double)(n * n),
+                        algo == MX_CONV_DIRECT ? 1e-4 : 5e-2);
         printf("%s: metrix", what);
         for (int s = 0; s < STEPS; s++) printf(" %.5f", got[s]);
         printf(" | torch");
-        for (int s = 0; s < STEPS; s++) printf(" %.5f", want[which][s]);
+        for (int s = 0; s < STEPS; s++) printf(" %.5f", want[which % 2][s]);
         printf("\n");
         /* the sequence must actually move: the comparison is not of constants */
-        CHECK(want[which][STEPS - 1] < want[which][0]);
+        CHECK(want[which % 2][STEPS - 1] < want[which % 2][0]);
         mx_optim_free(o);
         mx_model_free(m);
     }

@@ -30,7 +30,7 @@ static int parse_shape(const char *cmd, const char *name, const char *v, void *d
 }
 
 int mx_bench_train(int argc, char **argv) {
-    const char *bbname = "smallcnn";
+    const char *bbname = "smallcnn", *algo = "winograd";
     long long batch = 256, steps = 20, warmup = 3;
     int threads = 0, dim = 0, chw[3] = {1, 28, 28};
     const mx_cli_opt opts[] = {
@@ -42,6 +42,8 @@ int mx_bench_train(int argc, char **argv) {
                  "0 = 128 for smallcnn, 512 for the resnets"),
         MX_CLI_LL("--steps", "S", &steps, 1, MX_CLI_NOMAX, "timed steps", NULL),
         MX_CLI_LL("--warmup", "W", &warmup, 0, MX_CLI_NOMAX, "untimed steps first", NULL),
+        MX_CLI_CHOICE("--conv-algo", "A", &algo, "winograd|direct",
+                      "convolution algorithm: winograd (where it applies) | direct", NULL),
         MX_CLI_THREADS(&threads),
         MX_CLI_END,
     };
@@ -51,11 +53,14 @@ int mx_bench_train(int argc, char **argv) {
     if (rc >= 0) return rc;
     int c = chw[0], h = chw[1], w = chw[2];
     mx_backbone bb;
-    if (!mx_backbone_from_name(bbname, &bb)) return 2; /* not one of the --backbone choices */
+    mx_conv_algo ca;
+    if (!mx_backbone_from_name(bbname, &bb) || !mx_conv_algo_from_name(algo, &ca))
+        return 2; /* not one of the choices */
     int nt = mx_threads_set(threads);
     mx_model_config cfg = mx_model_config_default(bb);
     cfg.in_channels = c;
     cfg.embed_dim = dim;
+    cfg.conv_algo = ca;
     mx_rng rng;
     mx_rng_seed(&rng, 1);
     mx_model *m = NULL;
@@ -91,8 +96,9 @@ int mx_bench_train(int argc, char **argv) {
             W[i * n + j] = i == j ? 0.0f : (i / 4 == j / 4 ? -2.0f : 2.0f) * scale;
     const char *ct = getenv("OPENBLAS_CORETYPE");
     printf("metrix bench train: backbone %s, batch %lld, input %dx%dx%d, d %d, threads %d, "
-           "%lld params\n",
-           bbname, batch, c, h, w, d, nt, (long long)mx_model_n_params(m));
+           "%lld params, conv %s (Winograd in %d convolutions)\n",
+           bbname, batch, c, h, w, d, nt, (long long)mx_model_n_params(m), algo,
+           mx_model_conv_winograd_count(m));
     printf("gemm backend %s, OPENBLAS_CORETYPE=%s\n", mx_sgemm_backend(), ct ? ct : "(unset)");
     double t0 = 0, loss = 0;
     for (long long it = 0; it < warmup + steps && s == MX_OK; it++) {

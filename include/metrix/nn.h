@@ -50,16 +50,15 @@ int mx_backbone_from_name(const char *name, mx_backbone *out);
 const char *mx_backbone_name(mx_backbone b);
 
 /* Convolution algorithm. Winograd F(4x4, 3x3) (oneDNN's jit_wino_4x3, fp32 throughout) does
- * 2-4x fewer multiplications than direct convolution on 3x3 stride-1 layers whose channel
- * counts are multiples of 16; results differ from direct convolution by float rounding (about
- * 1e-6 relative). Layers it does not apply to, or that oneDNN cannot run with it, use direct.
- *   AUTO      Winograd where it is faster on this CPU (3x3 stride-1 layers with maps of at least
- *             14x14 and 64+ channels, measured on ResNet-50: see docs/performance.md), else direct
- *   DIRECT    direct convolution everywhere
- *   WINOGRAD  Winograd wherever it applies */
-typedef enum mx_conv_algo { MX_CONV_AUTO = 0, MX_CONV_DIRECT = 1, MX_CONV_WINOGRAD = 2 } mx_conv_algo;
+ * about 2.25x fewer multiplications than direct convolution on 3x3 stride-1 pad-1 layers whose
+ * channel counts are multiples of 16; its results differ from direct convolution by float
+ * rounding (about 1e-6 relative). On this project's CPU (Zen 5, AVX-512) it was faster for every
+ * such layer of ResNet-50 and smallcnn, in all three passes (docs/performance.md).
+ *   WINOGRAD  (default) Winograd where it applies and oneDNN has it for the CPU, else direct
+ *   DIRECT    direct convolution everywhere */
+typedef enum mx_conv_algo { MX_CONV_WINOGRAD = 0, MX_CONV_DIRECT = 1 } mx_conv_algo;
 
-/* "auto", "direct", "winograd" -> algorithm (returns 0 if unknown). */
+/* "winograd", "direct" -> algorithm (returns 0 if unknown). */
 int mx_conv_algo_from_name(const char *name, mx_conv_algo *out);
 const char *mx_conv_algo_name(mx_conv_algo a);
 
@@ -69,7 +68,7 @@ typedef struct mx_model_config {
     int embed_dim;        /* d; 0 = default: 512 for ResNets, 128 for smallcnn */
     float bn_eps;         /* default 1e-5 */
     float bn_momentum;    /* default 0.1 (torch): running = (1-m) running + m batch */
-    mx_conv_algo conv_algo; /* default MX_CONV_AUTO */
+    mx_conv_algo conv_algo; /* default MX_CONV_WINOGRAD */
 } mx_model_config;
 
 mx_model_config mx_model_config_default(mx_backbone b);
@@ -114,6 +113,8 @@ void mx_model_free(mx_model *m); /* NULL: no-op */
  * in_channels x h x w: creates every oneDNN primitive and allocates every buffer. Call again to
  * re-plan (frees the previous plan). No allocation happens in forward/backward afterwards. */
 mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int w);
+/* Convolutions whose forward pass runs on Winograd in the current plan (see mx_conv_algo). */
+int mx_model_conv_winograd_count(const mx_model *m);
 
 int mx_model_embed_dim(const mx_model *m);
 int mx_model_n_stages(const mx_model *m); /* trunk stages: 5 for ResNets, 3 for smallcnn */

@@ -38,6 +38,7 @@ typedef struct mx_train_config {
     int embed_dim;
     char weights[MX_CFG_STR]; /* torchvision weights (.safetensors) for the trunk, "" = random */
     int bn_freeze;            /* BatchNorm in eval mode (running statistics frozen) */
+    char conv_algo[MX_CFG_STR]; /* winograd | direct (mx_conv_algo) */
     /* loss */
     char loss[MX_CFG_STR]; /* contrastive | contrastive-cos | ms | proxy-anchor | triplet | proxy-nca */
     float contrastive_pos_margin, contrastive_neg_margin, contrastive_cos_margin;

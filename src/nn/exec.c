@@ -199,17 +199,13 @@ static mx_status conv_weights(mx_plan *p, nexec *e, const dnnl_memory_desc_t *wa
     return reorder_prim(p, &user_md, want, reo);
 }
 
-/* The algorithm asked of conv node nd (mx_conv_algo, nn.h). oneDNN's Winograd (jit_wino_4x3)
- * takes 3x3 stride-1 pad-1 layers with channels in multiples of 16. AUTO keeps direct
- * convolution where Winograd lost on ResNet-50 (2 threads, Zen 5, docs/performance.md):
- * 7x7 maps and the 64-channel layers. */
+/* The algorithm asked of conv node nd (mx_conv_algo, nn.h): oneDNN's Winograd (jit_wino_4x3)
+ * takes 3x3 stride-1 pad-1 layers with channels in multiples of 16. */
 static dnnl_alg_kind_t conv_alg(const mx_model *m, const mx_node *nd) {
     int ic = m->tensor_c[nd->in0], oc = m->tensor_c[nd->out];
     int fits = nd->k == 3 && nd->stride == 1 && nd->pad == 1 && ic % 16 == 0 && oc % 16 == 0;
-    if (!fits || m->cfg.conv_algo == MX_CONV_DIRECT) return dnnl_convolution_direct;
-    if (m->cfg.conv_algo == MX_CONV_WINOGRAD) return dnnl_convolution_winograd;
-    return m->th[nd->out] >= 14 && ic >= 128 ? dnnl_convolution_winograd
-                                             : dnnl_convolution_direct;
+    return fits && m->cfg.conv_algo == MX_CONV_WINOGRAD ? dnnl_convolution_winograd
+                                                        : dnnl_convolution_direct;
 }
 
 int mx_nn_conv_winograd_count(const mx_model *m, int pass) {
@@ -220,6 +216,8 @@ int mx_nn_conv_winograd_count(const mx_model *m, int pass) {
         if (m->nodes[i].kind == MX_NODE_CONV) n += (s->ne[i].wino >> pass) & 1;
     return n;
 }
+
+int mx_model_conv_winograd_count(const mx_model *m) { return mx_nn_conv_winograd_count(m, 0); }
 
 static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int inference) {
     mx_model *m = p->m;

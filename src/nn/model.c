@@ -33,8 +33,8 @@ const char *mx_backbone_name(mx_backbone b) {
 }
 
 int mx_conv_algo_from_name(const char *name, mx_conv_algo *out) {
-    static const char *names[] = {"auto", "direct", "winograd"};
-    for (int i = 0; i < 3; i++)
+    static const char *names[] = {"winograd", "direct"};
+    for (int i = 0; i < 2; i++)
         if (name && !strcmp(name, names[i])) {
             *out = (mx_conv_algo)i;
             return 1;
@@ -44,12 +44,10 @@ int mx_conv_algo_from_name(const char *name, mx_conv_algo *out) {
 
 const char *mx_conv_algo_name(mx_conv_algo a) {
     switch (a) {
-    case MX_CONV_AUTO:
-        return "auto";
-    case MX_CONV_DIRECT:
-        return "direct";
     case MX_CONV_WINOGRAD:
         return "winograd";
+    case MX_CONV_DIRECT:
+        return "direct";
     }
     return "?";
 }
@@ -61,7 +59,7 @@ mx_model_config mx_model_config_default(mx_backbone b) {
     c.embed_dim = 0;
     c.bn_eps = 1e-5f;
     c.bn_momentum = 0.1f;
-    c.conv_algo = MX_CONV_AUTO;
+    c.conv_algo = MX_CONV_WINOGRAD;
     return c;
 }
 
@@ -234,9 +232,13 @@ static void build_test(mx_model *m, int kind) {
         t = g_conv(m, "conv", 0, 16, 1, 1, 0, 1);
         t = g_add_relu(m, t, g_conv(m, "conv2", 0, 16, 3, 1, 1, 0));
         break;
-    default:
+    case 5:
         t = g_bn(m, "bn", g_conv(m, "conv", 0, 16, 7, 2, 3, 0), 1);
         t = g_pool(m, t, 3, 2, 1);
+        break;
+    default: /* 16 -> 16 3x3 stride 1: Winograd applies to conv2 */
+        t = g_conv(m, "conv2", g_conv(m, "conv", 0, 16, 3, 1, 1, 1), 16, 3, 1, 1, 0);
+        t = g_bn(m, "bn", t, 1);
         break;
     }
     end_stage(m, "block1", t);

@@ -116,7 +116,8 @@ int64_t mx_nn_stage_size(const mx_model *m, int stage);
 /* Test networks: mx_model_config.backbone = MX_NN_TEST_NET + kind builds one stage "block1"
  * (16 output channels) around the layer under test: 0 conv3x3+bias, 1 conv3x3/2 + BN,
  * 2 conv + BN + ReLU, 3 conv + maxpool 3/2 pad 1, 4 conv1x1+bias + conv3x3 -> add + ReLU,
- * 5 the ResNet stem (conv7x7/2 + BN + ReLU + maxpool). */
+ * 5 the ResNet stem (conv7x7/2 + BN + ReLU + maxpool), 6 conv3x3+bias then conv3x3 16->16 (the
+ * Winograd case) + BN + ReLU. */
 #define MX_NN_TEST_NET 100
 
 /* How many convolutions of slot 0 run pass (0 forward, 1 backward-data, 2 backward-weights) on

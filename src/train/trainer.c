@@ -209,6 +209,8 @@ static mx_status setup_model(mx_trainer *t, mx_rng *init) {
     mx_model_config mc = mx_model_config_default(bb);
     mc.in_channels = t->channels;
     mc.embed_dim = c->embed_dim;
+    if (!mx_conv_algo_from_name(c->conv_algo, &mc.conv_algo))
+        return mx_error(MX_ERR_CONFIG, "conv_algo: unknown '%s'", c->conv_algo);
     MX_TRY(mx_model_create(&mc, init, &t->model));
     if (c->weights[0]) MX_TRY(mx_model_load(t->model, c->weights, 0));
     t->d = mx_model_embed_dim(t->model);
