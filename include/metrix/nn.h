@@ -50,10 +50,10 @@ int mx_backbone_from_name(const char *name, mx_backbone *out);
 const char *mx_backbone_name(mx_backbone b);
 
 /* Convolution algorithm. Winograd F(4x4, 3x3) (oneDNN's jit_wino_4x3, fp32 throughout) does
- * about 2.25x fewer multiplications than direct convolution on 3x3 stride-1 pad-1 layers whose
- * channel counts are multiples of 16; its results differ from direct convolution by float
- * rounding (about 1e-6 relative). On this project's CPU (Zen 5, AVX-512) it was faster for every
- * such layer of ResNet-50 and smallcnn, in all three passes (docs/performance.md).
+ * fewer multiplications than direct convolution on 3x3 stride-1 pad-1 layers whose channel
+ * counts are multiples of 16; its results differ from direct convolution by float rounding, up
+ * to ~1e-4 relative (docs/performance.md). On this project's CPU (Zen 5, AVX-512) it was faster
+ * for every such layer of ResNet-50 in all three passes, and for smallcnn and ResNet-18.
  *   WINOGRAD  (default) Winograd where it applies and oneDNN has it for the CPU, else direct
  *   DIRECT    direct convolution everywhere */
 typedef enum mx_conv_algo { MX_CONV_WINOGRAD = 0, MX_CONV_DIRECT = 1 } mx_conv_algo;
