@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """PyTorch 1.13 side of `metrix bench train`: the same training step on random inputs
-(zero_grad, forward with training-mode BN, the Metrix head GAP+GMP -> Linear -> L2 norm, the same
+(zero_grad, forward with training-mode BN (--bn frozen: eval-mode BN, affine still trained), the Metrix head GAP+GMP -> Linear -> L2 norm, the same
 pair loss as tools/bench_train.c, backward, Adam with weight decay 1e-4).
 Last line: "train images/s: X". Usage:
   /usr/bin/python3 bench/bench_train.py --backbone resnet50 --batch 32 --input 3x224x224 --steps 5
@@ -42,6 +42,8 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bn", choices=("train", "frozen"), default="train",
+                    help="frozen: BN modules in eval mode, affine parameters still trained")
     ap.add_argument("--channels-last", type=int, default=-1, help="-1: auto (ResNets only)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -49,6 +51,10 @@ def main():
     d = a.dim or (128 if a.backbone == "smallcnn" else 512)
     cl = a.channels_last if a.channels_last >= 0 else int(a.backbone != "smallcnn")
     net = Net(a.backbone, c, d).train()
+    if a.bn == "frozen":
+        for mod in net.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                mod.eval()
     x = torch.randn(a.batch, c, h, w)
     if cl:
         net = net.to(memory_format=torch.channels_last)
@@ -69,7 +75,7 @@ def main():
     dt = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"torch {torch.__version__}: {a.backbone} batch {n} input {a.input} threads {a.threads} "
-          f"channels_last {cl}: {a.steps} steps in {dt:.3f} s, loss {loss.item():.6f}")
+          f"channels_last {cl} bn {a.bn}: {a.steps} steps in {dt:.3f} s, loss {loss.item():.6f}")
     print(f"peak RSS: {rss:.1f} MiB")
     print(f"train images/s: {a.steps * n / dt:.1f}")
 

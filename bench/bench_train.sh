@@ -4,7 +4,7 @@
 # Each round runs metrix then PyTorch back to back and prints their ratio; with ROUNDS > 1 the
 # last line per workload is the median of the rounds' ratios. The machine is shared: compare
 # ratios, not absolute numbers. Extra metrix options (e.g. "--conv-algo direct") can be passed
-# in MX_BENCH_ARGS.
+# in MX_BENCH_ARGS; BN=frozen runs both sides with frozen batch norm (the Metrix protocol).
 set -eu
 BUILD=${1:-build}
 WHICH=${2:-all}
@@ -17,15 +17,16 @@ echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} (not used in a training st
 
 run() { # backbone batch input default_steps
     s=${STEPS:-$4}
-    echo "== $1 batch $2 input $3 steps $s rounds $ROUNDS ${MX_BENCH_ARGS:-}"
+    echo "== $1 batch $2 input $3 steps $s rounds $ROUNDS bn ${BN:-train} ${MX_BENCH_ARGS:-}"
     ratios=""
     r=1
     while [ "$r" -le "$ROUNDS" ]; do
         # shellcheck disable=SC2086 # MX_BENCH_ARGS is a list of options
         m=$("$METRIX" bench train --backbone "$1" --batch "$2" --input "$3" --steps "$s" --warmup 2 \
-            --threads 2 ${MX_BENCH_ARGS:-} | tail -1 | sed 's/.*: //')
+            --threads 2 --bn "${BN:-train}" ${MX_BENCH_ARGS:-} | tail -1 | sed 's/.*: //')
         t=$(/usr/bin/python3 "$HERE/bench_train.py" --backbone "$1" --batch "$2" --input "$3" \
-            --steps "$s" --warmup 2 --threads 2 | tail -1 | sed 's/.*: //')
+            --steps "$s" --warmup 2 --threads 2 --bn "${BN:-train}" | tail -1 | sed 's/.*: //')
+        if [ -z "$m" ] || [ -z "$t" ]; then echo "bench_train.sh: a run failed" >&2; exit 1; fi
         q=$(echo "$m $t" | awk '{printf "%.2f", $1 / $2}')
         echo "round $r (load $(cut -d' ' -f1 /proc/loadavg)): metrix $m, torch $t images/s, ratio $q"
         ratios="$ratios $q"

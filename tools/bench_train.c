@@ -1,12 +1,14 @@
 /* metrix bench train: full training steps of a backbone on random inputs: zero grad, forward,
  * a metric loss on the L2-normalised embeddings, backward, an Adam update of every parameter.
- * Training-mode BN. Prints the configuration, the peak RSS and a last line "train images/s: X".
+ * Training-mode BN (--bn frozen: BN in eval mode with trainable affine parameters, the Metrix
+ * protocol after warm-up). Prints the configuration, the peak RSS and a last line "train images/s: X".
  * bench/bench_train.sh runs the same workload in PyTorch side by side.
  *
  * The loss is a self-contained pair loss (4 examples per class): L = mean over pairs i != j of
  * s_ij * (same class ? -1 : +1) with s = E E^T, so dL/dE = (W + W^T) E / (n (n - 1)). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -30,7 +32,7 @@ static int parse_shape(const char *cmd, const char *name, const char *v, void *d
 }
 
 int mx_bench_train(int argc, char **argv) {
-    const char *bbname = "smallcnn", *algo = "winograd";
+    const char *bbname = "smallcnn", *algo = "winograd", *bn = "train";
     long long batch = 256, steps = 20, warmup = 3;
     int threads = 0, dim = 0, chw[3] = {1, 28, 28};
     const mx_cli_opt opts[] = {
@@ -44,6 +46,8 @@ int mx_bench_train(int argc, char **argv) {
         MX_CLI_LL("--warmup", "W", &warmup, 0, MX_CLI_NOMAX, "untimed steps first", NULL),
         MX_CLI_CHOICE("--conv-algo", "A", &algo, "winograd|direct",
                       "convolution algorithm: winograd (where it applies) | direct", NULL),
+        MX_CLI_CHOICE("--bn", "MODE", &bn, "train|frozen",
+                      "batch norm: train (batch statistics) | frozen (running statistics)", NULL),
         MX_CLI_THREADS(&threads),
         MX_CLI_END,
     };
@@ -80,6 +84,7 @@ int mx_bench_train(int argc, char **argv) {
         mx_model_free(m);
         return 1;
     }
+    mx_model_set_train(m, strcmp(bn, "frozen") != 0);
     int d = mx_model_embed_dim(m);
     int64_t n = batch, xl = n * c * h * w;
     float *x = malloc((size_t)xl * sizeof(float)), *E = malloc((size_t)(n * d) * sizeof(float));
@@ -96,9 +101,9 @@ int mx_bench_train(int argc, char **argv) {
             W[i * n + j] = i == j ? 0.0f : (i / 4 == j / 4 ? -2.0f : 2.0f) * scale;
     const char *ct = getenv("OPENBLAS_CORETYPE");
     printf("metrix bench train: backbone %s, batch %lld, input %dx%dx%d, d %d, threads %d, "
-           "%lld params, conv %s (Winograd in %d convolutions)\n",
+           "%lld params, conv %s (Winograd in %d convolutions), BN %s\n",
            bbname, batch, c, h, w, d, nt, (long long)mx_model_n_params(m), algo,
-           mx_model_conv_winograd_count(m));
+           mx_model_conv_winograd_count(m), bn);
     printf("gemm backend %s, OPENBLAS_CORETYPE=%s\n", mx_sgemm_backend(), ct ? ct : "(unset)");
     double t0 = 0, loss = 0;
     for (long long it = 0; it < warmup + steps && s == MX_OK; it++) {
