@@ -471,8 +471,9 @@ mx_status mx_nn_plan_create(mx_model *m, int n_slots, int64_t max_batch, mx_plan
     }
     p->dw_tmp = mx_alloc((size_t)maxw * sizeof(float));
     if (!p->dw_tmp) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
-    /* liveness walk over the backward order: which diff buffer each tensor uses */
-    int owner[T_MAX], n_buf = 0, free_list[T_MAX], n_free = 0;
+    /* liveness walk over the backward order: which diff buffer each tensor uses. A buffer is
+     * released (refs[b] -> 0) when the backward of every tensor sharing it has run. */
+    int n_buf = 0, free_list[T_MAX], n_free = 0, refs[T_MAX] = {0};
     for (int t = 0; t < m->n_tensors; t++) p->dif_of[t] = -1;
     int tl = m->stage_tensor[m->n_stages];
 #define ASSIGN(t)                                                                                  \
@@ -480,8 +481,13 @@ mx_status mx_nn_plan_create(mx_model *m, int n_slots, int64_t max_batch, mx_plan
         if ((t) > 0 && p->dif_of[t] < 0) {                                                         \
             int b_ = n_free ? free_list[--n_free] : n_buf++;                                       \
             p->dif_of[t] = b_;                                                                     \
-            owner[b_] = (t);                                                                       \
+            refs[b_] = 1;                                                                          \
         }                                                                                          \
+    } while (0)
+#define RELEASE(t)                                                                                 \
+    do {                                                                                           \
+        int b_ = p->dif_of[t];                                                                     \
+        if (b_ >= 0 && --refs[b_] == 0) free_list[n_free++] = b_;                                  \
     } while (0)
     int n_use[T_MAX] = {0};
     for (int i = 0; i < m->n_nodes; i++) {
@@ -493,18 +499,27 @@ mx_status mx_nn_plan_create(mx_model *m, int n_slots, int64_t max_batch, mx_plan
         const mx_node *nd = &m->nodes[i];
         if (nd->kind == MX_NODE_ADD && nd->in0 > 0 && nd->in0 != nd->in1 && n_use[nd->in0] == 1 &&
             p->dif_of[nd->in0] < 0) {
-            /* the residual branch's gradient is computed in place in the add's output gradient */
-            p->dif_of[nd->in0] = p->dif_of[nd->out];
-            owner[p->dif_of[nd->out]] = nd->in0;
-            ASSIGN(nd->in1);
+            if (nd->in1 > 0 && p->dif_of[nd->in1] < 0) {
+                /* no gradient has reached x1 yet (its other consumers run later in backward):
+                 * both inputs get the same g = relu'(y) dy, written once into one buffer */
+                ASSIGN(nd->in1);
+                p->dif_of[nd->in0] = p->dif_of[nd->in1];
+                refs[p->dif_of[nd->in1]]++;
+                RELEASE(nd->out);
+            } else {
+                /* the residual branch's gradient is computed in place in the add's output
+                 * gradient */
+                p->dif_of[nd->in0] = p->dif_of[nd->out];
+                ASSIGN(nd->in1);
+            }
             continue;
         }
         ASSIGN(nd->in0);
         if (nd->kind == MX_NODE_ADD) ASSIGN(nd->in1);
-        free_list[n_free++] = p->dif_of[nd->out];
+        RELEASE(nd->out);
     }
+#undef RELEASE
 #undef ASSIGN
-    (void)owner;
     /* A residual add writes its output over its residual-branch input x0 when nothing else
      * reads x0: x0 is used by the add alone, is no stage output, and comes from a conv or BN,
      * whose backward passes read their input (and workspace) but never their output. Saves a
@@ -583,9 +598,22 @@ static void resadd_fwd(const float *x0, const float *x1, float *o, int64_t len, 
 
 /* Residual add backward: g = relu'(y) dy (relu' = [y > 0 or NaN], as the reference; g = dy
  * without ReLU) is written (acc 0) or added (acc 1) to dx0 and dx1. dx0 may be dy itself (in
- * place, then acc0 = 0). dy is loaded unconditionally so that the select vectorises. */
+ * place, then acc0 = 0), or dx1 (one buffer for both, written once; acc0 = acc1 = 0). dy is
+ * loaded unconditionally so that the select vectorises. */
 static void resadd_bwd(const float *y, const float *dy, float *dx0, float *dx1, int64_t len,
                        int relu, int acc0, int acc1) {
+    if (dx0 == dx1) {
+        if (relu) {
+#pragma omp parallel for simd schedule(static)
+            for (int64_t k = 0; k < len; k++) {
+                float d = dy[k];
+                dx0[k] = y[k] <= 0.0f ? 0.0f : d;
+            }
+        } else {
+            memcpy(dx0, dy, (size_t)len * sizeof(float));
+        }
+        return;
+    }
 #define MX_RESADD_LOOP(G, X0, X1)                                                                  \
     _Pragma("omp parallel for simd schedule(static)") for (int64_t k = 0; k < len; k++) {          \
         float d = dy[k], g = (G);                                                                  \
@@ -746,7 +774,7 @@ static mx_status node_bwd(mx_plan *p, slot *s, int i, int need_dx) {
         const float *y = s->act[nd->out];
         float *dy = s->dif[nd->out], *dx0 = s->dif[nd->in0], *dx1 = s->dif[nd->in1];
         int acc0 = s->valid[nd->in0], acc1 = s->valid[nd->in1];
-        MX_ASSERT(!(dx0 == dy && acc0));
+        MX_ASSERT(!(dx0 == dy && acc0) && !(dx0 == dx1 && (acc0 || acc1)));
         resadd_bwd(y, dy, dx0, dx1, s->n * tsize(m, nd->out), nd->relu, acc0, acc1);
         s->valid[nd->in0] = s->valid[nd->in1] = 1;
         return MX_OK;
