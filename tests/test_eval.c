@@ -1,13 +1,15 @@
 /* Tests of the eval module: kNN against the naive reference (random data, exact ties, padding,
  * thread counts), hand-worked Recall@K / MAP@R / R-Precision with ties, the numpy/scikit-learn
  * fixture (tests/ref/eval_sklearn_ref.py), k-means on separated clusters, utilization,
- * alignment / uniformity against brute force, the report formats and argument errors. */
+ * alignment / uniformity against brute force, the report formats and argument errors. The
+ * large-problem k-means path (batched seeding, moved-centre passes) forced on small data. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
+#include "eval/eval_impl.h"
 #include "metrix/eval.h"
 #include "metrix/gemm.h"
 #include "mx_test.h"
@@ -411,6 +413,118 @@ static void test_kmeans_util(void) {
     free(as);
 }
 
+/* The large-problem k-means path, forced by a zero threshold with small seeding batches:
+ * separated clusters are recovered (NMI 1, also with many clusters of 4 points, where batches
+ * of D^2 picks must not pile up in one cluster), one and two threads give the same clustering,
+ * and on unstructured data the result is a Lloyd fixed point (each point nearest, in double, to
+ * the mean of its own cluster). */
+static void test_kmeans_large_path(void) {
+    mx_kmeans_opts o = {0, 8};
+    mx_kmeans_stats ks;
+    int th = mx_threads_get();
+    mx_rng r;
+    mx_rng_seed(&r, 21);
+    /* 300 classes of 4 points in d = 32: unit class direction + noise of norm ~0.3 */
+    int64_t nc = 300, n = 4 * nc, d = 32;
+    float *mu = malloc((size_t)(nc * d) * sizeof(float)),
+          *x = malloc((size_t)(n * d) * sizeof(float));
+    int64_t *lab = malloc((size_t)n * sizeof(int64_t)), *a1 = malloc((size_t)n * sizeof(int64_t)),
+            *a2 = malloc((size_t)n * sizeof(int64_t));
+    randn(&r, mu, nc * d);
+    CHECK_OK(mx_eval_normalize(mu, nc, d));
+    for (int64_t i = 0; i < n; i++) {
+        lab[i] = (int64_t)mx_rng_below(&r, (uint64_t)nc);
+        if (i < nc) lab[i] = i; /* no class empty */
+        for (int64_t p = 0; p < d; p++)
+            x[i * d + p] = mu[lab[i] * d + p] + 0.05f * (float)mx_rng_normal(&r);
+    }
+    CHECK_OK(mx_eval_normalize(x, n, d));
+    mx_rng r1, r2;
+    mx_rng_seed(&r1, 5);
+    mx_rng_seed(&r2, 5);
+    mx_threads_set(1);
+    CHECK_OK(mx_kmeans_ex(x, n, d, nc, 100, &r1, &o, a1, &ks));
+    mx_threads_set(2);
+    CHECK_OK(mx_kmeans_ex(x, n, d, nc, 100, &r2, &o, a2, NULL));
+    mx_threads_set(th);
+    CHECK(ks.large == 1 && ks.batches > nc / 8 && ks.proposals >= nc - 1);
+    int64_t same = 0;
+    for (int64_t i = 0; i < n; i++) same += a1[i] == a2[i];
+    CHECK(same == n);
+    double v = 0;
+    CHECK_OK(mx_nmi(lab, a1, n, &v));
+    CHECK(v > 0.975); /* k-means++ leaves a few classes unseeded (0.98165) */
+    /* the default threshold leaves this size on the exact path: about the same NMI (0.98399) */
+    double ve = 0;
+    mx_rng_seed(&r1, 5);
+    CHECK_OK(mx_kmeans_ex(x, n, d, nc, 100, &r1, NULL, a2, &ks));
+    CHECK(ks.large == 0);
+    CHECK_OK(mx_nmi(lab, a2, n, &ve));
+    CHECK(ve > 0.975 && fabs(v - ve) < 0.01);
+    /* 20 clusters far apart (one-hot x 10 + noise): recovered exactly */
+    for (int64_t i = 0; i < 600; i++) {
+        lab[i] = i % 20;
+        for (int64_t p = 0; p < 20; p++)
+            x[i * 20 + p] = (p == lab[i] ? 10.0f : 0.0f) + 0.05f * (float)mx_rng_normal(&r);
+    }
+    mx_rng_seed(&r1, 6);
+    CHECK_OK(mx_kmeans_ex(x, 600, 20, 20, 100, &r1, &o, a1, &ks));
+    CHECK(ks.large == 1);
+    CHECK_OK(mx_nmi(lab, a1, 600, &v));
+    CHECK_CLOSE(v, 1.0, 1e-12, 0);
+    /* unstructured data, many iterations: a Lloyd fixed point, reached through moved-centre
+     * passes (fewer points scored against all k than passes x n) */
+    int64_t m = 2000, dd = 8, kc = 40;
+    float *y = malloc((size_t)(m * dd) * sizeof(float));
+    int64_t *b1 = malloc((size_t)m * sizeof(int64_t)), *b2 = malloc((size_t)m * sizeof(int64_t));
+    double *mean = calloc((size_t)(kc * dd), sizeof(double));
+    int64_t *cn = calloc((size_t)kc, sizeof(int64_t));
+    randn(&r, y, m * dd);
+    mx_rng_seed(&r1, 9);
+    mx_rng_seed(&r2, 9);
+    mx_threads_set(1);
+    CHECK_OK(mx_kmeans_ex(y, m, dd, kc, 10000, &r1, &o, b1, &ks));
+    mx_threads_set(2);
+    CHECK_OK(mx_kmeans_ex(y, m, dd, kc, 10000, &r2, &o, b2, NULL));
+    mx_threads_set(th);
+    CHECK(ks.iters > 3 && ks.recomputed < (int64_t)ks.iters * m);
+    int64_t bad = 0;
+    same = 0;
+    for (int64_t i = 0; i < m; i++) {
+        same += b1[i] == b2[i];
+        cn[b1[i]]++;
+        for (int64_t p = 0; p < dd; p++) mean[b1[i] * dd + p] += y[i * dd + p];
+    }
+    CHECK(same == m);
+    for (int64_t c = 0; c < kc; c++)
+        for (int64_t p = 0; p < dd && cn[c]; p++) mean[c * dd + p] /= (double)cn[c];
+    for (int64_t i = 0; i < m; i++) {
+        double own = 0, best = INFINITY;
+        for (int64_t c = 0; c < kc; c++) {
+            if (!cn[c]) continue;
+            double s2 = 0;
+            for (int64_t p = 0; p < dd; p++) {
+                double t = y[i * dd + p] - mean[c * dd + p];
+                s2 += t * t;
+            }
+            if (c == b1[i]) own = s2;
+            if (s2 < best) best = s2;
+        }
+        bad += own > best + 1e-4;
+    }
+    CHECK(bad == 0);
+    free(mu);
+    free(x);
+    free(lab);
+    free(a1);
+    free(a2);
+    free(y);
+    free(b1);
+    free(b2);
+    free(mean);
+    free(cn);
+}
+
 static void test_report_and_errors(void) {
     float x[8] = {1, 0, 1, 0, 1, 0, 0, 1};
     int64_t lab[4] = {0, 1, 0, 0};
@@ -456,6 +570,7 @@ int main(void) {
     test_fixture();
     test_random_brute();
     test_kmeans_util();
+    test_kmeans_large_path();
     test_report_and_errors();
     return mx_test_finish("test_eval");
 }

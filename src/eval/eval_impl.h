@@ -16,4 +16,28 @@ mx_status mx_knn_heaps(const float *q, int64_t nq, const float *g, int64_t ng, i
 mx_status mx_eval_dense_ids(const int64_t *labels, int64_t n, int64_t *ids, int64_t **uniq_out,
                             int64_t *n_ids);
 
+/* k-means internals (mx_kmeans is mx_kmeans_ex with opt = NULL, stats = NULL). */
+typedef struct mx_kmeans_opts {
+    /* n * n_clusters * d from which the large-problem path is taken: batched k-means++ seeding
+     * and Lloyd passes against the moved centres only (see metrics.c). Default
+     * MX_KMEANS_LARGE_WORK. */
+    double large_work;
+    int64_t seed_batch; /* most centres per seeding batch (default 256) */
+} mx_kmeans_opts;
+
+#define MX_KMEANS_LARGE_WORK 1e10
+
+typedef struct mx_kmeans_stats {
+    int large;              /* the large-problem path was taken */
+    double seed_s, lloyd_s; /* wall time of the seeding and of the Lloyd iterations */
+    int iters;              /* Lloyd iterations run (assignment passes) */
+    int64_t batches;        /* seeding: batches (large path) */
+    int64_t proposals;      /* seeding: D^2 proposals, accepted or not (large path) */
+    int64_t recomputed;     /* Lloyd: points scored against all k, over all passes */
+} mx_kmeans_stats;
+
+mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t n_clusters, int max_iter,
+                       mx_rng *rng, const mx_kmeans_opts *opt, int64_t *assign,
+                       mx_kmeans_stats *stats);
+
 #endif
