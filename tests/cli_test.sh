@@ -57,6 +57,8 @@ check "out-of-range value" 2 "$bin" eval --threads 5000
 expect_err "out-of-range value" "metrix eval: --threads '5000': expected an integer in 0 .. 4096"
 check "out-of-range value, --opt=value" 2 "$bin" embed --dim=0
 expect_err "out-of-range value, --opt=value" "metrix embed: --dim '0': expected"
+check "unknown convolution algorithm" 2 "$bin" embed --conv-algo fft
+expect_err "unknown convolution algorithm" "metrix embed: --conv-algo 'fft': expected winograd or direct"
 check "missing value" 2 "$bin" bench loss --n
 expect_err "missing value" "metrix bench loss: --n: expected a value"
 check "bad choice" 2 "$bin" bench loss --neg hardest

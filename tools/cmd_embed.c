@@ -42,7 +42,7 @@ int mx_cmd_embed(int argc, char **argv) {
     const char *dir = NULL, *ckpt = "best", *lab = NULL;
     mx_split split = MX_SPLIT_TEST;
     /* metrix embed --backbone NAME ... (and --output in both) */
-    const char *bbname = NULL, *wpath = NULL, *in = NULL, *outp = NULL;
+    const char *bbname = NULL, *wpath = NULL, *in = NULL, *outp = NULL, *algo = "winograd";
     long long dim = 0, batch = 64;
     int threads = 0;
     const mx_cli_opt run_opts[] = {
@@ -70,6 +70,8 @@ int mx_cmd_embed(int argc, char **argv) {
         MX_CLI_LL("--dim", "D", &dim, 1, INT_MAX, "embedding size",
                   "from the weights' embedding.weight"),
         MX_CLI_LL("--batch", "B", &batch, 1, MX_CLI_NOMAX, "examples per forward pass", NULL),
+        MX_CLI_CHOICE("--conv-algo", "A", &algo, "winograd|direct",
+                      "convolution algorithm: winograd (3x3 stride-1 layers) | direct", NULL),
         MX_CLI_THREADS(&threads),
         MX_CLI_END,
     };
@@ -132,6 +134,7 @@ int mx_cmd_embed(int argc, char **argv) {
         }
     }
     cfg.embed_dim = (int)dim;
+    if (!mx_conv_algo_from_name(algo, &cfg.conv_algo)) goto done; /* one of the choices */
     int64_t n = x.shape[0], h = x.shape[2], w = x.shape[3], per = x.shape[1] * h * w;
     int64_t b = batch < n ? batch : n;
     mx_rng rng;
