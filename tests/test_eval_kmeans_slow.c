@@ -2,7 +2,9 @@
  * speed). 60,502 L2-normalised embeddings of d = 512 in 11,316 classes of about 5 (SOP's test
  * split), each class a random direction plus noise, clustered with k = 11,316 on 2 threads.
  * Prints the seeding / Lloyd breakdown and checks the clustering recovers the classes well. The
- * machine is shared: numbers are noisy. MX_KMEANS_FULL=0 stops after the first Lloyd iteration. */
+ * machine is shared: numbers are noisy. MX_KMEANS_FULL=0 stops after the first Lloyd iteration;
+ * MX_KMEANS_THREADS=N runs on N threads instead of 2 (the printed hash of the assignment must not
+ * change). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,7 +43,9 @@ int main(void) {
         for (int64_t p = 0; p < d; p++)
             x[i * d + p] = mu[lab[i] * d + p] + sd * (float)mx_rng_normal(&r);
     CHECK_OK(mx_eval_normalize(x, n, d));
-    mx_threads_set(2);
+    const char *th = getenv("MX_KMEANS_THREADS");
+    int nth = th ? atoi(th) : 2;
+    mx_threads_set(nth > 0 ? nth : 2);
     const char *full = getenv("MX_KMEANS_FULL");
     int max_iter = full && !strcmp(full, "0") ? 1 : 100;
     mx_rng_seed(&r, 7);
@@ -52,8 +56,12 @@ int main(void) {
     double v = 0;
     CHECK_OK(mx_nmi(lab, as, n, &v));
     double t2 = now();
-    printf("kmeans n=%lld d=%lld k=%lld max_iter=%d threads=2: %.2f s, NMI %.2f s, NMI = %.5f\n",
-           (long long)n, (long long)d, (long long)nc, max_iter, t1 - t0, t2 - t1, v);
+    uint64_t h = 1469598103934665603ull; /* FNV-1a of the assignment */
+    for (int64_t i = 0; i < n; i++) h = (h ^ (uint64_t)as[i]) * 1099511628211ull;
+    printf("kmeans n=%lld d=%lld k=%lld max_iter=%d threads=%d: %.2f s, NMI %.2f s, NMI = %.5f, "
+           "assignment hash %016llx\n",
+           (long long)n, (long long)d, (long long)nc, max_iter, mx_threads_get(), t1 - t0, t2 - t1,
+           v, (unsigned long long)h);
     printf("  large path %d: seeding %.2f s (%lld batches, %lld proposals), Lloyd %.2f s (%d "
            "passes, %lld point passes = %.2f full passes)\n",
            ks.large, ks.seed_s, (long long)ks.batches, (long long)ks.proposals, ks.lloyd_s,
