@@ -47,7 +47,11 @@ mx_status mx_eval_normalize(float *x, int64_t n, int64_t d);
 mx_status mx_nmi(const int64_t *a, const int64_t *b, int64_t n, double *out);
 
 /* k-means (k-means++ seeding from rng, then Lloyd iterations until no assignment changes or
- * max_iter) on x (n x d). assign: n cluster ids in [0, n_clusters). */
+ * max_iter) on x (n x d). assign: n cluster ids in [0, n_clusters). Large problems
+ * (n * n_clusters * d >= 1e10, e.g. Stanford Online Products' 60k x 11k x 512) seed in batches
+ * of up to 256 centres by rejection sampling (the same D^2 distribution, one GEMM per batch)
+ * and rescore each Lloyd pass against the centres that moved only: about 8 s on 2 threads at
+ * SOP scale instead of 134 s. Same clusters for any thread count. */
 mx_status mx_kmeans(const float *x, int64_t n, int64_t d, int64_t n_clusters, int max_iter,
                     mx_rng *rng, int64_t *assign);
 
@@ -101,8 +105,8 @@ typedef struct mx_eval_report {
  * (ties broken by index, so for In-Shop a tie between the best positive and a negative counts
  * against the query, unlike the official "fewer than K negatives score higher"). MAP@R needs the
  * top max(R) list of every query: memory n_query x max(K_max, R_max) x 8 bytes plus the same in
- * floats; set map_at_r = 0 for very large classes. NMI's k-means costs O(n d classes) for the
- * seeding and per Lloyd iteration.
+ * floats; set map_at_r = 0 for very large classes. NMI's k-means costs O(n d classes) per full
+ * Lloyd pass (see mx_kmeans for large sets).
  *
  * Leave-one-out evaluation of n embeddings (n x d, normalised internally on a copy) with labels.
  * train (n_train x d, may be NULL) adds utilization u(emb, train). rng seeds k-means++ (may be
