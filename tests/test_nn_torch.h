@@ -23,11 +23,25 @@ static void nt_compare(const char *what, const float *got, const float *want, in
     (void)d;
 }
 
-/* batch, size: 0 = the script's defaults (smallcnn 4 x 28, ResNets 2 x 64). head_only: compare
- * only the embedding head's gradients (trunk gradients are ill-conditioned in float, see
- * test_nn_torch_slow.c); embeddings, loss and running statistics are always compared. */
+/* Relative Frobenius distance ||got - want|| / ||want|| (double accumulation). */
+static double nt_rel_l2(const float *got, const float *want, int64_t n) {
+    double e = 0, w = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)got[i] - want[i];
+        e += d * d;
+        w += (double)want[i] * want[i];
+    }
+    return sqrt(e / (w > 0 ? w : 1e-300));
+}
+
+/* batch, size: 0 = the script's defaults (smallcnn 4 x 28, ResNets 2 x 64). trunk_l2: 0 =
+ * compare every gradient elementwise (atol = tol_grad x max|grad|); > 0 = compare the head's
+ * gradients elementwise and each trunk gradient by relative Frobenius norm <= trunk_l2 (for
+ * train-mode BN in deep nets, where single ReLU-mask flips move individual entries by 10-40% of
+ * max|grad| even in float64 under float32-sized perturbations, see test_nn_torch_slow.c);
+ * embeddings, loss and running statistics are always compared. */
 static int nn_torch_check_at(const char *backbone, int frozen_bn, int batch, int size,
-                             int head_only, double tol_emb, double tol_grad) {
+                             double trunk_l2, double tol_emb, double tol_grad) {
     if (system("/usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1") != 0) {
         printf("SKIP: /usr/bin/python3 with torch and torchvision is not available\n");
         return 0;
@@ -91,19 +105,39 @@ static int nn_torch_check_at(const char *backbone, int frozen_bn, int batch, int
     printf("%s: loss %.6f (torch %.6f)\n", backbone, loss, loss_t);
     CHECK_OK(mx_model_backward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, dE, NULL));
     int bad = 0;
+    double worst_l2 = 0, worst_max = 0;
+    const char *worst_l2_name = "-", *worst_max_name = "-";
     for (int i = 0; i < mx_model_param_count(m); i++) {
         const mx_param_info *p = mx_model_param_at(m, i);
-        if (head_only && !p->head) continue;
+        const float *got = mx_model_grads(m) + p->offset;
         snprintf(what, sizeof what, "grad.%s", p->name);
         int before = mx_test_failures;
         CHECK_OK(mx_st_read_f32(ref, what, p->ndim, p->shape, want));
-        nt_compare(what, mx_model_grads(m) + p->offset, want, p->numel, tol_grad);
+        if (trunk_l2 > 0 && !p->head) {
+            double l2 = nt_rel_l2(got, want, p->numel), mx = 0, mw = nt_maxabs(want, p->numel);
+            for (int64_t j = 0; j < p->numel; j++)
+                mx = fabs((double)got[j] - want[j]) > mx ? fabs((double)got[j] - want[j]) : mx;
+            mx /= mw > 0 ? mw : 1;
+            if (l2 > worst_l2) worst_l2 = l2, worst_l2_name = p->name;
+            if (mx > worst_max) worst_max = mx, worst_max_name = p->name;
+            if (!(l2 <= trunk_l2)) {
+                printf("FAIL %s: relative L2 distance %.3e > %.1e\n", what, l2, trunk_l2);
+                mx_test_failures++;
+            }
+        } else {
+            nt_compare(what, got, want, p->numel, tol_grad);
+        }
         bad += mx_test_failures != before;
     }
-    printf("%s%s %lldx%lld: %d parameters (%s) compared, %d out of tolerance (%.0e x max|grad|)\n",
+    printf("%s%s %lldx%lld: %d parameter gradients compared, %d out of tolerance (head %.0e x "
+           "max|grad|; trunk %s %.0e)\n",
            backbone, frozen_bn ? " (frozen BN)" : "", (long long)n, (long long)h,
-           mx_model_param_count(m), head_only ? "head gradients only" : "all gradients", bad,
-           tol_grad);
+           mx_model_param_count(m), bad, tol_grad,
+           trunk_l2 > 0 ? "relative L2" : "elementwise, x max|grad|",
+           trunk_l2 > 0 ? trunk_l2 : tol_grad);
+    if (trunk_l2 > 0)
+        printf("  trunk: worst relative L2 %.2e (%s), worst max|diff|/max|grad| %.2e (%s)\n",
+               worst_l2, worst_l2_name, worst_max, worst_max_name);
     for (int i = 0; i < mx_model_stat_count(m); i++) {
         const mx_stat_info *s = mx_model_stat_at(m, i);
         snprintf(what, sizeof what, "after.%s", s->name);
@@ -117,5 +151,5 @@ static int nn_torch_check_at(const char *backbone, int frozen_bn, int batch, int
 }
 
 static int nn_torch_check(const char *backbone, int frozen_bn, double tol_emb, double tol_grad) {
-    return nn_torch_check_at(backbone, frozen_bn, 0, 0, 0, tol_emb, tol_grad);
+    return nn_torch_check_at(backbone, frozen_bn, 0, 0, 0.0, tol_emb, tol_grad);
 }

@@ -7,6 +7,11 @@ runs one training-mode forward (BN batch statistics, running stats updated with 
 or with --frozen-bn BN in eval mode) on a random batch, the loss L = sum_ij (E E^T)_ij R_ij with a fixed random R, and backward.
 Writes OUT/weights.safetensors (torchvision names, including num_batches_tracked) and
 OUT/ref.safetensors (input, R, emb, loss, grad.<name>, after.<running stat>).
+--double runs the same weights and batch in float64 (ref.safetensors then holds F64 tensors;
+weights.safetensors stays float32, identical to the float run): the ground truth against which
+float32 gradients are judged. --input decorrelated draws each example with its own per-channel
+offset and scale and smooth structure (default: i.i.d. N(0,1) pixels, which give near-identical
+embeddings and ill-conditioned train-mode BN backward in deep nets).
 Usage: /usr/bin/python3 nn_torch_ref.py --backbone resnet18 --out DIR [--batch 2 --size 64]
 """
 import argparse, json, os, struct
@@ -21,7 +26,7 @@ def write_safetensors(path, tensors):
     header, blobs, off = {}, [], 0
     for name, t in tensors.items():
         a = t.detach().cpu().contiguous().numpy()
-        dt = {np.float32: "F32", np.int64: "I64"}[a.dtype.type]
+        dt = {np.float32: "F32", np.float64: "F64", np.int64: "I64"}[a.dtype.type]
         b = a.tobytes()
         header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
@@ -72,6 +77,8 @@ def main():
     ap.add_argument("--size", type=int, default=0)
     ap.add_argument("--dim", type=int, default=0)
     ap.add_argument("--frozen-bn", action="store_true", help="BN in eval mode (the Metrix default)")
+    ap.add_argument("--double", action="store_true", help="forward/backward in float64")
+    ap.add_argument("--input", default="iid", choices=["iid", "decorrelated"])
     a = ap.parse_args()
     small = a.backbone == "smallcnn"
     n = a.batch or (4 if small else 2)
@@ -91,11 +98,27 @@ def main():
     write_safetensors(os.path.join(a.out, "weights.safetensors"), {k: v.clone() for k, v in sd.items()})
     x = torch.randn(n, 1 if small else 3, s, s)
     R = torch.randn(n, n)
+    if a.input == "decorrelated":  # per-example offset, scale and low-frequency structure
+        c = x.shape[1]
+        g = torch.Generator().manual_seed(99)
+        u = torch.linspace(-1, 1, s)
+        f = torch.rand(n, c, 2, 2, generator=g) * 6
+        ph = torch.rand(n, c, 2, generator=g) * 6.3
+        smooth = (torch.sin(f[:, :, 0, 0, None, None] * u[:, None] + f[:, :, 0, 1, None, None] * u
+                            + ph[:, :, 0, None, None])
+                  + torch.cos(f[:, :, 1, 0, None, None] * u[:, None] - f[:, :, 1, 1, None, None] * u
+                              + ph[:, :, 1, None, None]))
+        off = torch.randn(n, c, 1, 1, generator=g)
+        scale = 0.25 + 1.5 * torch.rand(n, 1, 1, 1, generator=g)
+        x = off + scale * (smooth + 0.5 * x)
+    if a.double:
+        net.double()
+        x, R = x.double(), R.double()
     net.train(not a.frozen_bn)
     e = net(x)
     loss = ((e @ e.t()) * R).sum()
     loss.backward()
-    out = {"input": x, "R": R, "emb": e, "loss": loss.reshape(1)}
+    out = {"input": x.float() if a.double else x, "R": R.float() if a.double else R, "emb": e, "loss": loss.reshape(1)}
     for k, p in net.named_parameters():
         out["grad." + k] = p.grad
     for k, v in net.state_dict().items():
