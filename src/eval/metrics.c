@@ -160,34 +160,40 @@ static float sqdist_f(const float *a, const float *b, int64_t d) {
     return s;
 }
 
-/* na[i] = argmin_c ||x_i - c||^2 (ties: smaller c), bd: n floats of workspace. */
-static void kmeans_assign(const float *x, int64_t n, int64_t d, const float *cent,
-                          const float *cnorm, int64_t nc, float *tiles, float *bd, int64_t *na) {
+/* Nearest columns by GEMM tiles: for each row q_i of q (nq x d), best[i] = min over c in
+ * [c0, c1) of xn[c] - 2 q_i . x_c (= ||q_i - x_c||^2 - ||q_i||^2 with xn[c] = ||x_c||^2) and, if
+ * arg is not NULL, arg[i] = that c (ties: smaller c). x: centres / gallery rows (c1 x d). */
+static void nearest_rows(const float *q, int64_t nq, int64_t d, const float *x, const float *xn,
+                         int64_t c0, int64_t c1, float *tiles, float *best, int64_t *arg) {
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t i0 = 0; i0 < n; i0 += TILE_ROWS) {
-        int64_t m = MX_MIN(TILE_ROWS, n - i0);
+    for (int64_t i0 = 0; i0 < nq; i0 += TILE_ROWS) {
+        int64_t m = MX_MIN(TILE_ROWS, nq - i0);
         float *tile = tiles + (size_t)omp_get_thread_num() * TILE_SIZE;
-        for (int64_t c0 = 0; c0 < nc; c0 += TILE_COLS) {
-            int64_t w = MX_MIN(TILE_COLS, nc - c0);
-            /* tile (m x w) = x_block . cent_chunk^T; distance less ||x||^2 = |c|^2 - 2 x.c */
-            mx_sgemm(0, 1, m, w, d, 1.0f, x + i0 * d, d, cent + c0 * d, d, 0.0f, tile, w);
+        for (int64_t j0 = c0; j0 < c1; j0 += TILE_COLS) {
+            int64_t w = MX_MIN(TILE_COLS, c1 - j0);
+            mx_sgemm(0, 1, m, w, d, 1.0f, q + i0 * d, d, x + j0 * d, d, 0.0f, tile, w);
             for (int64_t r = 0; r < m; r++) {
                 const float *v = tile + r * w;
-                int64_t i = i0 + r;
-                if (c0 == 0) {
-                    bd[i] = INFINITY;
-                    na[i] = 0;
-                }
+                int64_t i = i0 + r, a = j0 == c0 ? c0 : arg ? arg[i] : 0;
+                float b = j0 == c0 ? INFINITY : best[i];
                 for (int64_t c = 0; c < w; c++) {
-                    float dist = cnorm[c0 + c] - 2.0f * v[c];
-                    if (dist < bd[i]) {
-                        bd[i] = dist;
-                        na[i] = c0 + c;
+                    float t = xn[j0 + c] - 2.0f * v[c];
+                    if (t < b) {
+                        b = t;
+                        a = j0 + c;
                     }
                 }
+                best[i] = b;
+                if (arg) arg[i] = a;
             }
         }
     }
+}
+
+/* na[i] = argmin_c ||x_i - c||^2 (ties: smaller c), bd: n floats of workspace. */
+static void kmeans_assign(const float *x, int64_t n, int64_t d, const float *cent,
+                          const float *cnorm, int64_t nc, float *tiles, float *bd, int64_t *na) {
+    nearest_rows(x, n, d, cent, cnorm, 0, nc, tiles, bd, na);
 }
 
 /* Squared-distance rounding allowance (relative to ||x||^2 + max ||c||^2) of the float GEMM form
@@ -196,29 +202,17 @@ static void kmeans_assign(const float *x, int64_t n, int64_t d, const float *cen
  * the same choice (beyond the rounding that pass has anyway). */
 #define KM_ROUND 1e-4
 
-/* mind[i] = min(mind[i], min_{c in [c0, c1)} ||x_i - c||^2) by GEMM tiles (large seeding). */
+/* mind[i] = min(mind[i], min_{c in [c0, c1)} ||x_i - c||^2) by GEMM tiles (large seeding).
+ * bd: n floats of workspace. */
 static void kmeans_seed_update(const float *x, const float *xn, int64_t n, int64_t d,
                                const float *cent, const float *cnorm, int64_t c0, int64_t c1,
-                               float *tiles, double *mind) {
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t i0 = 0; i0 < n; i0 += TILE_ROWS) {
-        int64_t m = MX_MIN(TILE_ROWS, n - i0);
-        float *tile = tiles + (size_t)omp_get_thread_num() * TILE_SIZE;
-        for (int64_t j0 = c0; j0 < c1; j0 += TILE_COLS) {
-            int64_t w = MX_MIN(TILE_COLS, c1 - j0);
-            mx_sgemm(0, 1, m, w, d, 1.0f, x + i0 * d, d, cent + j0 * d, d, 0.0f, tile, w);
-            for (int64_t r = 0; r < m; r++) {
-                const float *v = tile + r * w;
-                float b = INFINITY;
-                for (int64_t c = 0; c < w; c++) {
-                    float t = cnorm[j0 + c] - 2.0f * v[c];
-                    b = t < b ? t : b;
-                }
-                double t = (double)xn[i0 + r] + b;
-                t = t > 0 ? t : 0;
-                if (t < mind[i0 + r]) mind[i0 + r] = t;
-            }
-        }
+                               float *tiles, float *bd, double *mind) {
+    nearest_rows(x, n, d, cent, cnorm, c0, c1, tiles, bd, NULL);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        double t = (double)xn[i] + bd[i];
+        t = t > 0 ? t : 0;
+        if (t < mind[i]) mind[i] = t;
     }
 }
 
@@ -268,15 +262,15 @@ static void kmeans_seed_exact(const float *x, int64_t n, int64_t d, int64_t nc, 
  * falls as the batch covers the mass). Cost: one n x k x d GEMM in all, plus the proposals,
  * instead of k serial O(n d) passes in double (minutes at Stanford Online Products scale).
  * Every scan and pick is serial and mind comes from fixed row tiles: the centres do not
- * depend on the thread count. cum: n doubles of workspace. */
+ * depend on the thread count. cum: n doubles, bd: n floats of workspace. */
 static void kmeans_seed_batched(const float *x, const float *xn, int64_t n, int64_t d, int64_t nc,
                                 int64_t bmax, mx_rng *rng, float *cent, float *cnorm, double *mind,
-                                double *cum, float *tiles, mx_kmeans_stats *stats) {
+                                double *cum, float *tiles, float *bd, mx_kmeans_stats *stats) {
     int64_t first = (int64_t)mx_rng_below(rng, (uint64_t)n);
     memcpy(cent, x + first * d, (size_t)d * sizeof(float));
     cnorm[0] = xn[first];
     for (int64_t i = 0; i < n; i++) mind[i] = INFINITY;
-    kmeans_seed_update(x, xn, n, d, cent, cnorm, 0, 1, tiles, mind);
+    kmeans_seed_update(x, xn, n, d, cent, cnorm, 0, 1, tiles, bd, mind);
     stats->batches = 1;
     int64_t c = 1;
     while (c < nc) {
@@ -314,7 +308,7 @@ static void kmeans_seed_batched(const float *x, const float *xn, int64_t n, int6
                 }
             }
         }
-        kmeans_seed_update(x, xn, n, d, cent, cnorm, b0, c, tiles, mind);
+        kmeans_seed_update(x, xn, n, d, cent, cnorm, b0, c, tiles, bd, mind);
         stats->batches++;
     }
 }
@@ -526,7 +520,8 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
     double t0 = now_s();
     if (large) {
         row_sqnorms(x, n, d, xn);
-        kmeans_seed_batched(x, xn, n, d, nc, o.seed_batch, rng, cent, cnorm, mind, cum, tile, S);
+        kmeans_seed_batched(x, xn, n, d, nc, o.seed_batch, rng, cent, cnorm, mind, cum, tile, bd,
+                            S);
     } else {
         kmeans_seed_exact(x, n, d, nc, rng, cent, mind);
     }
@@ -618,24 +613,7 @@ mx_status mx_utilization(const float *q, int64_t nq, const float *x, int64_t nx,
     }
     row_sqnorms(q, nq, d, qn);
     row_sqnorms(x, nx, d, xn);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t i0 = 0; i0 < nq; i0 += TILE_ROWS) {
-        int64_t m = MX_MIN(TILE_ROWS, nq - i0);
-        float *tp = tile + (size_t)omp_get_thread_num() * TILE_SIZE;
-        for (int64_t j0 = 0; j0 < nx; j0 += TILE_COLS) {
-            int64_t w = MX_MIN(TILE_COLS, nx - j0);
-            mx_sgemm(0, 1, m, w, d, 1.0f, q + i0 * d, d, x + j0 * d, d, 0.0f, tp, w);
-            for (int64_t r = 0; r < m; r++) {
-                const float *v = tp + r * w;
-                float b = j0 == 0 ? INFINITY : best[i0 + r];
-                for (int64_t c = 0; c < w; c++) {
-                    float t = xn[j0 + c] - 2.0f * v[c];
-                    if (t < b) b = t;
-                }
-                best[i0 + r] = b;
-            }
-        }
-    }
+    nearest_rows(q, nq, d, x, xn, 0, nx, tile, best, NULL);
     double s = 0;
     for (int64_t i = 0; i < nq; i++) {
         double t = (double)qn[i] + best[i];
