@@ -23,6 +23,22 @@ static inline int worse(float as, int64_t ai, float bs, int64_t bi) {
     return as < bs || (as == bs && ai > bi);
 }
 
+/* Puts (s, j) into the root slot of the heap (hs, hi) of m items and sifts it down. */
+static void sift_down(float *hs, int64_t *hi, int64_t m, float s, int64_t j) {
+    int64_t p = 0;
+    for (;;) {
+        int64_t c = 2 * p + 1;
+        if (c >= m) break;
+        if (c + 1 < m && worse(hs[c + 1], hi[c + 1], hs[c], hi[c])) c++;
+        if (!worse(hs[c], hi[c], s, j)) break;
+        hs[p] = hs[c];
+        hi[p] = hi[c];
+        p = c;
+    }
+    hs[p] = s;
+    hi[p] = j;
+}
+
 /* Offers (s, j) to the heap (hs, hi) of capacity k holding *cnt items. */
 static void heap_offer(float *hs, int64_t *hi, int64_t k, int64_t *cnt, float s, int64_t j) {
     int64_t p;
@@ -39,19 +55,7 @@ static void heap_offer(float *hs, int64_t *hi, int64_t k, int64_t *cnt, float s,
         hi[p] = j;
         return;
     }
-    if (!worse(hs[0], hi[0], s, j)) return;
-    p = 0;
-    for (;;) { /* sift down from the root */
-        int64_t c = 2 * p + 1;
-        if (c >= k) break;
-        if (c + 1 < k && worse(hs[c + 1], hi[c + 1], hs[c], hi[c])) c++;
-        if (!worse(hs[c], hi[c], s, j)) break;
-        hs[p] = hs[c];
-        hi[p] = hi[c];
-        p = c;
-    }
-    hs[p] = s;
-    hi[p] = j;
+    if (worse(hs[0], hi[0], s, j)) sift_down(hs, hi, k, s, j); /* replaces the worst */
 }
 
 /* Admission threshold of a heap: candidates below it can never enter. */
@@ -65,20 +69,7 @@ static void heap_finish(float *hs, int64_t *hi, int64_t k, int64_t cnt) {
     for (int64_t n = cnt; n > 1; n--) {
         float ts = hs[0];
         int64_t ti = hi[0];
-        float s = hs[n - 1];
-        int64_t j = hi[n - 1];
-        int64_t p = 0, m = n - 1;
-        for (;;) {
-            int64_t c = 2 * p + 1;
-            if (c >= m) break;
-            if (c + 1 < m && worse(hs[c + 1], hi[c + 1], hs[c], hi[c])) c++;
-            if (!worse(hs[c], hi[c], s, j)) break;
-            hs[p] = hs[c];
-            hi[p] = hi[c];
-            p = c;
-        }
-        hs[p] = s;
-        hi[p] = j;
+        sift_down(hs, hi, n - 1, hs[n - 1], hi[n - 1]);
         hs[n - 1] = ts;
         hi[n - 1] = ti;
     }
