@@ -219,7 +219,9 @@ int mx_nn_conv_winograd_count(const mx_model *m, int pass) {
     return n;
 }
 
-int mx_model_conv_winograd_count(const mx_model *m) { return mx_nn_conv_winograd_count(m, 0); }
+int mx_model_conv_winograd_count(const mx_model *m) {
+    return mx_nn_conv_winograd_count(m, 0);
+}
 
 static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int inference) {
     mx_model *m = p->m;
@@ -243,12 +245,12 @@ static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
     for (;;) {
         DN(dnnl_convolution_forward_desc_init(
-            &cd, inference ? dnnl_forward_inference : dnnl_forward_training, alg,
-            &s->md[nd->in0], &wany, bptr, &s->md[nd->out], st, pl, pr));
+            &cd, inference ? dnnl_forward_inference : dnnl_forward_training, alg, &s->md[nd->in0],
+            &wany, bptr, &s->md[nd->out], st, pl, pr));
         if (dnnl_primitive_desc_create(&fpd, &cd, NULL, p->eng, NULL) == dnnl_success) break;
         if (alg == dnnl_convolution_direct)
-            return mx_error(MX_ERR_BACKEND, "nn: oneDNN: no forward convolution %d->%d k%d", ic,
-                            oc, nd->k);
+            return mx_error(MX_ERR_BACKEND, "nn: oneDNN: no forward convolution %d->%d k%d", ic, oc,
+                            nd->k);
         alg = dnnl_convolution_direct;
     }
     e->wino = alg == dnnl_convolution_winograd;
@@ -283,8 +285,8 @@ static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
         if (ds == dnnl_success && rs == MX_OK) {
             dnnl_convolution_desc_t bwd;
             for (alg = want;; alg = dnnl_convolution_direct) {
-                ds = dnnl_convolution_backward_weights_desc_init(
-                    &bwd, alg, &s->md[nd->in0], &wany, bptr, &s->md[nd->out], st, pl, pr);
+                ds = dnnl_convolution_backward_weights_desc_init(&bwd, alg, &s->md[nd->in0], &wany,
+                                                                 bptr, &s->md[nd->out], st, pl, pr);
                 if (ds == dnnl_success)
                     ds = dnnl_primitive_desc_create(&pd, &bwd, NULL, p->eng, fpd);
                 if (ds == dnnl_success || alg == dnnl_convolution_direct) break;
@@ -321,6 +323,17 @@ static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
     return MX_OK;
 }
 
+/* The backward primitive of an initialised op descriptor, hinted by its forward one. */
+static dnnl_status_t bwd_prim(mx_plan *p, const_dnnl_op_desc_t desc,
+                              const_dnnl_primitive_desc_t fwd, dnnl_primitive_t *out) {
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t ds = dnnl_primitive_desc_create(&pd, desc, NULL, p->eng, fwd);
+    if (ds != dnnl_success) return ds;
+    ds = dnnl_primitive_create(out, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return ds;
+}
+
 static unsigned bn_flags(const mx_node *nd, int global) {
     return dnnl_use_scale | dnnl_use_shift | (global ? dnnl_use_global_stats : 0) |
            (nd->relu ? dnnl_fuse_norm_relu : 0);
@@ -337,7 +350,7 @@ static mx_status build_bn(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int 
     DN(dnnl_batch_normalization_forward_desc_init(
         &bd, inference ? dnnl_forward_inference : dnnl_forward_training, &s->md[nd->in0],
         m->cfg.bn_eps, bn_flags(nd, global)));
-    dnnl_primitive_desc_t fpd, pd;
+    dnnl_primitive_desc_t fpd;
     DN(dnnl_primitive_desc_create(&fpd, &bd, NULL, p->eng, NULL));
     dnnl_status_t ds = dnnl_primitive_create(&e->fwd, fpd);
     mx_status rs = MX_OK;
@@ -360,11 +373,7 @@ static mx_status build_bn(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int 
         ds = dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &s->md[nd->out],
                                                          &s->md[nd->in0], m->cfg.bn_eps,
                                                          bn_flags(nd, global));
-        if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &bd, NULL, p->eng, fpd);
-        if (ds == dnnl_success) {
-            ds = dnnl_primitive_create(&e->bwd_d, pd);
-            dnnl_primitive_desc_destroy(pd);
-        }
+        if (ds == dnnl_success) ds = bwd_prim(p, &bd, fpd, &e->bwd_d);
     }
     dnnl_primitive_desc_destroy(fpd);
     if (rs != MX_OK) return rs;
@@ -384,7 +393,7 @@ static mx_status build_pool(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
     DN(dnnl_pooling_forward_desc_init(
         &pdsc, inference ? dnnl_forward_inference : dnnl_forward_training, dnnl_pooling_max,
         &s->md[nd->in0], &s->md[nd->out], st, k, pl, pr));
-    dnnl_primitive_desc_t fpd, pd;
+    dnnl_primitive_desc_t fpd;
     DN(dnnl_primitive_desc_create(&fpd, &pdsc, NULL, p->eng, NULL));
     dnnl_status_t ds = dnnl_primitive_create(&e->fwd, fpd);
     mx_status rs = MX_OK;
@@ -393,11 +402,7 @@ static mx_status build_pool(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
                  NULL);
         ds = dnnl_pooling_backward_desc_init(&pdsc, dnnl_pooling_max, &s->md[nd->in0],
                                              &s->md[nd->out], st, k, pl, pr);
-        if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &pdsc, NULL, p->eng, fpd);
-        if (ds == dnnl_success) {
-            ds = dnnl_primitive_create(&e->bwd_d, pd);
-            dnnl_primitive_desc_destroy(pd);
-        }
+        if (ds == dnnl_success) ds = bwd_prim(p, &pdsc, fpd, &e->bwd_d);
     }
     dnnl_primitive_desc_destroy(fpd);
     if (rs != MX_OK) return rs;
@@ -529,8 +534,8 @@ mx_status mx_nn_plan_create(mx_model *m, int n_slots, int64_t max_batch, mx_plan
     for (int t = 0; t < m->n_tensors; t++) p->act_of[t] = t;
     for (int i = 0; i < m->n_nodes; i++) {
         const mx_node *nd = &m->nodes[i];
-        if (nd->kind != MX_NODE_ADD || nd->in0 == nd->in1 || nd->in0 == 0 ||
-            n_use[nd->in0] != 1 || is_stage[nd->in0] || p->act_of[nd->in0] != nd->in0)
+        if (nd->kind != MX_NODE_ADD || nd->in0 == nd->in1 || nd->in0 == 0 || n_use[nd->in0] != 1 ||
+            is_stage[nd->in0] || p->act_of[nd->in0] != nd->in0)
             continue;
         for (int j = 0; j < i; j++)
             if (m->nodes[j].out == nd->in0 &&
