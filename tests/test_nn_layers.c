@@ -263,7 +263,8 @@ static void compare_net(mx_rng *rng, int kind, int bn_train, int h, mx_conv_algo
     for (int i = 0; i < mx_model_param_count(m); i++) {
         const mx_param_info *p = mx_model_param_at(m, i);
         for (int64_t j = 0; j < p->numel; j++) tmp[j] = (float)gd[p->offset + j];
-        snprintf(what, sizeof what, "net%d/bn%d/%s grad %s", kind, bn_train, mx_conv_algo_name(algo), p->name);
+        snprintf(what, sizeof what, "net%d/bn%d/%s grad %s", kind, bn_train,
+                 mx_conv_algo_name(algo), p->name);
         mx_test_compare(what, mx_model_grads(m) + p->offset, tmp, (size_t)p->numel, 1e-4, 1e-3);
     }
     for (int64_t i = 0; i < xl; i++) tmp[i] = (float)dxd[i];

@@ -19,7 +19,8 @@ static double pair_loss(const float *E, const float *R, int64_t n, int64_t d, fl
     for (int64_t i = 0; i < n; i++)
         for (int64_t k = 0; k < d; k++) {
             double s = 0;
-            for (int64_t j = 0; j < n; j++) s += (double)(R[i * n + j] + R[j * n + i]) * E[j * d + k];
+            for (int64_t j = 0; j < n; j++)
+                s += (double)(R[i * n + j] + R[j * n + i]) * E[j * d + k];
             dE[i * d + k] = (float)s;
         }
     return l;
@@ -28,8 +29,9 @@ static double pair_loss(const float *E, const float *R, int64_t n, int64_t d, fl
 static void run_case(const char *backbone) {
     char dir[512], cmd[1400], path[700];
     snprintf(dir, sizeof dir, "%s/train_torch_steps_%s", MX_BINARY_DIR, backbone);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/ref/train_torch_steps.py --backbone %s "
-                              "--out %s --steps %d >/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/ref/train_torch_steps.py --backbone %s "
+             "--out %s --steps %d >/dev/null",
              MX_SOURCE_DIR, backbone, dir, STEPS);
     CHECK(system(cmd) == 0);
     snprintf(path, sizeof path, "%s/steps.safetensors", dir);
@@ -41,7 +43,8 @@ static void run_case(const char *backbone) {
     if (!xv) return;
     int64_t n = xv->shape[0], c = xv->shape[1], h = xv->shape[2], w = xv->shape[3];
     int d = !strcmp(backbone, "smallcnn") ? 32 : 64;
-    float *x = malloc(sizeof(float) * (size_t)(n * c * h * w)), *R = malloc(sizeof(float) * (size_t)(n * n));
+    float *x = malloc(sizeof(float) * (size_t)(n * c * h * w)),
+          *R = malloc(sizeof(float) * (size_t)(n * n));
     float want[2][STEPS];
     int64_t rs[2] = {n, n}, ss[1] = {STEPS};
     CHECK_OK(mx_st_read_f32(ref, "input", 4, xv->shape, x));
@@ -51,7 +54,8 @@ static void run_case(const char *backbone) {
     mx_st_free(ref);
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);
 
-    float *E = malloc(sizeof(float) * (size_t)(n * d)), *dE = malloc(sizeof(float) * (size_t)(n * d));
+    float *E = malloc(sizeof(float) * (size_t)(n * d)),
+          *dE = malloc(sizeof(float) * (size_t)(n * d));
     float *G = malloc(sizeof(float) * (size_t)(n * n));
     for (int which = 0; which < 4; which++) { /* Adam, SGD; direct then Winograd convolutions */
         mx_conv_algo algo = which < 2 ? MX_CONV_DIRECT : MX_CONV_WINOGRAD;

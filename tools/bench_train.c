@@ -1,8 +1,8 @@
 /* metrix bench train: full training steps of a backbone on random inputs: zero grad, forward,
  * a metric loss on the L2-normalised embeddings, backward, an Adam update of every parameter.
  * Training-mode BN (--bn frozen: BN in eval mode with trainable affine parameters, the Metrix
- * protocol after warm-up). Prints the configuration, the peak RSS and a last line "train images/s: X".
- * bench/bench_train.sh runs the same workload in PyTorch side by side.
+ * protocol after warm-up). Prints the configuration, the peak RSS and a last line "train images/s:
+ * X". bench/bench_train.sh runs the same workload in PyTorch side by side.
  *
  * The loss is a self-contained pair loss (4 examples per class): L = mean over pairs i != j of
  * s_ij * (same class ? -1 : +1) with s = E E^T, so dL/dE = (W + W^T) E / (n (n - 1)). */

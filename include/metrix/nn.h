@@ -63,11 +63,11 @@ int mx_conv_algo_from_name(const char *name, mx_conv_algo *out);
 const char *mx_conv_algo_name(mx_conv_algo a);
 
 typedef struct mx_model_config {
-    mx_backbone backbone; /* default MX_BACKBONE_RESNET50 */
-    int in_channels;      /* default 3 (1 for smallcnn) */
-    int embed_dim;        /* d; 0 = default: 512 for ResNets, 128 for smallcnn */
-    float bn_eps;         /* default 1e-5 */
-    float bn_momentum;    /* default 0.1 (torch): running = (1-m) running + m batch */
+    mx_backbone backbone;   /* default MX_BACKBONE_RESNET50 */
+    int in_channels;        /* default 3 (1 for smallcnn) */
+    int embed_dim;          /* d; 0 = default: 512 for ResNets, 128 for smallcnn */
+    float bn_eps;           /* default 1e-5 */
+    float bn_momentum;      /* default 0.1 (torch): running = (1-m) running + m batch */
     mx_conv_algo conv_algo; /* default MX_CONV_WINOGRAD */
 } mx_model_config;
 
