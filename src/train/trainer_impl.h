@@ -1,0 +1,118 @@
+/* Private header of the trainer: the state every trainer_*.c file shares, and their entry points.
+ *
+ *   trainer.c         the epoch loop (mx_trainer_run): steps, evaluation, log, checkpoints
+ *   trainer_setup.c   create / resume / open: data, model, loss + mixing, optimizer, buffers
+ *   trainer_step.c    one training step: forward, Metrix mixing, loss, backward, optimizer
+ *   trainer_eval.c    embedding and evaluating a split (leave-one-out or query/gallery)
+ *   trainer_ckpt.c    checkpoint save / load
+ *   trainer_report.c  log.csv, curves, the final report and its plots */
+#ifndef MX_TRAINER_IMPL_H
+#define MX_TRAINER_IMPL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/core_impl.h"
+#include "metrix/data.h"
+#include "metrix/eval.h"
+#include "metrix/gemm.h"
+#include "metrix/io.h"
+#include "metrix/loss.h"
+#include "metrix/mix.h"
+#include "metrix/nn.h"
+#include "metrix/optim.h"
+#include "metrix/plot.h"
+#include "metrix/train.h"
+
+#define MX_UTIL_MIXED_CAP 20000 /* mixed embeddings kept from the last epoch for utilization */
+
+typedef enum { MIX_NONE, MIX_INPUT, MIX_FEATURE, MIX_EMBED } mix_level;
+
+struct mx_trainer {
+    mx_train_config cfg;
+    char dir[1024];
+
+    /* data */
+    mx_dataset *ds_train, *ds_val, *ds_test, *ds_query, *ds_gallery;
+    mx_sampler *sampler;
+    mx_loader *loader;
+    mx_transform_config tf_train, tf_test;
+    int channels, size;
+    int64_t img_floats; /* C * H * W */
+    int n_classes;      /* training classes */
+
+    /* network, loss, optimizer */
+    mx_model *model;
+    int d;
+    mix_level level;
+    int stage;         /* mixing stage (feature level) */
+    int64_t feat_size; /* floats per example at `stage` */
+    mx_loss *loss;
+    int proxy_loss;
+    float *proxies, *d_proxies; /* C x d */
+    mx_optim *opt;
+    int g_trunk, g_head, g_proxy;
+    mx_lr_schedule sched;
+    mx_mix_config mix_cfg;
+    mx_mixer *mixer;
+    int64_t max_mixed;
+    float *sim; /* B x B clean cosine similarities (hardest-negative selection) */
+
+    /* step buffers (allocated once) */
+    int B;
+    float *images;                  /* B x C x H x W */
+    int64_t *labels;                /* B */
+    float *emb, *d_emb;             /* B x d */
+    float *feat, *d_feat;           /* B x feat_size (feature level) */
+    float *mixed_in;                /* M x (img_floats | feat_size): mixed inputs or feature maps */
+    float *d_mixed_in;              /* M x feat_size (feature level) */
+    float *emb_mixed, *d_emb_mixed; /* M x d */
+    mx_mix_pair *pairs;             /* M */
+    float *util_mixed;              /* MX_UTIL_MIXED_CAP x d */
+    int64_t n_util_mixed;
+
+    /* state (checkpointed) */
+    mx_rng rng_mix;
+    int64_t epoch;                         /* completed epochs */
+    int64_t step_in_epoch;                 /* completed steps of the current (interrupted) epoch */
+    double acc_loss, acc_clean, acc_mixed; /* sums over the current epoch */
+    double best_metric;
+    int64_t best_epoch;
+    double *hist_loss, *hist_val_r1, *hist_test_r1; /* per epoch (cfg.epochs) */
+
+    char report_text[8192];
+};
+
+/* ---- shared helpers (trainer.c) ---------------------------------------------------------- */
+
+double mx_tr_now(void);
+void mx_tr_say(const mx_train_callbacks *cb, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* out = <run dir>/name */
+void mx_tr_path(const mx_trainer *t, const char *name, char *out, size_t cap);
+mx_status mx_tr_alloc_f(float **p, int64_t n);
+void mx_tr_zero_f(float *p, int64_t n);
+mx_dataset_kind mx_tr_dataset_kind(const char *name);
+mx_status mx_tr_open_split(const mx_trainer *t, mx_split split, mx_dataset **out);
+
+/* trainer_setup.c */
+mx_status mx_tr_write_config(const mx_trainer *t);
+/* trainer_ckpt.c */
+mx_status mx_tr_ckpt_save(mx_trainer *t, const char *name);
+mx_status mx_tr_ckpt_load(mx_trainer *t, const char *path);
+/* trainer_step.c: one step on the n examples in t->images / t->labels */
+mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res);
+/* trainer_eval.c */
+mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int64_t *labels);
+mx_status mx_tr_eval_split(mx_trainer *t, const mx_dataset *ds, const float *train, int64_t n_train,
+                           int full, mx_eval_report *rep, float **emb_out, int64_t **lab_out);
+mx_status mx_tr_eval_query_gallery(mx_trainer *t, int full, mx_eval_report *rep);
+/* trainer_report.c */
+mx_status mx_tr_write_log_row(mx_trainer *t, const mx_epoch_summary *e);
+mx_status mx_tr_write_curves(mx_trainer *t);
+mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb);
+
+#endif

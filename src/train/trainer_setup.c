@@ -1,0 +1,365 @@
+/* Trainer setup: create a run, or reopen one (resume / open) from config.json and a checkpoint. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "train/trainer_impl.h"
+
+/* ---- setup ------------------------------------------------------------------------------- */
+
+static mx_status setup_data(mx_trainer *t) {
+    const mx_train_config *c = &t->cfg;
+    int fmnist = mx_tr_dataset_kind(c->dataset) == MX_DS_FMNIST;
+    MX_TRY(mx_tr_open_split(t, MX_SPLIT_TRAIN, &t->ds_train));
+    if (c->val_fraction > 0) MX_TRY(mx_tr_open_split(t, MX_SPLIT_VAL, &t->ds_val));
+    if (mx_tr_dataset_kind(c->dataset) == MX_DS_INSHOP) {
+        MX_TRY(mx_tr_open_split(t, MX_SPLIT_QUERY, &t->ds_query));
+        MX_TRY(mx_tr_open_split(t, MX_SPLIT_GALLERY, &t->ds_gallery));
+    } else {
+        MX_TRY(mx_tr_open_split(t, MX_SPLIT_TEST, &t->ds_test));
+    }
+    t->n_classes = mx_dataset_classes(t->ds_train);
+
+    if (fmnist) {
+        t->tf_train = mx_transform_config_fmnist(1);
+        t->tf_test = mx_transform_config_fmnist(0);
+    } else {
+        t->tf_train = mx_transform_config_default(MX_TF_TRAIN_RRC);
+        t->tf_test = mx_transform_config_default(MX_TF_TEST_RESIZE_CROP);
+        t->tf_train.out_size = t->tf_test.out_size = c->image_size;
+        t->tf_test.resize_size = c->resize_size;
+    }
+    if (!c->augment) t->tf_train = t->tf_test;
+    t->channels = t->tf_train.channels;
+    t->size = t->tf_train.out_size;
+    t->img_floats = (int64_t)t->channels * t->size * t->size;
+
+    mx_sampler_config sc = mx_sampler_config_default();
+    sc.kind = !strcmp(c->sampler, "m-per-class") ? MX_SAMPLER_M_PER_CLASS : MX_SAMPLER_RANDOM;
+    sc.batch_size = c->batch;
+    sc.m = c->samples_per_class;
+    sc.seed = c->seed ^ 0x5a3b1e;
+    MX_TRY(mx_sampler_create(&sc, mx_dataset_labels(t->ds_train), mx_dataset_size(t->ds_train),
+                             t->n_classes, &t->sampler));
+    mx_loader_config lc = mx_loader_config_default();
+    lc.workers = c->workers;
+    lc.seed = c->seed ^ 0xa06e;
+    MX_TRY(mx_loader_create(t->ds_train, t->sampler, 0, &t->tf_train, &lc, &t->loader));
+    t->B = c->batch;
+    return MX_OK;
+}
+
+static mx_status setup_model(mx_trainer *t, mx_rng *init) {
+    const mx_train_config *c = &t->cfg;
+    mx_backbone bb;
+    if (!mx_backbone_from_name(c->backbone, &bb))
+        return mx_error(MX_ERR_CONFIG, "backbone: unknown '%s'", c->backbone);
+    mx_model_config mc = mx_model_config_default(bb);
+    mc.in_channels = t->channels;
+    mc.embed_dim = c->embed_dim;
+    if (!mx_conv_algo_from_name(c->conv_algo, &mc.conv_algo))
+        return mx_error(MX_ERR_CONFIG, "conv_algo: unknown '%s'", c->conv_algo);
+    MX_TRY(mx_model_create(&mc, init, &t->model));
+    if (c->weights[0]) MX_TRY(mx_model_load(t->model, c->weights, 0));
+    t->d = mx_model_embed_dim(t->model);
+    mx_model_set_train(t->model, !c->bn_freeze);
+    mx_model_set_bn_affine_frozen(t->model, 0);
+
+    t->level = !strcmp(c->mix, "input")     ? MIX_INPUT
+               : !strcmp(c->mix, "feature") ? MIX_FEATURE
+               : !strcmp(c->mix, "embed")   ? MIX_EMBED
+                                            : MIX_NONE;
+    t->stage = mx_model_n_stages(t->model);
+    if (t->level == MIX_FEATURE && c->mix_stage[0]) {
+        t->stage = mx_model_stage_index(t->model, c->mix_stage);
+        if (t->stage < 1 || t->stage > mx_model_n_stages(t->model))
+            return mx_error(MX_ERR_CONFIG, "mix_stage: '%s' is not a trunk stage of %s (e.g. %s)",
+                            c->mix_stage, c->backbone,
+                            mx_model_stage_name(t->model, mx_model_n_stages(t->model)));
+    }
+    return MX_OK;
+}
+
+static mx_status setup_loss_mix(mx_trainer *t, mx_rng *init) {
+    const mx_train_config *c = &t->cfg;
+    mx_loss_kind kind = MX_LOSS_MS;
+    if (!strcmp(c->loss, "contrastive"))
+        kind = MX_LOSS_CONTRASTIVE;
+    else if (!strcmp(c->loss, "contrastive-cos"))
+        kind = MX_LOSS_CONTRASTIVE_COS;
+    else if (!strcmp(c->loss, "proxy-anchor"))
+        kind = MX_LOSS_PROXY_ANCHOR;
+    else if (!strcmp(c->loss, "triplet"))
+        kind = MX_LOSS_TRIPLET;
+    else if (!strcmp(c->loss, "proxy-nca"))
+        kind = MX_LOSS_PROXY_NCA;
+    mx_loss_config lc = mx_loss_config_default(kind);
+    lc.mix_weight = c->mix_weight;
+    if (kind == MX_LOSS_CONTRASTIVE) lc.pos_margin = c->contrastive_pos_margin;
+    if (kind == MX_LOSS_CONTRASTIVE) lc.neg_margin = c->contrastive_neg_margin;
+    if (kind == MX_LOSS_CONTRASTIVE_COS) lc.neg_margin = c->contrastive_cos_margin;
+    lc.ms_beta = c->ms_pos_scale, lc.ms_gamma = c->ms_neg_scale;
+    lc.ms_margin = c->ms_margin, lc.ms_eps = c->ms_epsilon, lc.ms_miner = c->ms_miner;
+    lc.pa_alpha = c->pa_alpha, lc.pa_delta = c->pa_delta;
+    lc.triplet_margin = c->triplet_margin;
+    lc.triplet_mining = !strcmp(c->triplet_mining, "semihard")  ? MX_TRIPLET_SEMIHARD
+                        : !strcmp(c->triplet_mining, "hardest") ? MX_TRIPLET_HARDEST
+                                                                : MX_TRIPLET_ALL;
+    lc.nca_scale = c->nca_scale;
+    t->proxy_loss = kind == MX_LOSS_PROXY_ANCHOR || kind == MX_LOSS_PROXY_NCA;
+
+    t->mix_cfg = mx_mix_config_default();
+    MX_TRY(mx_mix_strategy_parse(!strcmp(c->mix_pairs, "official") ? "posneg_or_anchorneg"
+                                                                   : c->mix_pairs,
+                                 &t->mix_cfg.strategy));
+    t->mix_cfg.neg_select = !strcmp(c->mix_negatives, "hardest")  ? MX_MIX_NEG_HARDEST
+                            : !strcmp(c->mix_negatives, "random") ? MX_MIX_NEG_RANDOM
+                                                                  : MX_MIX_NEG_ALL;
+    t->mix_cfg.k = c->mix_k;
+    t->mix_cfg.alpha = c->mix_alpha;
+    t->mix_cfg.lambda_per_pair = c->mix_lambda_per_pair;
+    t->mix_cfg.anchor_all = t->proxy_loss;
+    /* Upper bound on mixed pairs per batch: every strategy makes at most one pair per (anchor,
+     * negative) or (anchor, positive) slot (one random positive per anchor), k per anchor when
+     * the negatives are limited. */
+    int64_t B = t->B;
+    int64_t per_anchor = t->mix_cfg.neg_select == MX_MIX_NEG_ALL ? B - 1 : MX_MIN(c->mix_k, B - 1);
+    if (t->mix_cfg.strategy == MX_MIX_POSPOS) per_anchor = B - 1;
+    if (t->proxy_loss) {
+        /* proxy losses score every mixed row against all proxies: one mixed pair per anchor
+         * (its hardest, or a random, negative) keeps the mixed set at the batch size */
+        if (t->mix_cfg.neg_select == MX_MIX_NEG_ALL) t->mix_cfg.neg_select = MX_MIX_NEG_RANDOM;
+        t->mix_cfg.k = 1;
+        per_anchor = 1;
+    }
+    t->max_mixed = t->level == MIX_NONE ? 0 : B * per_anchor;
+    if (t->level != MIX_NONE) MX_TRY(mx_mixer_create(&t->mix_cfg, B, &t->mixer));
+
+    MX_TRY(
+        mx_loss_create(&lc, t->B, t->max_mixed, t->d, t->proxy_loss ? t->n_classes : 0, &t->loss));
+    if (t->proxy_loss) {
+        MX_TRY(mx_tr_alloc_f(&t->proxies, (int64_t)t->n_classes * t->d));
+        MX_TRY(mx_tr_alloc_f(&t->d_proxies, (int64_t)t->n_classes * t->d));
+        mx_loss_proxy_init(t->proxies, t->n_classes, t->d, init);
+    }
+    return MX_OK;
+}
+
+static mx_status setup_optim(mx_trainer *t) {
+    const mx_train_config *c = &t->cfg;
+    mx_optim_config oc = mx_optim_config_default();
+    oc.kind = !strcmp(c->optimizer, "sgd")     ? MX_OPTIM_SGD
+              : !strcmp(c->optimizer, "adamw") ? MX_OPTIM_ADAMW
+                                               : MX_OPTIM_ADAM;
+    oc.lr = c->lr;
+    if (oc.kind == MX_OPTIM_SGD) oc.momentum = c->momentum, oc.nesterov = c->nesterov;
+    MX_TRY(mx_optim_create(&oc, &t->opt));
+    int buf;
+    MX_TRY(mx_optim_add_buffer(t->opt, mx_model_params(t->model), mx_model_grads(t->model),
+                               mx_model_n_params(t->model), &buf));
+    int64_t off, cnt;
+    mx_model_trunk_range(t->model, &off, &cnt);
+    MX_TRY(mx_optim_add_group(t->opt, buf, off, cnt, 1.0, c->weight_decay, "trunk", &t->g_trunk));
+    mx_model_head_range(t->model, &off, &cnt);
+    MX_TRY(mx_optim_add_group(t->opt, buf, off, cnt, 1.0, c->weight_decay, "head", &t->g_head));
+    t->g_proxy = -1;
+    if (t->proxy_loss) {
+        int pbuf;
+        int64_t np = (int64_t)t->n_classes * t->d;
+        MX_TRY(mx_optim_add_buffer(t->opt, t->proxies, t->d_proxies, np, &pbuf));
+        MX_TRY(mx_optim_add_group(t->opt, pbuf, 0, np, c->proxy_lr_mult, c->weight_decay, "proxies",
+                                  &t->g_proxy));
+    }
+    t->sched = mx_lr_schedule_default();
+    t->sched.kind = !strcmp(c->schedule, "cosine") ? MX_LR_COSINE
+                    : !strcmp(c->schedule, "step") ? MX_LR_STEP
+                                                   : MX_LR_CONSTANT;
+    t->sched.step_size = c->lr_step;
+    t->sched.gamma = c->lr_gamma;
+    t->sched.t_max = c->epochs;
+    t->sched.warmup_iters = 0;
+    return mx_lr_schedule_check(&t->sched);
+}
+
+static mx_status setup_buffers(mx_trainer *t) {
+    int64_t B = t->B, M = t->max_mixed, d = t->d;
+    int slots = t->level == MIX_INPUT || t->level == MIX_FEATURE ? 2 : 1;
+    int64_t plan_batch = MX_MAX(B, slots == 2 ? M : 0);
+    MX_TRY(mx_model_plan(t->model, slots, plan_batch, t->size, t->size));
+    t->feat_size = t->level == MIX_FEATURE ? mx_model_stage_size(t->model, t->stage) : 0;
+    MX_TRY(mx_tr_alloc_f(&t->images, B * t->img_floats));
+    t->labels = mx_calloc((size_t)B, sizeof(int64_t));
+    if (!t->labels) return mx_error(MX_ERR_NOMEM, "trainer: labels");
+    MX_TRY(mx_tr_alloc_f(&t->emb, B * d));
+    MX_TRY(mx_tr_alloc_f(&t->sim, B * B));
+    MX_TRY(mx_tr_alloc_f(&t->d_emb, B * d));
+    if (t->level == MIX_FEATURE) {
+        MX_TRY(mx_tr_alloc_f(&t->feat, B * t->feat_size));
+        MX_TRY(mx_tr_alloc_f(&t->d_feat, B * t->feat_size));
+        MX_TRY(mx_tr_alloc_f(&t->mixed_in, M * t->feat_size));
+        MX_TRY(mx_tr_alloc_f(&t->d_mixed_in, M * t->feat_size));
+    } else if (t->level == MIX_INPUT) {
+        MX_TRY(mx_tr_alloc_f(&t->mixed_in, M * t->img_floats));
+    }
+    if (M > 0) {
+        MX_TRY(mx_tr_alloc_f(&t->emb_mixed, M * d));
+        MX_TRY(mx_tr_alloc_f(&t->d_emb_mixed, M * d));
+        t->pairs = mx_calloc((size_t)M, sizeof(mx_mix_pair));
+        if (!t->pairs) return mx_error(MX_ERR_NOMEM, "trainer: mixed pairs");
+        MX_TRY(mx_tr_alloc_f(&t->util_mixed, (int64_t)MX_UTIL_MIXED_CAP * d));
+    }
+    int E = t->cfg.epochs;
+    t->hist_loss = malloc(sizeof(double) * (size_t)E * 3);
+    if (!t->hist_loss) return mx_error(MX_ERR_NOMEM, "trainer: history");
+    t->hist_val_r1 = t->hist_loss + E;
+    t->hist_test_r1 = t->hist_loss + 2 * E;
+    for (int i = 0; i < 3 * E; i++) t->hist_loss[i] = NAN;
+    return MX_OK;
+}
+
+static mx_status mx_tr_build(mx_trainer *t) {
+    mx_rng root;
+    mx_rng_seed(&root, t->cfg.seed);
+    mx_rng init = mx_rng_split(&root);
+    t->rng_mix = mx_rng_split(&root);
+    MX_TRY(setup_data(t));
+    MX_TRY(setup_model(t, &init));
+    MX_TRY(setup_loss_mix(t, &init));
+    MX_TRY(setup_optim(t));
+    MX_TRY(setup_buffers(t));
+    t->best_metric = -INFINITY;
+    t->best_epoch = -1;
+    return MX_OK;
+}
+
+mx_status mx_tr_write_config(const mx_trainer *t) {
+    char path[1100];
+    mx_tr_path(t, "config.json", path, sizeof path);
+    mx_atomic_file *af;
+    FILE *f;
+    MX_TRY(mx_atomic_open(path, &af, &f));
+    mx_train_config_write_json(&t->cfg, f);
+    return mx_atomic_commit(af);
+}
+
+mx_status mx_trainer_create(const mx_train_config *cfg, const char *run_dir, mx_trainer **out) {
+    *out = NULL;
+    MX_TRY(mx_train_config_validate(cfg));
+    if (strlen(run_dir) >= 1000) return mx_error(MX_ERR_ARG, "run directory path too long");
+    struct stat st;
+    if (stat(run_dir, &st) == 0)
+        return mx_error(MX_ERR_IO,
+                        "%s: run directory exists; continue it with --resume %s or choose another "
+                        "--output (runs are never overwritten)",
+                        run_dir, run_dir);
+    mx_trainer *t = calloc(1, sizeof *t);
+    if (!t) return mx_error(MX_ERR_NOMEM, "trainer");
+    t->cfg = *cfg;
+    snprintf(t->dir, sizeof t->dir, "%s", run_dir);
+    mx_threads_set(cfg->threads);
+    mx_status s = mx_tr_build(t);
+    if (s == MX_OK && mkdir(run_dir, 0777) != 0)
+        s = mx_error(MX_ERR_IO, "%s: cannot create run directory: %s", run_dir, strerror(errno));
+    if (s == MX_OK) s = mx_tr_write_config(t);
+    if (s != MX_OK) {
+        mx_trainer_free(t);
+        return s;
+    }
+    *out = t;
+    return MX_OK;
+}
+
+void mx_trainer_free(mx_trainer *t) {
+    if (!t) return;
+    mx_loader_free(t->loader);
+    mx_sampler_free(t->sampler);
+    mx_dataset_free(t->ds_train);
+    mx_dataset_free(t->ds_val);
+    mx_dataset_free(t->ds_test);
+    mx_dataset_free(t->ds_query);
+    mx_dataset_free(t->ds_gallery);
+    mx_model_free(t->model);
+    mx_loss_free(t->loss);
+    mx_optim_free(t->opt);
+    mx_free(t->proxies);
+    mx_free(t->d_proxies);
+    mx_free(t->images);
+    mx_free(t->labels);
+    mx_free(t->emb);
+    mx_free(t->d_emb);
+    mx_free(t->feat);
+    mx_free(t->d_feat);
+    mx_free(t->mixed_in);
+    mx_free(t->d_mixed_in);
+    mx_free(t->emb_mixed);
+    mx_free(t->d_emb_mixed);
+    mx_free(t->pairs);
+    mx_free(t->sim);
+    mx_mixer_free(t->mixer);
+    mx_free(t->util_mixed);
+    free(t->hist_loss);
+    free(t);
+}
+
+const mx_train_config *mx_trainer_config(const mx_trainer *t) {
+    return &t->cfg;
+}
+
+const char *mx_trainer_report_text(const mx_trainer *t) {
+    return t->report_text;
+}
+
+static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, mx_trainer **out) {
+    *out = NULL;
+    char path[1100];
+    mx_train_config cfg = mx_train_config_default();
+    snprintf(path, sizeof path, "%s/config.json", run_dir);
+    MX_TRY(mx_train_config_load(&cfg, path));
+    MX_TRY(mx_train_config_validate(&cfg));
+    int saved_epochs = cfg.epochs;
+    int E = epochs > 0 ? epochs : saved_epochs;
+    if (E < saved_epochs)
+        return mx_error(MX_ERR_CONFIG,
+                        "--epochs %d: the run was planned for %d epochs; a resumed "
+                        "run can only be extended",
+                        E, saved_epochs);
+    mx_trainer *t = calloc(1, sizeof *t);
+    if (!t) return mx_error(MX_ERR_NOMEM, "trainer");
+    t->cfg = cfg;
+    t->cfg.epochs = E; /* sizes the history and the cosine schedule */
+    snprintf(t->dir, sizeof t->dir, "%s", run_dir);
+    mx_threads_set(cfg.threads);
+    mx_status s = mx_tr_build(t);
+    if (s == MX_OK) {
+        snprintf(path, sizeof path, "%s/%s", run_dir, ckpt);
+        t->cfg.epochs = saved_epochs; /* the checkpoint's history length */
+        s = mx_tr_ckpt_load(t, path);
+        t->cfg.epochs = E;
+    }
+    if (s == MX_OK && E != saved_epochs) s = mx_tr_write_config(t);
+    if (s != MX_OK) {
+        mx_trainer_free(t);
+        return s;
+    }
+    *out = t;
+    return MX_OK;
+}
+
+mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out) {
+    return open_run(run_dir, epochs, "checkpoint_last.safetensors", out);
+}
+
+mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_trainer **out) {
+    char name[300];
+    if (!checkpoint || !strcmp(checkpoint, "best"))
+        snprintf(name, sizeof name, "checkpoint_best.safetensors");
+    else if (!strcmp(checkpoint, "last"))
+        snprintf(name, sizeof name, "checkpoint_last.safetensors");
+    else
+        snprintf(name, sizeof name, "%s", checkpoint);
+    return open_run(run_dir, 0, name, out);
+}
