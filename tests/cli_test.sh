@@ -84,6 +84,12 @@ check "short training run" 0 "$bin" train "${small[@]}" --output "$run"
 check "report printed" 0 grep -q "Recall@1" "$work/last"
 check "existing run refused" 1 "$bin" train "${small[@]}" --output "$run"
 expect_err "existing run refused" "resume"
+# a mixed batch too large for memory: refused at planning, naming the options and the bytes
+check "train: mixed batch too large" 1 "$bin" train --batch 2048 --mix_k 100000 --quiet \
+    --output "$work/run_mixk"
+expect_err "train: mixed batch too large" "batch = 2048, mix_negatives = random, mix_k = 100000"
+expect_err "train: mixed batch too large" "mixed examples per step need about [0-9]* bytes"
+check "train: mixed batch too large left no run folder" 1 test -e "$work/run_mixk"
 check "eval --run" 0 "$bin" eval --run "$run" --json
 check "eval --run gives JSON" 0 grep -q '"map_at_r"' "$work/last"
 check "embed --run" 0 "$bin" embed --run "$run" --output "$work/E.npy" --labels-output "$work/L.npy"
@@ -100,6 +106,41 @@ check "eval: corrupt .npy" 1 "$bin" eval --embeddings "$work/bad.npy" --labels "
 expect_err "eval: corrupt .npy" "bad.npy"
 check "embed: wrong input array" 1 "$bin" embed --backbone smallcnn \
     --weights "$run/checkpoint_last.safetensors" --input "$work/E.npy" --output "$work/X.npy"
+
+# non-finite numbers: embed names the input element, weight loading names the tensor
+mknpy() { # mknpy FILE SHAPE NUMEL INDEX BYTES: float32 zeros of SHAPE ("2, 1, 28, 28"), one set
+    local h="{'descr': '<f4', 'fortran_order': False, 'shape': ($2), }"
+    h="$h$(printf '%*s' $(((64 - (11 + ${#h}) % 64) % 64)) '')"
+    local len=$((${#h} + 1))
+    { printf '\x93NUMPY\x01\x00'; printf "$(printf '\\x%02x\\x%02x' $((len & 255)) $((len >> 8)))"
+      printf '%s\n' "$h"; head -c $((4 * $3)) /dev/zero; } >"$1"
+    printf "$5" | dd of="$1" bs=1 seek=$((10 + len + 4 * $4)) conv=notrunc 2>/dev/null
+}
+emb=(embed --backbone smallcnn --weights "$run/checkpoint_last.safetensors" --output "$work/X.npy")
+mknpy "$work/x_ok.npy" "2, 1, 28, 28" 1568 0 '\x00\x00\x00\x00'
+check "embed: finite input" 0 "$bin" "${emb[@]}" --input "$work/x_ok.npy"
+mknpy "$work/x_nan.npy" "2, 1, 28, 28" 1568 800 '\x00\x00\xc0\x7f'
+check "embed: NaN input" 1 "$bin" "${emb[@]}" --input "$work/x_nan.npy"
+expect_err "embed: NaN input" "x_nan.npy: example 1, channel 0, pixel (0, 16): nan is not finite"
+mknpy "$work/x_inf.npy" "2, 1, 28, 28" 1568 33 '\x00\x00\x80\x7f'
+check "embed: Inf input" 1 "$bin" "${emb[@]}" --input "$work/x_inf.npy"
+expect_err "embed: Inf input" "x_inf.npy: example 0, channel 0, pixel (1, 5): inf is not finite"
+# a NaN in bn2.weight (data_offsets start 75136 in the smallcnn checkpoint's data section)
+nanw="$run/nan_weights.safetensors"
+cp "$run/checkpoint_last.safetensors" "$nanw"
+hlen=$(od -An -t u8 -N8 "$nanw" | tr -d ' ')
+boff=$(head -c $((8 + hlen)) "$nanw" | grep -ao '"bn2.weight":{[^}]*}' | sed 's/.*data_offsets":\[\([0-9]*\),.*/\1/')
+printf '\x00\x00\xc0\x7f' | dd of="$nanw" bs=1 seek=$((8 + hlen + boff + 12)) conv=notrunc 2>/dev/null
+check "embed: NaN weight" 1 "$bin" embed --backbone smallcnn --weights "$nanw" \
+    --input "$work/x_ok.npy" --output "$work/X.npy"
+expect_err "embed: NaN weight" "nan_weights.safetensors: tensor 'bn2.weight': element 3 is nan"
+check "eval --run: NaN weight in the checkpoint" 1 "$bin" eval --run "$run" \
+    --checkpoint nan_weights.safetensors
+expect_err "eval --run: NaN weight in the checkpoint" "tensor 'bn2.weight': element 3 is nan"
+check "train --weights: NaN weight" 1 "$bin" train "${small[@]}" --weights "$nanw" \
+    --output "$work/run_nanw"
+expect_err "train --weights: NaN weight" "tensor 'bn2.weight': element 3 is nan"
+check "train --weights: no run folder left" 1 test -e "$work/run_nanw/report.json"
 
 # Ctrl-C: SIGINT during training saves a checkpoint and exits 130; --resume finishes the run
 run2="$work/run_interrupted"

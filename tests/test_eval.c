@@ -419,7 +419,7 @@ static void test_kmeans_util(void) {
  * and on unstructured data the result is a Lloyd fixed point (each point nearest, in double, to
  * the mean of its own cluster). */
 static void test_kmeans_large_path(void) {
-    mx_kmeans_opts o = {0, 8};
+    mx_kmeans_opts o = {0, 8, NULL};
     mx_kmeans_stats ks;
     int th = mx_threads_get();
     mx_rng r;
@@ -542,6 +542,30 @@ static void test_report_and_errors(void) {
     CHECK(jo != NULL && json_object_object_get_ex(jo, "recall", &jr) &&
           json_object_object_get_ex(jr, "2", &j1));
     if (j1) CHECK_CLOSE(json_object_get_double(j1), 0.75, 1e-12, 0);
+    json_object_put(jo);
+    /* every JSON number reads back as the same double (was %.6g: 0.123457) */
+    mx_eval_report q = rep;
+    q.recall[0] = 1.0 / 3.0, q.recall[1] = 0.1234567891234567, q.nmi = 0.9999999999999999;
+    q.map_at_r = 5e-324, q.alignment = 1.0, q.uniformity = -3.9999999, q.utilization = NAN;
+    q.has_map_at_r = q.has_nmi = q.has_align_uniform = q.has_utilization = 1;
+    n = mx_eval_report_format(&q, 1, buf, sizeof buf);
+    CHECK(n < sizeof buf && strstr(buf, "\"utilization\": null") != NULL);
+    jo = json_tokener_parse(buf);
+    CHECK(jo != NULL);
+    const char *keys[] = {"map_at_r", "nmi", "alignment", "uniformity"};
+    const double want[] = {q.map_at_r, q.nmi, q.alignment, q.uniformity};
+    for (int i = 0; i < 4 && jo; i++) {
+        json_object *v = NULL;
+        CHECK(json_object_object_get_ex(jo, keys[i], &v));
+        if (v) CHECK(json_object_get_double(v) == want[i]);
+    }
+    for (int i = 0; i < 2 && jo; i++) {
+        char k[4];
+        snprintf(k, sizeof k, "%lld", (long long)q.k[i]);
+        CHECK(json_object_object_get_ex(jo, "recall", &jr) &&
+              json_object_object_get_ex(jr, k, &j1));
+        if (j1) CHECK(json_object_get_double(j1) == q.recall[i]);
+    }
     json_object_put(jo);
     n = mx_eval_report_format(&rep, 0, buf, sizeof buf);
     CHECK(strstr(buf, "Recall@1      50.00 %") != NULL);

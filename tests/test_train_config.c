@@ -35,8 +35,11 @@ int main(void) {
     CHECK(mx_train_config_set(&c, "epochs", "0") == MX_ERR_CONFIG);
     CHECK(mx_train_config_set(&c, "epochs", "12x") == MX_ERR_CONFIG);
     CHECK(mx_train_config_set(&c, "seed", "-1") == MX_ERR_CONFIG);
-    CHECK_OK(mx_train_config_set(&c, "seed", "18446744073709551615"));
-    CHECK(c.seed == UINT64_MAX);
+    CHECK_OK(mx_train_config_set(&c, "seed", "9223372036854775807")); /* INT64_MAX: JSON-exact */
+    CHECK(c.seed == 9223372036854775807ull);
+    CHECK(mx_train_config_set(&c, "seed", "9223372036854775808") == MX_ERR_CONFIG);
+    CHECK(mx_train_config_set(&c, "seed", "99999999999999999999") == MX_ERR_CONFIG);
+    CHECK(strstr(mx_errmsg(), "seed") && strstr(mx_errmsg(), "[0, 9223372036854775807]"));
     CHECK_OK(mx_train_config_set(&c, "bn_freeze", "true"));
     CHECK(c.bn_freeze == 1);
     CHECK(mx_train_config_set(&c, "bn_freeze", "maybe") == MX_ERR_CONFIG);
@@ -82,6 +85,32 @@ int main(void) {
     CHECK(strstr(mx_errmsg(), "cfg_unknown.json") && strstr(mx_errmsg(), "'epoch'"));
     write_file(tmp_path("cfg_bad.json"), "{\"epochs\": 3,");
     CHECK(mx_train_config_load(&b, tmp_path("cfg_bad.json")) == MX_ERR_FORMAT);
+    CHECK(strstr(mx_errmsg(), "cfg_bad.json: empty or truncated JSON"));
+    write_file(tmp_path("cfg_empty.json"), "");
+    CHECK(mx_train_config_load(&b, tmp_path("cfg_empty.json")) == MX_ERR_FORMAT);
+    CHECK(strstr(mx_errmsg(), "cfg_empty.json: empty or truncated JSON"));
+    CHECK(!strstr(mx_errmsg(), "continue"));
+    write_file(tmp_path("cfg_blank.json"), " \n\n");
+    CHECK(mx_train_config_load(&b, tmp_path("cfg_blank.json")) == MX_ERR_FORMAT);
+    CHECK(strstr(mx_errmsg(), "cfg_blank.json: empty or truncated JSON"));
+    write_file(tmp_path("cfg_syntax.json"), "{\n  \"epochs\": 3,\n  \"lr\": 1e-3x\n}\n");
+    CHECK(mx_train_config_load(&b, tmp_path("cfg_syntax.json")) == MX_ERR_FORMAT);
+    CHECK(strstr(mx_errmsg(), "cfg_syntax.json: line 3, column"));
+    write_file(tmp_path("cfg_trailing.json"), "{\"epochs\": 3}\n}");
+    CHECK(mx_train_config_load(&b, tmp_path("cfg_trailing.json")) == MX_ERR_FORMAT);
+    CHECK(strstr(mx_errmsg(), "cfg_trailing.json: line 2, column 1"));
+    /* seeds: json-c saturates integers; anything above INT64_MAX is refused, not clamped */
+    write_file(tmp_path("cfg_seed_max.json"), "{\"seed\": 9223372036854775807}");
+    CHECK_OK(mx_train_config_load(&b, tmp_path("cfg_seed_max.json")));
+    CHECK(b.seed == 9223372036854775807ull);
+    const char *big[] = {"9223372036854775808", "18446744073709551615", "99999999999999999999"};
+    for (int i = 0; i < 3; i++) {
+        char text[96];
+        snprintf(text, sizeof text, "{\"seed\": %s}", big[i]);
+        write_file(tmp_path("cfg_seed_big.json"), text);
+        CHECK(mx_train_config_load(&b, tmp_path("cfg_seed_big.json")) == MX_ERR_CONFIG);
+        CHECK(strstr(mx_errmsg(), "seed") && strstr(mx_errmsg(), "[0, 9223372036854775807]"));
+    }
     write_file(tmp_path("cfg_type.json"), "{\"loss\": [1, 2]}");
     CHECK(mx_train_config_load(&b, tmp_path("cfg_type.json")) == MX_ERR_CONFIG);
     CHECK(mx_train_config_load(&b, tmp_path("does_not_exist.json")) == MX_ERR_IO);

@@ -1,5 +1,6 @@
 /* metrix embed: runs a backbone + embedding head in eval mode (frozen BN) on an N x C x H x W
  * float32 .npy and writes the N x d float32 L2-normalised embeddings as .npy. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -118,6 +119,17 @@ int mx_cmd_embed(int argc, char **argv) {
                 in, cfg.in_channels, bbname, cfg.in_channels, (long long)x.shape[1]);
         goto done;
     }
+    const float *xv = x.data;
+    for (int64_t i = 0, per_ex = x.shape[1] * x.shape[2] * x.shape[3]; i < mx_array_numel(&x); i++)
+        if (!isfinite(xv[i])) {
+            int64_t r = i % per_ex, hw = x.shape[2] * x.shape[3];
+            fprintf(stderr,
+                    "metrix embed: %s: example %lld, channel %lld, pixel (%lld, %lld): %g is not "
+                    "finite\n",
+                    in, (long long)(i / per_ex), (long long)(r / hw),
+                    (long long)(r % hw / x.shape[3]), (long long)(r % x.shape[3]), (double)xv[i]);
+            goto done;
+        }
     if (!dim) { /* the embedding size from the weights file */
         mx_safetensors *st = NULL;
         if (mx_st_open(wpath, &st) != MX_OK) {

@@ -113,6 +113,10 @@ void mx_model_free(mx_model *m); /* NULL: no-op */
  * in_channels x h x w: creates every oneDNN primitive and allocates every buffer. Call again to
  * re-plan (frees the previous plan). No allocation happens in forward/backward afterwards. */
 mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int w);
+/* A lower bound on the bytes mx_model_plan would allocate (activations and gradients); 0 if
+ * h x w is too small for the network, INT64_MAX on overflow. mx_model_plan fails with
+ * MX_ERR_NOMEM naming this size when it exceeds the machine's physical memory. */
+int64_t mx_model_plan_bytes(const mx_model *m, int n_slots, int64_t max_batch, int h, int w);
 /* Convolutions whose forward pass runs on Winograd in the current plan (see mx_conv_algo). */
 int mx_model_conv_winograd_count(const mx_model *m);
 
@@ -175,10 +179,15 @@ mx_status mx_model_backward(mx_model *m, int slot, int from, int to, const float
 /* Weights by torchvision names from / to safetensors. Load: every parameter and running stat
  * must be present with its shape (F32/F16/BF16/F64 accepted); "*.num_batches_tracked" and any
  * tensor the model does not have ("fc.weight") are ignored; missing / misshaped: MX_ERR_SHAPE
- * naming the tensor. strict_head = 0: a missing embedding.* keeps its initialisation
- * (ImageNet trunk weights). On failure the model may be partly overwritten: reload or discard it.
+ * naming the tensor; a NaN / Inf value: MX_ERR_NUMERIC naming it. strict_head = 0: a missing
+ * embedding.* keeps its initialisation (ImageNet trunk weights). On failure the model may be partly
+ * overwritten: reload or discard it.
  */
 mx_status mx_model_load(mx_model *m, const char *path, int strict_head);
+/* Fails naming `path`, the tensor and the element if a parameter or running statistic is
+ * NaN or infinite (MX_ERR_NUMERIC; mx_model_load runs it after loading; checkpoint readers call it
+ * too). */
+mx_status mx_model_check_finite(const mx_model *m, const char *path);
 mx_status mx_model_save(const mx_model *m, const char *path);
 
 #ifdef __cplusplus

@@ -252,12 +252,19 @@ sb_printf(sbuf *b, const char *fmt, ...) {
     if (w > 0) b->len += (size_t)w;
 }
 
-/* JSON number or null for NaN / Inf */
+/* JSON number (the shortest of %.15g .. %.17g that reads back as v exactly) or null for NaN /
+ * Inf */
 static void sb_num(sbuf *b, double v) {
-    if (isfinite(v))
-        sb_printf(b, "%.6g", v);
-    else
+    if (!isfinite(v)) {
         sb_printf(b, "null");
+        return;
+    }
+    char t[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(t, sizeof t, "%.*g", prec, v);
+        if (strtod(t, NULL) == v) break;
+    }
+    sb_printf(b, "%s", t);
 }
 
 size_t mx_eval_report_format(const mx_eval_report *r, int json, char *buf, size_t cap) {

@@ -23,6 +23,7 @@ typedef struct mx_kmeans_opts {
      * MX_KMEANS_LARGE_WORK. */
     double large_work;
     int64_t seed_batch; /* most centres per seeding batch (default 256) */
+    const float *init;  /* n_clusters x d initial centres instead of k-means++ (default NULL) */
 } mx_kmeans_opts;
 
 #define MX_KMEANS_LARGE_WORK 1e10
@@ -34,6 +35,7 @@ typedef struct mx_kmeans_stats {
     int64_t batches;        /* seeding: batches (large path) */
     int64_t proposals;      /* seeding: D^2 proposals, accepted or not (large path) */
     int64_t recomputed;     /* Lloyd: points scored against all k, over all passes */
+    int64_t relocated;      /* Lloyd: points moved into empty clusters, over all passes */
 } mx_kmeans_stats;
 
 mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t n_clusters, int max_iter,

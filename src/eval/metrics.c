@@ -422,7 +422,75 @@ static int64_t kmeans_assign_large(const float *x, const float *xn, int64_t n, i
     return scored;
 }
 
-/* Centre update: the mean of each cluster (an empty cluster keeps its centre), summed in double
+/* "a is farther than b": larger squared distance, ties to the smaller index. */
+static int farther(const double *dist, int64_t a, int64_t b) {
+    return dist[a] > dist[b] || (dist[a] == dist[b] && a < b);
+}
+
+/* Empty clusters, as scikit-learn relocates them (_relocate_empty_clusters_dense): the j-th empty
+ * cluster (increasing id) takes the j-th farthest point from the centre it was assigned to
+ * (dist, squared, against the centres of this assignment). eff: the labels the update averages
+ * over (assign, with the relocated points moved); a point is not taken from a cluster it would
+ * leave empty (that cluster stays empty until the next pass). reloc: nc ids of workspace, the
+ * relocated points on return; cnt: nc counts of workspace; dist: n doubles. Returns how many
+ * points moved. Serial choices on per-point distances: independent of the thread count. */
+static int64_t relocate_empty(const float *x, int64_t n, int64_t d, int64_t nc,
+                              const int64_t *assign, const float *cent, int64_t *cnt, double *dist,
+                              int64_t *reloc, int64_t *eff) {
+    memset(cnt, 0, (size_t)nc * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) cnt[assign[i]]++;
+    int64_t ne = 0;
+    for (int64_t c = 0; c < nc; c++) ne += cnt[c] == 0;
+    memcpy(eff, assign, (size_t)n * sizeof(int64_t));
+    if (ne == 0) return 0;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) dist[i] = sqdist(x + i * d, cent + assign[i] * d, d);
+    /* the ne farthest points: a heap whose root is the nearest of those kept */
+    int64_t h = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (cnt[assign[i]] < 2) continue;
+        if (h == ne && !farther(dist, i, reloc[0])) continue;
+        int64_t at;
+        if (h < ne) { /* sift up */
+            at = h++;
+            while (at > 0 && farther(dist, reloc[(at - 1) / 2], i)) {
+                reloc[at] = reloc[(at - 1) / 2];
+                at = (at - 1) / 2;
+            }
+        } else { /* replace the root, sift down */
+            at = 0;
+            for (;;) {
+                int64_t l = 2 * at + 1, r = l + 1, m = at;
+                int64_t mv = i;
+                if (l < h && farther(dist, mv, reloc[l])) m = l, mv = reloc[l];
+                if (r < h && farther(dist, mv, reloc[r])) m = r;
+                if (m == at) break;
+                reloc[at] = reloc[m];
+                at = m;
+            }
+        }
+        reloc[at] = i;
+    }
+    for (int64_t a = 1; a < h; a++) { /* farthest first */
+        int64_t v = reloc[a], b = a;
+        for (; b > 0 && farther(dist, v, reloc[b - 1]); b--) reloc[b] = reloc[b - 1];
+        reloc[b] = v;
+    }
+    int64_t moved = 0;
+    for (int64_t c = 0, j = 0; c < nc && j < h; c++) {
+        if (cnt[c] != 0) continue;
+        int64_t p = reloc[j++], old = assign[p];
+        if (cnt[old] < 2) continue; /* an earlier move left old with this point alone */
+        cnt[old]--;
+        cnt[c] = 1;
+        eff[p] = c;
+        reloc[moved++] = p;
+    }
+    return moved;
+}
+
+/* Centre update: the mean of each cluster (an empty cluster keeps its centre: relocate_empty
+ * runs first), summed in double
  * in increasing point order per cluster (as a serial pass would), clusters in parallel. ord,
  * start: n and nc + 1 entries of workspace; acc: threads x d doubles; drift (may be NULL):
  * ||new - old|| per centre. */
@@ -475,7 +543,7 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
                         "mx_kmeans: expected 0 < n_clusters <= n and d > 0 (n=%lld d=%lld "
                         "n_clusters=%lld)",
                         (long long)n, (long long)d, (long long)nc);
-    mx_kmeans_opts o = {MX_KMEANS_LARGE_WORK, 256};
+    mx_kmeans_opts o = {MX_KMEANS_LARGE_WORK, 256, NULL};
     if (opt) o = *opt;
     if (o.seed_batch < 1) o.seed_batch = 1;
     mx_kmeans_stats st0;
@@ -494,6 +562,7 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
     int64_t *na = malloc((size_t)n * sizeof(int64_t));
     float *bd = malloc((size_t)n * sizeof(float));
     float *tile = mx_alloc((size_t)nth * TILE_SIZE * sizeof(float));
+    int64_t *reloc = malloc((size_t)nc * sizeof(int64_t));
     /* large path only */
     double *cum = NULL, *drift = NULL;
     float *xn = NULL, *ub = NULL, *lb = NULL, *gbuf = NULL, *mcent = NULL, *mnorm = NULL;
@@ -512,14 +581,17 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
         ok_large = cum && drift && xn && ub && lb && gbuf && moved && mcent && mnorm;
     }
     mx_status st = MX_OK;
-    if (!cent || !cnorm || !mind || !acc || !ord || !start || !na || !bd || !tile || !ok_large) {
+    if (!cent || !cnorm || !mind || !acc || !ord || !start || !na || !bd || !tile || !reloc ||
+        !ok_large) {
         st = mx_error(MX_ERR_NOMEM, "mx_kmeans: out of memory (n=%lld, %lld clusters)",
                       (long long)n, (long long)nc);
         goto done;
     }
     double t0 = now_s();
-    if (large) {
-        row_sqnorms(x, n, d, xn);
+    if (large) row_sqnorms(x, n, d, xn);
+    if (o.init) {
+        memcpy(cent, o.init, (size_t)nc * (size_t)d * sizeof(float));
+    } else if (large) {
         kmeans_seed_batched(x, xn, n, d, nc, o.seed_batch, rng, cent, cnorm, mind, cum, tile, bd,
                             S);
     } else {
@@ -564,7 +636,13 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
             assign[i] = na[i];
         }
         if (!changed) break;
-        kmeans_update(x, n, d, nc, assign, ord, start, acc, cent, large ? drift : NULL);
+        /* na: the labels to average, with empty clusters given the farthest points. Small
+         * problems only: at SOP scale relocation keeps moving centres and Lloyd, which stops on
+         * an unchanged assignment only, ran its 100 passes (over 15 min instead of 8 s). */
+        int64_t nr = large ? 0 : relocate_empty(x, n, d, nc, assign, cent, start, mind, reloc, na);
+        S->relocated += nr;
+        kmeans_update(x, n, d, nc, large ? assign : na, ord, start, acc, cent,
+                      large ? drift : NULL);
     }
     S->lloyd_s = now_s() - t1;
 done:
@@ -577,6 +655,7 @@ done:
     free(na);
     free(bd);
     mx_free(tile);
+    free(reloc);
     free(cum);
     free(drift);
     free(xn);

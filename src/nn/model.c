@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core_impl.h"
 #include "metrix/io.h"
@@ -315,32 +316,74 @@ void mx_model_free(mx_model *m) {
     free(m);
 }
 
+/* Spatial size of every tensor for h x w input into th / tw; MX_ERR_SHAPE if too small. */
+static mx_status plan_sizes(const mx_model *m, int h, int w, int *th, int *tw) {
+    th[0] = h;
+    tw[0] = w;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const mx_node *nd = &m->nodes[i];
+        int ih = th[nd->in0], iw = tw[nd->in0];
+        if (nd->kind == MX_NODE_CONV || nd->kind == MX_NODE_MAXPOOL) {
+            if (ih + 2 * nd->pad < nd->k || iw + 2 * nd->pad < nd->k)
+                return mx_error(MX_ERR_SHAPE,
+                                "nn: plan: input %dx%d is too small for %s (node %d sees %dx%d)", h,
+                                w, mx_backbone_name(m->cfg.backbone), i, ih, iw);
+            th[nd->out] = (ih + 2 * nd->pad - nd->k) / nd->stride + 1;
+            tw[nd->out] = (iw + 2 * nd->pad - nd->k) / nd->stride + 1;
+        } else {
+            th[nd->out] = ih;
+            tw[nd->out] = iw;
+        }
+    }
+    return MX_OK;
+}
+
+/* Lower bound on a plan's buffers: per slot and example, every tensor's activation except a
+ * residual add's output (it may overwrite its input), the largest tensor once more for the
+ * gradients, and the input's gradient; in floats. 0 if h x w is too small. */
+static int64_t plan_floats_per_example(const mx_model *m, int h, int w) {
+    int th[MX_NN_MAX_NODES + 1], tw[MX_NN_MAX_NODES + 1];
+    if (plan_sizes(m, h, w, th, tw) != MX_OK) return 0;
+    int64_t sum = 0, maxt = 0;
+    for (int t = 0; t < m->n_tensors; t++) {
+        int64_t sz = (int64_t)m->tensor_c[t] * th[t] * tw[t];
+        maxt = MX_MAX(maxt, sz);
+        int add_out = 0;
+        for (int i = 0; i < m->n_nodes; i++)
+            add_out |= m->nodes[i].out == t && m->nodes[i].kind == MX_NODE_ADD;
+        if (!add_out) sum += sz;
+    }
+    return sum + maxt + (int64_t)m->tensor_c[0] * h * w;
+}
+
+int64_t mx_model_plan_bytes(const mx_model *m, int n_slots, int64_t max_batch, int h, int w) {
+    int64_t per = plan_floats_per_example(m, h, w) * (int64_t)sizeof(float);
+    if (n_slots < 1 || max_batch < 1 || per <= 0) return 0;
+    if (max_batch > INT64_MAX / n_slots / per) return INT64_MAX;
+    return per * n_slots * max_batch;
+}
+
 mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int w) {
     if (n_slots < 1 || max_batch < 1 || h < 1 || w < 1)
         return mx_error(MX_ERR_ARG,
                         "nn: plan: expected n_slots >= 1, max_batch >= 1, h, w >= 1 "
                         "(got %d, %lld, %d, %d)",
                         n_slots, (long long)max_batch, h, w);
-    /* spatial sizes */
-    m->th[0] = h;
-    m->tw[0] = w;
-    for (int i = 0; i < m->n_nodes; i++) {
-        const mx_node *nd = &m->nodes[i];
-        int ih = m->th[nd->in0], iw = m->tw[nd->in0];
-        if (nd->kind == MX_NODE_CONV || nd->kind == MX_NODE_MAXPOOL) {
-            int oh = (ih + 2 * nd->pad - nd->k) / nd->stride + 1;
-            int ow = (iw + 2 * nd->pad - nd->k) / nd->stride + 1;
-            if (ih + 2 * nd->pad < nd->k || iw + 2 * nd->pad < nd->k)
-                return mx_error(MX_ERR_SHAPE,
-                                "nn: plan: input %dx%d is too small for %s (node %d sees %dx%d)", h,
-                                w, mx_backbone_name(m->cfg.backbone), i, ih, iw);
-            m->th[nd->out] = oh;
-            m->tw[nd->out] = ow;
-        } else {
-            m->th[nd->out] = ih;
-            m->tw[nd->out] = iw;
-        }
-    }
+    int th[MX_NN_MAX_NODES + 1], tw[MX_NN_MAX_NODES + 1];
+    MX_TRY(plan_sizes(m, h, w, th, tw));
+    /* refuse a plan that cannot fit in memory before oneDNN or the allocator meet it (a lazily
+     * committed allocation would fail later, mid-training) */
+    int64_t need = mx_model_plan_bytes(m, n_slots, max_batch, h, w);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    int64_t have = pages > 0 && page > 0 ? (int64_t)pages * page : INT64_MAX;
+    if (need > have)
+        return mx_error(MX_ERR_NOMEM,
+                        "nn: plan: %d slot(s) x %lld examples of %dx%dx%d need at least %lld bytes "
+                        "of activations and gradients, more than the %lld bytes of memory",
+                        n_slots, (long long)max_batch, m->tensor_c[0], h, w, (long long)need,
+                        (long long)have);
+    memcpy(m->th, th, sizeof th);
+    memcpy(m->tw, tw, sizeof tw);
     m->plan_h = h;
     m->plan_w = w;
     mx_nn_plan_free(m->plan);
@@ -477,7 +520,28 @@ mx_status mx_model_load(mx_model *m, const char *path, int strict_head) {
         s = mx_st_read_f32(st, q->name, 1, &q->numel, m->st + q->offset);
     }
     mx_st_free(st);
-    return s;
+    return s == MX_OK ? mx_model_check_finite(m, path) : s;
+}
+
+/* First non-finite element of x[0..n), or -1. */
+static int64_t first_nonfinite(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
+}
+
+mx_status mx_model_check_finite(const mx_model *m, const char *path) {
+    for (int i = 0; i < m->n_ptab + m->n_stab; i++) {
+        int par = i < m->n_ptab;
+        const char *name = par ? m->params[i].name : m->stats[i - m->n_ptab].name;
+        const float *x = par ? m->p + m->params[i].offset : m->st + m->stats[i - m->n_ptab].offset;
+        int64_t j = first_nonfinite(x, par ? m->params[i].numel : m->stats[i - m->n_ptab].numel);
+        if (j >= 0)
+            return mx_error(MX_ERR_NUMERIC,
+                            "%s: tensor '%s': element %lld is %g (weights must be finite)", path,
+                            name, (long long)j, (double)x[j]);
+    }
+    return MX_OK;
 }
 
 mx_status mx_model_save(const mx_model *m, const char *path) {

@@ -268,10 +268,12 @@ mx_status mx_train_config_set(mx_train_config *cfg, const char *key, const char 
         return MX_OK;
     case K_U64: {
         if (value[0] == '-')
-            return mx_error(MX_ERR_CONFIG, "%s: '%s' is not a non-negative integer", key, value);
+            return mx_error(MX_ERR_CONFIG, "%s: '%s' is not an integer in [0, %" PRId64 "]", key,
+                            value, INT64_MAX);
         unsigned long long v = strtoull(value, &end, 10);
-        if (errno || end == value || *end)
-            return mx_error(MX_ERR_CONFIG, "%s: '%s' is not a non-negative integer", key, value);
+        if (errno || end == value || *end || v > INT64_MAX) /* JSON files hold int64 exactly */
+            return mx_error(MX_ERR_CONFIG, "%s: '%s' is not an integer in [0, %" PRId64 "]", key,
+                            value, INT64_MAX);
         *(uint64_t *)field = (uint64_t)v;
         return MX_OK;
     }
@@ -306,14 +308,67 @@ void mx_train_config_presets(FILE *f) {
     for (size_t i = 0; i < N_PRESETS; i++) fprintf(f, "  %-26s %s\n", presets[i].name, presets[i].help);
 }
 
-mx_status mx_train_config_load(mx_train_config *cfg, const char *path) {
-    json_object *root = json_object_from_file(path);
-    if (!root) {
-        FILE *probe = fopen(path, "rb");
-        if (!probe) return mx_error(MX_ERR_IO, "%s: cannot open configuration file", path);
-        fclose(probe);
-        return mx_error(MX_ERR_FORMAT, "%s: not valid JSON (%s)", path, json_util_get_last_err());
+/* Parses the JSON file at path into *root; errors name the file and, for a syntax error, the
+ * line and column json-c stopped at. */
+static mx_status parse_json_file(const char *path, json_object **root) {
+    *root = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return mx_error(MX_ERR_IO, "%s: cannot open configuration file", path);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            char *nb = cap < (1u << 24) ? realloc(buf, cap = cap ? 2 * cap : 4096) : NULL;
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return mx_error(MX_ERR_NOMEM, "%s: configuration file too large", path);
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) break;
     }
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        free(buf);
+        return mx_error(MX_ERR_IO, "%s: read error", path);
+    }
+    json_tokener *tok = json_tokener_new();
+    if (!tok) {
+        free(buf);
+        return mx_error(MX_ERR_NOMEM, "%s: out of memory", path);
+    }
+    *root = json_tokener_parse_ex(tok, buf, (int)len);
+    enum json_tokener_error e = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    size_t rest = end; /* only white space may follow the value */
+    while (*root && rest < len && strchr(" \t\r\n", buf[rest])) rest++;
+    mx_status st = MX_OK;
+    if (e == json_tokener_continue || (!*root && e == json_tokener_success)) {
+        st = mx_error(MX_ERR_FORMAT, "%s: empty or truncated JSON", path);
+    } else if (!*root || rest < len) {
+        size_t at = *root ? rest : end, line = 1, col = 1;
+        for (size_t i = 0; i < at && i < len; i++)
+            line += buf[i] == '\n', col = buf[i] == '\n' ? 1 : col + 1;
+        st = mx_error(MX_ERR_FORMAT, "%s: line %zu, column %zu (byte %zu): not valid JSON (%s)",
+                      path, line, col, at,
+                      *root ? "text after the value" : json_tokener_error_desc(e));
+    }
+    free(buf);
+    if (st != MX_OK) {
+        json_object_put(*root);
+        *root = NULL;
+    }
+    return st;
+}
+
+mx_status mx_train_config_load(mx_train_config *cfg, const char *path) {
+    json_object *root;
+    MX_TRY(parse_json_file(path, &root));
     if (!json_object_is_type(root, json_type_object)) {
         json_object_put(root);
         return mx_error(MX_ERR_FORMAT, "%s: expected a JSON object of key: value pairs", path);
@@ -324,7 +379,12 @@ mx_status mx_train_config_load(mx_train_config *cfg, const char *path) {
         switch (json_object_get_type(val)) {
         case json_type_string: snprintf(text, sizeof text, "%s", json_object_get_string(val)); break;
         case json_type_boolean: snprintf(text, sizeof text, "%d", json_object_get_boolean(val)); break;
-        case json_type_int: snprintf(text, sizeof text, "%" PRId64, json_object_get_int64(val)); break;
+        case json_type_int: /* json-c saturates at INT64_MAX (int64) / UINT64_MAX (uint64) */
+            if (json_object_get_uint64(val) > (uint64_t)INT64_MAX)
+                snprintf(text, sizeof text, "more than %" PRId64, INT64_MAX);
+            else
+                snprintf(text, sizeof text, "%" PRId64, json_object_get_int64(val));
+            break;
         case json_type_double: snprintf(text, sizeof text, "%.9g", json_object_get_double(val)); break;
         default:
             st = mx_error(MX_ERR_CONFIG, "%s: key '%s': expected a string, number or boolean", path, key);

@@ -189,7 +189,19 @@ static mx_status setup_buffers(mx_trainer *t) {
     int64_t B = t->B, M = t->max_mixed, d = t->d;
     int slots = t->level == MIX_INPUT || t->level == MIX_FEATURE ? 2 : 1;
     int64_t plan_batch = MX_MAX(B, slots == 2 ? M : 0);
-    MX_TRY(mx_model_plan(t->model, slots, plan_batch, t->size, t->size));
+    mx_status ps = mx_model_plan(t->model, slots, plan_batch, t->size, t->size);
+    if (ps != MX_OK && plan_batch > B) { /* the mixed batch made the request: say which options */
+        char why[400];
+        snprintf(why, sizeof why, "%s", mx_errmsg());
+        return mx_error(
+            ps,
+            "batch = %lld, mix_negatives = %s, mix_k = %d, mix_pairs = %s: %lld "
+            "mixed examples per step need about %lld bytes of activations: %s; lower "
+            "mix_k or batch (mix_negatives = all mixes batch - 1 negatives per anchor)",
+            (long long)B, t->cfg.mix_negatives, t->cfg.mix_k, t->cfg.mix_pairs, (long long)M,
+            (long long)mx_model_plan_bytes(t->model, slots, plan_batch, t->size, t->size), why);
+    }
+    MX_TRY(ps);
     t->feat_size = t->level == MIX_FEATURE ? mx_model_stage_size(t->model, t->stage) : 0;
     MX_TRY(mx_tr_alloc_f(&t->images, B * t->img_floats));
     t->labels = mx_calloc((size_t)B, sizeof(int64_t));
