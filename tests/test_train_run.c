@@ -236,10 +236,35 @@ static void test_nan_stops(void) {
     CHECK(rename(tmp, ck) == 0);
     struct stat before, after;
     stat(ck, &before);
+    /* non-finite weights are refused when the checkpoint is loaded, naming the tensor */
+    t = NULL;
+    CHECK(mx_trainer_resume(g_dir, 0, &t) == MX_ERR_NUMERIC && t == NULL);
+    CHECK(strstr(mx_errmsg(), "embedding.weight") != NULL);
+    mx_trainer_free(t);
+    /* finite but huge weights load, and the step that overflows stops the run */
+    CHECK_OK(mx_st_open(ck, &st));
+    if (!st) return;
+    views = calloc(n, sizeof *views);
+    poisoned = NULL;
+    for (size_t i = 0; i < n; i++) {
+        views[i] = *mx_st_at(st, i);
+        if (!strcmp(views[i].name, "embedding.weight")) {
+            poisoned = malloc(views[i].nbytes);
+            memcpy(poisoned, views[i].data, views[i].nbytes);
+            for (size_t k = 0; k < views[i].nbytes / sizeof(float); k++) poisoned[k] = 3e38f;
+            views[i].data = poisoned;
+        }
+    }
+    CHECK_OK(mx_st_write(tmp, views, n, meta, 1));
+    mx_st_free(st);
+    free(views);
+    free(poisoned);
+    CHECK(rename(tmp, ck) == 0);
+    stat(ck, &before);
     CHECK_OK(mx_trainer_resume(g_dir, 0, &t));
     if (!t) return;
     CHECK(mx_trainer_run(t, NULL, NULL) == MX_ERR_NUMERIC);
-    printf("NaN run stopped with: %s\n", mx_errmsg());
+    printf("diverged run stopped with: %s\n", mx_errmsg());
     mx_trainer_free(t);
     stat(ck, &after);
     CHECK(before.st_size == after.st_size && before.st_mtime == after.st_mtime);
