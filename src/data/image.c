@@ -83,6 +83,15 @@ void mx_decoder_free(mx_decoder *d) {
 
 /* ---- JPEG -------------------------------------------------------------------------------- */
 
+/* A TurboJPEG handle that failed mid-decode keeps libjpeg's state (e.g. "SOS before SOF" on
+ * every later image): after any error the handle is destroyed and the next decode makes a new
+ * one, so one damaged file cannot poison the decoder. */
+static mx_status jpeg_fail(mx_decoder *d, mx_status st) {
+    tjDestroy(d->tj);
+    d->tj = NULL;
+    return st;
+}
+
 static mx_status decode_jpeg(mx_decoder *d, const uint8_t *buf, size_t size, const char *name,
                              int min_short, mx_image *out) {
     if (!d->tj && !(d->tj = tjInitDecompress()))
@@ -91,8 +100,8 @@ static mx_status decode_jpeg(mx_decoder *d, const uint8_t *buf, size_t size, con
     int w = 0, h = 0, subsamp = -1, cs = -1;
     if (tjDecompressHeader3(tj, buf, (unsigned long)size, &w, &h, &subsamp, &cs) != 0 || w < 1 ||
         h < 1 || w > 65535 || h > 65535)
-        return mx_error(MX_ERR_FORMAT, "%s: bad JPEG header (%dx%d): %s", name, w, h,
-                        tjGetErrorStr2(tj));
+        return jpeg_fail(d, mx_error(MX_ERR_FORMAT, "%s: bad JPEG header (%dx%d): %s", name, w, h,
+                                     tjGetErrorStr2(tj)));
     /* the smallest scale whose shorter side stays >= min_short, among 1/2, 1/4, 1/8: the other
      * eighths run libjpeg-turbo's generic, non-SIMD IDCT and are slower than a full-size decode
      * (500x375 at 5/8: 3.6 ms vs 2.2 ms full, measured under load) */
@@ -117,8 +126,9 @@ static mx_status decode_jpeg(mx_decoder *d, const uint8_t *buf, size_t size, con
     uint8_t *px = d->px;
     int pf = cmyk ? TJPF_CMYK : c == 1 ? TJPF_GRAY : TJPF_RGB;
     if (tjDecompress2(tj, buf, (unsigned long)size, px, sw, 0, sh, pf, TJFLAG_STOPONWARNING) != 0)
-        return mx_error(MX_ERR_FORMAT, "%s: JPEG decode failed (truncated or corrupt): %s", name,
-                        tjGetErrorStr2(tj));
+        return jpeg_fail(d, mx_error(MX_ERR_FORMAT,
+                                     "%s: JPEG decode failed (truncated or corrupt): %s", name,
+                                     tjGetErrorStr2(tj)));
     if (cmyk) /* in place: pixel i's RGB (3i..3i+2) never overtakes its CMYK (4i..4i+3) */
         for (size_t i = 0; i < (size_t)sw * sh; i++) {
             const uint8_t *q = px + 4 * i;
