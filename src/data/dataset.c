@@ -11,6 +11,7 @@
 
 #include "core/core_impl.h"
 #include "data/data_impl.h"
+#include "data/mat_read.h"
 #include "metrix/data.h"
 
 struct mx_dataset {
@@ -476,6 +477,11 @@ static int mat_scalar(matvar_t *v, double *out) {
 static mx_status read_cars(const char *root, raw *r) {
     char *p = path_join(root, "cars_annos.mat");
     if (!p) return mx_error(MX_ERR_NOMEM, "cars: out of memory");
+    mx_status chk = mx_mat_check(p); /* bounds libmatio's time and memory on damaged files */
+    if (chk != MX_OK) {
+        free(p);
+        return chk;
+    }
     mat_t *mat = Mat_Open(p, MAT_ACC_RDONLY);
     if (!mat) {
         mx_status st = mx_error(MX_ERR_IO, "%s: cannot open as a MAT file", p);
