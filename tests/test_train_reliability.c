@@ -79,11 +79,13 @@ static void run_child(const char *dir, char **names, int n, fz_fn fn, int want_a
             fprintf(stderr, "%s: cannot read\n", p);
             _exit(1);
         }
+        printf("  %-40s %6zu bytes  ", names[i], size);
+        fflush(stdout); /* named before it runs: a hang kills the child */
         alarm(MAX_SECONDS);
         double t0 = now();
         int r = fn(b, size);
         alarm(0);
-        printf("  %-40s %6zu bytes  %s  %.3f s\n", names[i], size,
+        printf("%s  %.3f s\n",
                r                  ? "MISBEHAVED"
                : fz_last_accepted ? "accepted"
                                   : "rejected",
