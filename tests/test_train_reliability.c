@@ -3,7 +3,8 @@
  * fuzzers found) goes through the same reader entry points as the fuzz harnesses
  * (tests/fuzz/fuzz_targets.c), which must reject or accept it cleanly. Each reader's files run in
  * a child process, one file at a time under a 10 s alarm (and a 4 GiB address-space limit outside
- * the sanitizer builds), so a hang or a runaway allocation fails the test instead of stalling it.
+ * the sanitizer builds), so a hang fails the test instead of stalling it; so does a single
+ * allocation over 1 GiB.
  * Also checks that the seed corpora (tests/fuzz/fuzz_seeds.c) are accepted by their readers. */
 #include <dirent.h>
 #include <signal.h>
@@ -21,6 +22,34 @@
 
 #define MAX_SECONDS 10
 #define MAX_FILES   256
+#define MAX_ALLOC   ((size_t)1 << 30) /* largest single allocation a damaged input may cause */
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* The largest single request to malloc / calloc / realloc since the last reset, libmatio's and
+ * libjpeg's included (this executable's definitions take precedence over libc's; blocks still
+ * come from glibc, so glibc's free releases them). With a 4 GiB address-space limit a runaway
+ * request would just fail; this records that it was made. The sanitizer builds have their own
+ * allocator (and libFuzzer's -malloc_limit_mb does the same job in tests/fuzz). */
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+static size_t largest_alloc;
+void *malloc(size_t n) {
+    largest_alloc = n > largest_alloc ? n : largest_alloc;
+    return __libc_malloc(n);
+}
+void *calloc(size_t n, size_t m) {
+    size_t t = m && n > SIZE_MAX / m ? SIZE_MAX : n * m;
+    largest_alloc = t > largest_alloc ? t : largest_alloc;
+    return __libc_calloc(n, m);
+}
+void *realloc(void *p, size_t n) {
+    largest_alloc = n > largest_alloc ? n : largest_alloc;
+    return __libc_realloc(p, n);
+}
+#else
+static size_t largest_alloc;
+#endif
 
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -82,9 +111,14 @@ static void run_child(const char *dir, char **names, int n, fz_fn fn, int want_a
         printf("  %-40s %6zu bytes  ", names[i], size);
         fflush(stdout); /* named before it runs: a hang kills the child */
         alarm(MAX_SECONDS);
+        largest_alloc = 0;
         double t0 = now();
         int r = fn(b, size);
         alarm(0);
+        if (largest_alloc > MAX_ALLOC) {
+            printf("asked for %zu bytes at once  ", largest_alloc);
+            r = 1;
+        }
         printf("%s  %.3f s\n",
                r                  ? "MISBEHAVED"
                : fz_last_accepted ? "accepted"

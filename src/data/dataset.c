@@ -515,7 +515,8 @@ static mx_status read_cars(const char *root, raw *r) {
         matvar_t *const *el = (matvar_t *const *)an->data + i * nf;
         matvar_t *fp = el[f_path], *fc = el[f_class];
         double cls;
-        if (!fc || !mat_scalar(fc, &cls) || cls != (double)(int64_t)cls) {
+        if (!fc || !mat_scalar(fc, &cls) || !(cls > -1e18 && cls < 1e18) || /* NaN, int64 */
+            cls != (double)(int64_t)cls) {
             st = mx_error(MX_ERR_FORMAT, "%s: annotations(%zu).class: expected an integer scalar",
                           p, i + 1);
             break;

@@ -44,6 +44,11 @@ mx_status mx_read_file(const char *path, uint8_t **buf, size_t *size) {
     return MX_OK;
 }
 
+/* Largest image decoded (width x height of the file): 128 Mpixel, 512 MB as CMYK. A damaged
+ * or hostile header of a few hundred bytes can declare 65535 x 65535 pixels (a 17 GB buffer);
+ * larger images are refused before anything is allocated. */
+#define MX_IMAGE_MAX_PIXELS ((int64_t)1 << 27)
+
 /* A reusable decoder: buffers grow to the largest image seen and are then reused, so a worker
  * decodes without allocating in the steady state. */
 struct mx_decoder {
@@ -102,6 +107,9 @@ static mx_status decode_jpeg(mx_decoder *d, const uint8_t *buf, size_t size, con
         h < 1 || w > 65535 || h > 65535)
         return jpeg_fail(d, mx_error(MX_ERR_FORMAT, "%s: bad JPEG header (%dx%d): %s", name, w, h,
                                      tjGetErrorStr2(tj)));
+    if ((int64_t)w * h > MX_IMAGE_MAX_PIXELS)
+        return mx_error(MX_ERR_FORMAT, "%s: JPEG of %dx%d pixels, more than the %ld allowed", name,
+                        w, h, (long)MX_IMAGE_MAX_PIXELS);
     /* the smallest scale whose shorter side stays >= min_short, among 1/2, 1/4, 1/8: the other
      * eighths run libjpeg-turbo's generic, non-SIMD IDCT and are slower than a full-size decode
      * (500x375 at 5/8: 3.6 ms vs 2.2 ms full, measured under load) */
@@ -194,7 +202,8 @@ static mx_status decode_png(mx_decoder *d, const uint8_t *buf, size_t size, cons
     png_uint_32 w = png_get_image_width(p, info), h = png_get_image_height(p, info);
     if ((int)png_get_channels(p, info) != c || png_get_bit_depth(p, info) != 8)
         png_error(p, "unexpected channel count after normalisation");
-    if (w > 65535 || h > 65535) png_error(p, "image larger than 65535 pixels");
+    if (w > 65535 || h > 65535 || (int64_t)w * h > MX_IMAGE_MAX_PIXELS)
+        png_error(p, "image larger than 65535 pixels a side or 128 Mpixel");
     if (!grow((void **)&d->px, &d->px_cap, (size_t)w * h * c) ||
         !grow((void **)&d->rows, &d->rows_cap, sizeof(png_bytep) * h))
         png_error(p, "out of memory");
