@@ -24,7 +24,15 @@
 #define MAX_FILES   256
 #define MAX_ALLOC   ((size_t)1 << 30) /* largest single allocation a damaged input may cause */
 
-#if !defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__)
+#define MX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MX_ASAN 1
+#endif
+#endif
+
+#if !defined(MX_ASAN)
 /* The largest single request to malloc / calloc / realloc since the last reset, libmatio's and
  * libjpeg's included (this executable's definitions take precedence over libc's; blocks still
  * come from glibc, so glibc's free releases them). With a 4 GiB address-space limit a runaway
@@ -94,7 +102,7 @@ static double now(void) {
  * data loader); exits 0 if all behaved, 1 if one misbehaved; SIGALRM kills it on a hang.
  * want_accept: 1 every file must be accepted, 0 rejected-or-accepted cleanly. */
 static void run_child(const char *dir, char **names, int n, fz_fn fn, int want_accept) {
-#if !defined(__SANITIZE_ADDRESS__)
+#if !defined(MX_ASAN)
     struct rlimit rl = {(rlim_t)4 << 30, (rlim_t)4 << 30};
     setrlimit(RLIMIT_AS, &rl);
 #endif
