@@ -318,6 +318,24 @@ static void test_decoder_and_luma(void) {
     mx_decoder_free(d);
     mx_decoder_free(NULL);
 
+    /* regression (tests/fixtures/reliability): a JPEG that fails mid-decode used to leave the
+     * TurboJPEG handle broken, so every later JPEG failed with "SOS before SOF" */
+    char bad[4096], good[4096];
+    snprintf(bad, sizeof(bad), "%s/tests/fixtures/reliability/damaged.jpg", MX_SOURCE_DIR);
+    snprintf(good, sizeof(good), "%s/tests/fixtures/reliability/good.jpg", MX_SOURCE_DIR);
+    mx_image fresh;
+    CHECK_OK(mx_image_load(good, 0, &fresh));
+    CHECK_OK(mx_decoder_create(&d));
+    for (int round = 0; d && round < 3; round++) {
+        CHECK(mx_decoder_load(d, bad, 0, &v) == MX_ERR_FORMAT);
+        CHECK(strstr(mx_errmsg(), "damaged.jpg") != NULL);
+        CHECK_OK(mx_decoder_load(d, good, 0, &v));
+        CHECK(v.data && v.w == fresh.w && v.h == fresh.h && v.c == fresh.c &&
+              !memcmp(v.data, fresh.data, (size_t)v.w * v.h * v.c));
+    }
+    mx_decoder_free(d);
+    mx_image_free(&fresh);
+
     /* RGB -> 1 channel takes the luma of the 3-channel result (the resampling is linear) */
     mx_image im;
     ref_image(&im);

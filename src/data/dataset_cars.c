@@ -5,6 +5,7 @@
 #include <matio.h>
 
 #include "data/dataset_impl.h"
+#include "data/mat_read.h"
 
 /* ---- Cars196 (.mat) ---------------------------------------------------------------------- */
 
@@ -66,6 +67,11 @@ static int mat_scalar(matvar_t *v, double *out) {
 mx_status mx_ds_read_cars(const char *root, mx_ds_raw *r) {
     char *p = mx_ds_path_join(root, "cars_annos.mat");
     if (!p) return mx_error(MX_ERR_NOMEM, "cars: out of memory");
+    mx_status chk = mx_mat_check(p); /* bounds libmatio's time and memory on damaged files */
+    if (chk != MX_OK) {
+        free(p);
+        return chk;
+    }
     mat_t *mat = Mat_Open(p, MAT_ACC_RDONLY);
     if (!mat) {
         mx_status st = mx_error(MX_ERR_IO, "%s: cannot open as a MAT file", p);
@@ -99,7 +105,8 @@ mx_status mx_ds_read_cars(const char *root, mx_ds_raw *r) {
         matvar_t *const *el = (matvar_t *const *)an->data + i * nf;
         matvar_t *fp = el[f_path], *fc = el[f_class];
         double cls;
-        if (!fc || !mat_scalar(fc, &cls) || cls != (double)(int64_t)cls) {
+        if (!fc || !mat_scalar(fc, &cls) || !(cls > -1e18 && cls < 1e18) || /* NaN, int64 */
+            cls != (double)(int64_t)cls) {
             st = mx_error(MX_ERR_FORMAT, "%s: annotations(%zu).class: expected an integer scalar",
                           p, i + 1);
             break;
