@@ -494,8 +494,8 @@ static void test_folder_list(void) {
 
     fx_mkdirs(P("list", NULL));
     /* the listed files must exist: under the list's folder, and under another root */
-    const char *names[] = {"x/1.png", "x/with space.png", "x/3.png", "x/4.png", "x/5.png",
-                           "t/1.png", "t/2.png", "x/2.png"};
+    const char *names[] = {"x/1.png", "x/with space.png", "x/3.png", "x/4.png",
+                           "x/5.png", "t/1.png",          "t/2.png", "x/2.png"};
     for (int i = 0; i < 8; i++) {
         tiny_png(P("list/%s", names[i]));
         tiny_png(P("list_root/%s", names[i]));

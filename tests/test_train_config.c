@@ -44,9 +44,9 @@ int main(void) {
     CHECK(mx_train_config_set(&c, "ms_margin", "nan") == MX_ERR_CONFIG);
 
     /* every preset applies and validates */
-    const char *names[] = {"fashion-mnist", "cub-ms", "cub-ms-metrix", "cub-contrastive",
-                           "cub-pa-metrix", "cars-ms-metrix", "sop-ms", "sop-contrastive",
-                           "inshop-ms-metrix"};
+    const char *names[] = {"fashion-mnist",   "cub-ms",          "cub-ms-metrix",
+                           "cub-contrastive", "cub-pa-metrix",   "cars-ms-metrix",
+                           "sop-ms",          "sop-contrastive", "inshop-ms-metrix"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         mx_train_config p = mx_train_config_default();
         CHECK_OK(mx_train_config_preset(&p, names[i]));
@@ -71,9 +71,8 @@ int main(void) {
         }
         CHECK(!strcmp(b.mix, "none") && strcmp(m.mix, "none"));
         /* the mixing keys of m set on b make the two configurations identical */
-        static const char *mix_keys[] = {"mix",           "mix_stage", "mix_pairs",
-                                         "mix_negatives", "mix_k",     "mix_alpha",
-                                         "mix_weight",    "mix_lambda_per_pair"};
+        static const char *mix_keys[] = {"mix",   "mix_stage", "mix_pairs",  "mix_negatives",
+                                         "mix_k", "mix_alpha", "mix_weight", "mix_lambda_per_pair"};
         char *jm = NULL, *jb = NULL;
         size_t nm = 0, nb = 0;
         FILE *f = open_memstream(&jm, &nm);

@@ -21,7 +21,7 @@
 
 #ifndef MXP_BACKBONE
 #define MXP_BACKBONE "resnet18"
-#define MXP_SIZE 32
+#define MXP_SIZE     32
 #endif
 
 static char g_base[1024];
@@ -123,7 +123,7 @@ static void show_on_failure(int ok, const char *log) {
 /* ---- dataset folders (root: a folder name under g_base) ------------------------------------ */
 
 #define TRAIN_CLASSES 8
-#define TEST_CLASSES 6
+#define TEST_CLASSES  6
 static int per_class(int c) {
     return 2 + c % 2; /* 2 or 3 images */
 }
@@ -175,8 +175,9 @@ static void make_cars(const char *root) {
         Mat_VarSetStructFieldByName(
             st, "relative_im_path", (size_t)i,
             Mat_VarCreate(NULL, MAT_C_CHAR, MAT_T_UINT8, 2, sd, (void *)paths[i], 0));
-        Mat_VarSetStructFieldByName(st, "class", (size_t)i,
-                                    Mat_VarCreate(NULL, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, d1, &cls[i], 0));
+        Mat_VarSetStructFieldByName(
+            st, "class", (size_t)i,
+            Mat_VarCreate(NULL, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, d1, &cls[i], 0));
         Mat_VarSetStructFieldByName(st, "test", (size_t)i,
                                     Mat_VarCreate(NULL, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, d1, &t, 0));
     }
@@ -187,7 +188,8 @@ static void make_cars(const char *root) {
 
 static void make_sop(const char *root) {
     fx_mkdirs(P("%s", root));
-    FILE *tr = fopen(P("%s/Ebay_train.txt", root), "w"), *te = fopen(P("%s/Ebay_test.txt", root), "w");
+    FILE *tr = fopen(P("%s/Ebay_train.txt", root), "w"),
+         *te = fopen(P("%s/Ebay_test.txt", root), "w");
     CHECK(tr && te);
     if (!tr || !te) exit(1);
     fprintf(tr, "image_id class_id super_class_id path\n");
@@ -247,8 +249,7 @@ static const char *small_flags(void) {
 
 /* splits: names of the splits embed --run must write, with their expected row counts */
 static void protocol(const char *preset, const char *data_root, const char *extra,
-                     const char *const *splits, const int64_t *rows, int n_splits,
-                     int with_val) {
+                     const char *const *splits, const int64_t *rows, int n_splits, int with_val) {
     const char *run = P("runs/%s", preset), *log = P("logs/%s-train.txt", preset);
     char run_dir[2048];
     snprintf(run_dir, sizeof run_dir, "%s", run);

@@ -185,7 +185,8 @@ static const preset presets[] = {
      * those are X-readme. */
     {"cub-ms", "CUB-200-2011, Multi-Similarity baseline of cub-ms-metrix",
      "dataset=cub;" PAPER_COMMON MS_LOSS CUB_METRIX "mix=none"},
-    {"cub-ms-readme", "CUB-200-2011, Multi-Similarity baseline, the README's schedule (method.md 5.2)",
+    {"cub-ms-readme",
+     "CUB-200-2011, Multi-Similarity baseline, the README's schedule (method.md 5.2)",
      "dataset=cub;" PAPER_COMMON MS_LOSS CUB_CARS_MS "mix=none"},
     {"cub-ms-metrix", "CUB-200-2011, Multi-Similarity + Metrix/feature, 100 epochs",
      "dataset=cub;" PAPER_COMMON MS_LOSS CUB_METRIX "mix=feature"},
@@ -385,8 +386,9 @@ mx_status mx_train_config_validate(const mx_train_config *c) {
         return mx_error(MX_ERR_CONFIG, "batch (%d) must be a multiple of samples_per_class (%d)",
                         c->batch, c->samples_per_class);
     if (!strcmp(c->dataset, "list") && !c->train_list[0])
-        return mx_error(MX_ERR_CONFIG, "dataset list needs train_list (alone: its classes are split "
-                                       "in class-disjoint halves; with test_list: the two files)");
+        return mx_error(MX_ERR_CONFIG,
+                        "dataset list needs train_list (alone: its classes are split in "
+                        "class-disjoint halves; with test_list: the two files)");
     if (!strcmp(c->dataset, "folder") && !c->data_root[0])
         return mx_error(MX_ERR_CONFIG, "dataset folder needs data_root");
     if (!strcmp(c->dataset, "fashion-mnist") && strcmp(c->backbone, "smallcnn"))

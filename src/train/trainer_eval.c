@@ -136,8 +136,7 @@ static mx_status no_split(const mx_trainer *t, mx_split split) {
     char have[160];
     splits_text(t, have, sizeof have);
     return mx_error(MX_ERR_ARG, "%s: this run has no %s split (it has %s%s)", t->dir,
-                    (int)split >= 0 && split <= MX_SPLIT_GALLERY ? names[split] : "such",
-                    have,
+                    (int)split >= 0 && split <= MX_SPLIT_GALLERY ? names[split] : "such", have,
                     split == MX_SPLIT_VAL ? "; validation needs val_fraction > 0"
                     : split == MX_SPLIT_QUERY || split == MX_SPLIT_GALLERY
                         ? "; query and gallery are In-Shop's"

@@ -111,7 +111,7 @@ mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int
  * gallery split (In-Shop's test protocol). Every evaluation goes through it: per-epoch
  * validation / test, the final report, utilization, the PCA plot, eval / embed --run. */
 typedef struct mx_tr_evalset {
-    const mx_dataset *set;            /* leave-one-out, or NULL */
+    const mx_dataset *set;             /* leave-one-out, or NULL */
     const mx_dataset *query, *gallery; /* query/gallery, or NULL */
 } mx_tr_evalset;
 /* The run's evaluation set for a split (TEST on In-Shop: query against gallery); 0 when the run

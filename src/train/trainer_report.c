@@ -144,8 +144,7 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
                 s = mx_plot_scatter(path,
                                     es.set ? "Test embeddings (PCA), unseen classes"
                                            : "Query embeddings (PCA), unseen classes",
-                                    n, xy, l32, nc,
-                                    ids && names ? names : NULL);
+                                    n, xy, l32, nc, ids && names ? names : NULL);
             free(ids);
             free(names);
         }
