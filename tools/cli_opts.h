@@ -87,8 +87,6 @@ int mx_cli_parse_split(const char *cmd, const char *name, const char *value, voi
     MX_CLI_STR("--run", "DIR", dir, "a trained run's directory (required)", ""),                   \
         MX_CLI_STR("--checkpoint", "CKPT", ckpt, "best, last or a checkpoint FILE", NULL),         \
         MX_CLI_FN("--split", "SPLIT", split, mx_cli_parse_split,                                   \
-                  "test, val, train, query or gallery: a split of the run's dataset (In-Shop's "   \
-                  "test is query against gallery)",                                                \
-                  "test")
+                  "the run's split: test, val, train, query or gallery", "test")
 
 #endif

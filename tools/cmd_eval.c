@@ -122,9 +122,10 @@ int mx_cmd_eval(int argc, char **argv) {
     int json = 0, threads = 0;
     long long seed = 0;
     mx_eval_config cfg = mx_eval_config_default();
-    char footer[256];
+    char footer[384];
     snprintf(footer, sizeof footer,
              "\nWith --run (and in training reports) Recall@K uses the dataset's cut-offs:\n  %s\n"
+             "In-Shop's test split is its query set ranked against its gallery.\n"
              "An undefined metric (K above the gallery size, ...) prints n/a with the reason.\n",
              mx_train_recall_ks_help());
     const mx_cli_opt run_opts[] = {
