@@ -130,7 +130,12 @@ int main(void) {
     CHECK(ek.n_k == 4 && ek.k[3] == 1000);
     ek = mx_train_eval_config("cub");
     CHECK(ek.n_k == 4 && ek.k[3] == 8);
-    CHECK(strstr(mx_train_recall_ks_help(), "1,10,20,30,40,50") != NULL);
+    char table[160];
+    size_t tl = mx_train_recall_ks_help(table, sizeof table);
+    CHECK(tl == strlen(table) && strstr(table, "In-Shop 1,10,20,30,40,50") != NULL);
+    CHECK(strstr(table, "SOP 1,10,100,1000") != NULL && strstr(table, "others 1,2,4,8") != NULL);
+    char tiny[6];
+    CHECK(mx_train_recall_ks_help(tiny, sizeof tiny) == tl && strlen(tiny) == 5);
     v = mx_train_config_default();
     strcpy(v.backbone, "resnet50");
     CHECK(mx_train_config_validate(&v) == MX_ERR_CONFIG);

@@ -122,12 +122,13 @@ int mx_cmd_eval(int argc, char **argv) {
     int json = 0, threads = 0;
     long long seed = 0;
     mx_eval_config cfg = mx_eval_config_default();
-    char footer[384];
+    char footer[512], table[160];
+    mx_train_recall_ks_help(table, sizeof table);
     snprintf(footer, sizeof footer,
              "\nWith --run (and in training reports) Recall@K uses the dataset's cut-offs:\n  %s\n"
              "In-Shop's test split is its query set ranked against its gallery.\n"
              "An undefined metric (K above the gallery size, ...) prints n/a with the reason.\n",
-             mx_train_recall_ks_help());
+             table);
     const mx_cli_opt run_opts[] = {
         MX_CLI_RUN_ROWS(&dir, &ckpt, &split),
         MX_CLI_FLAGV("--json", &json, 1, "print one JSON object instead of text"),

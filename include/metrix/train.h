@@ -109,8 +109,9 @@ const char *mx_train_config_preset_name(int i);
  * SOP 1,10,100,1000; In-Shop 1,10,20,30,40,50; CUB, Cars, Fashion-MNIST, folder, list 1,2,4,8.
  * dataset: a `dataset` key value (NULL or unknown: 1,2,4,8). */
 mx_eval_config mx_train_eval_config(const char *dataset);
-/* The table above as one line of text (help texts). */
-const char *mx_train_recall_ks_help(void);
+/* The table above as one line of text for help texts, into buf (snprintf semantics: returns the
+ * length it needs, writes at most cap bytes, NUL-terminated if cap > 0). */
+size_t mx_train_recall_ks_help(char *buf, size_t cap);
 
 /* ---- the trainer ------------------------------------------------------------------------- */
 

@@ -37,13 +37,13 @@ mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int
 
 /* Recall@K cut-offs per dataset (the papers' columns; In-Shop as its official evaluation). */
 static const struct {
-    const char *dataset;
+    const char *dataset, *name;
     int n_k;
     int64_t k[6];
 } recall_table[] = {
-    {"sop", 4, {1, 10, 100, 1000}},
-    {"inshop", 6, {1, 10, 20, 30, 40, 50}},
-    {NULL, 4, {1, 2, 4, 8}}, /* CUB, Cars, Fashion-MNIST, folder, list */
+    {"sop", "SOP", 4, {1, 10, 100, 1000}},
+    {"inshop", "In-Shop", 6, {1, 10, 20, 30, 40, 50}},
+    {NULL, "CUB, Cars and the others", 4, {1, 2, 4, 8}},
 };
 
 mx_eval_config mx_train_eval_config(const char *dataset) {
@@ -55,8 +55,20 @@ mx_eval_config mx_train_eval_config(const char *dataset) {
     return ec;
 }
 
-const char *mx_train_recall_ks_help(void) {
-    return "SOP 1,10,100,1000; In-Shop 1,10,20,30,40,50; CUB, Cars and the others 1,2,4,8";
+size_t mx_train_recall_ks_help(char *buf, size_t cap) {
+    size_t len = 0;
+    for (size_t i = 0; i == 0 || recall_table[i - 1].dataset; i++) {
+        char line[128];
+        int w = snprintf(line, sizeof line, "%s%s ", i ? "; " : "", recall_table[i].name);
+        for (int a = 0; a < recall_table[i].n_k; a++)
+            w += snprintf(line + w, sizeof line - (size_t)w, "%s%" PRId64, a ? "," : "",
+                          recall_table[i].k[a]);
+        if (len < cap) snprintf(buf + len, cap - len, "%s", line);
+        len += (size_t)w;
+    }
+    if (cap && len >= cap) buf[cap - 1] = 0;
+    if (cap && len == 0) buf[0] = 0;
+    return len;
 }
 
 /* ---- evaluation sets --------------------------------------------------------------------- */
