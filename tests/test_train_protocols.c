@@ -471,5 +471,5 @@ int main(void) {
     }
     test_protocols();
     test_lists();
-    return mx_test_finish("test_train_protocols");
+    return mx_test_finish("test_train_protocols (" MXP_BACKBONE ")");
 }
