@@ -493,6 +493,13 @@ static void test_folder_list(void) {
     expect_fail(c, MX_ERR_IO, "no_such_folder", NULL);
 
     fx_mkdirs(P("list", NULL));
+    /* the listed files must exist: under the list's folder, and under another root */
+    const char *names[] = {"x/1.png", "x/with space.png", "x/3.png", "x/4.png",
+                           "x/5.png", "t/1.png",          "t/2.png", "x/2.png"};
+    for (int i = 0; i < 8; i++) {
+        tiny_png(P("list/%s", names[i]));
+        tiny_png(P("list_root/%s", names[i]));
+    }
     fx_text(P("list/list.txt", NULL),
             "# comment\nx/1.png 7\nx/with space.png\t3\n\nx/3.png 9\nx/4.png 5\nx/5.png 3\n");
     c = mx_dataset_config_default();
@@ -506,13 +513,41 @@ static void test_folder_list(void) {
     }
     mx_dataset_free(ds);
     c.split = MX_SPLIT_TEST;
-    c.root = "/data/elsewhere";
+    char other_root[8192];
+    snprintf(other_root, sizeof other_root, "%s", P("list_root", NULL));
+    c.root = other_root; /* a root wins over the list's folder */
     ds = open_ok(c);
     if (ds) {
         CHECK(mx_dataset_size(ds) == 2 && mx_dataset_class_id(ds, 1) == 9);
-        CHECK(!strcmp(mx_dataset_path(ds, 0), "/data/elsewhere/x/1.png"));
+        CHECK(strstr(mx_dataset_path(ds, 0), "list_root/x/1.png") != NULL);
     }
     mx_dataset_free(ds);
+    /* absolute paths are taken as they are, with or without a root */
+    char abs_list[16384];
+    snprintf(abs_list, sizeof abs_list, "%s 1\n%s 2\nx/3.png 3\n", P("list/x/1.png", NULL),
+             P("list_root/x/4.png", NULL));
+    fx_text(P("list/abs.txt", NULL), abs_list);
+    c.list = P("list/abs.txt", NULL);
+    c.split = MX_SPLIT_TRAIN;
+    c.root = NULL;
+    ds = open_ok(c);
+    if (ds) {
+        CHECK(mx_dataset_size(ds) == 2);
+        CHECK(!strcmp(mx_dataset_path(ds, 0), P("list/x/1.png", NULL)));
+        CHECK(!strcmp(mx_dataset_path(ds, 1), P("list_root/x/4.png", NULL)));
+    }
+    mx_dataset_free(ds);
+    c.root = other_root;
+    ds = open_ok(c);
+    if (ds) CHECK(!strcmp(mx_dataset_path(ds, 0), P("list/x/1.png", NULL)));
+    mx_dataset_free(ds);
+    /* a missing file fails when the list is read, naming the list file and line */
+    fx_text(P("list/gone.txt", NULL), "x/1.png 1\n# two\nx/nope.png 2\n");
+    c.list = P("list/gone.txt", NULL);
+    c.root = NULL;
+    expect_fail(c, MX_ERR_IO, "gone.txt:3: image 'x/nope.png'", "No such file");
+    c.list = P("list/list.txt", NULL);
+    c.split = MX_SPLIT_TEST;
     /* separate train / test lists: every class of each file */
     fx_text(P("list/test.txt", NULL), "t/1.png 0\nt/2.png 100\n");
     c.root = NULL;
@@ -533,7 +568,7 @@ static void test_folder_list(void) {
     fx_text(P("list/bad.txt", NULL), "x/1.png 7\nx/2.png\n");
     c.list = P("list/bad.txt", NULL);
     expect_fail(c, MX_ERR_FORMAT, "bad.txt:2:", NULL);
-    fx_text(P("list/bad.txt", NULL), "x/1.png 7\nx/2.png 1\nx/2.png -4\n");
+    fx_text(P("list/bad.txt", NULL), "x/1.png 7\nx/2.png 1\nx/2.png -4\n"); /* x/2.png exists */
     expect_fail(c, MX_ERR_FORMAT, "bad.txt:3:", "out of range");
     c.list = P("list/missing.txt", NULL);
     expect_fail(c, MX_ERR_IO, "list/missing.txt", NULL);

@@ -525,6 +525,62 @@ static void test_kmeans_large_path(void) {
     free(cn);
 }
 
+/* Undefined and degenerate metrics say so: K above the gallery, one query per class (NMI would
+ * be 1 for any embedding, no positive pair for alignment), no query with a match. */
+static void test_undefined_metrics(void) {
+    /* 4 queries of 4 classes against a gallery of 3 */
+    float q[8] = {1, 0, 0, 1, -1, 0, 0.6f, 0.8f}, g[6] = {1, 0.1f, 0.1f, 1, -1, 0.2f};
+    int64_t ql[4] = {0, 1, 2, 3}, gl[3] = {0, 1, 2};
+    mx_eval_config c = mx_eval_config_default();
+    c.n_k = 3, c.k[0] = 1, c.k[1] = 3, c.k[2] = 10;
+    mx_rng r;
+    mx_rng_seed(&r, 3);
+    mx_eval_report rep;
+    CHECK_OK(mx_eval_run_qg(q, ql, 4, g, gl, 3, 2, NULL, 0, &c, &r, &rep));
+    CHECK(rep.n_candidates == 3);
+    CHECK_CLOSE(rep.recall[0], 0.75, 1e-12, 0);
+    CHECK_CLOSE(rep.recall[1], 0.75, 1e-12, 0);
+    CHECK(isnan(rep.recall[2]));
+    CHECK(rep.has_nmi && isnan(rep.nmi));
+    CHECK(rep.has_align_uniform && isnan(rep.alignment) && isfinite(rep.uniformity));
+    char buf[4096];
+    mx_eval_report_format(&rep, 0, buf, sizeof buf);
+    CHECK(strstr(buf, "Recall@10     n/a (K exceeds the 3 gallery items)") != NULL);
+    CHECK(strstr(buf, "Recall@3      75.00 %") != NULL);
+    CHECK(strstr(buf, "NMI           n/a (every query is its own class") != NULL);
+    CHECK(strstr(buf, "alignment     n/a (no two queries share a class)") != NULL);
+    mx_eval_report_format(&rep, 1, buf, sizeof buf);
+    json_object *jo = json_tokener_parse(buf), *ju = NULL, *jv = NULL, *jr = NULL;
+    CHECK(jo != NULL && json_object_object_get_ex(jo, "undefined", &ju));
+    CHECK(ju && json_object_object_get_ex(ju, "recall@10", &jv) &&
+          strstr(json_object_get_string(jv), "K exceeds") != NULL);
+    CHECK(ju && json_object_object_get_ex(ju, "nmi", &jv));
+    CHECK(ju && json_object_object_get_ex(ju, "alignment", &jv));
+    CHECK(ju && !json_object_object_get_ex(ju, "recall@1", &jv));
+    CHECK(jo && json_object_object_get_ex(jo, "recall", &jr) &&
+          json_object_object_get_ex(jr, "10", &jv) && json_object_get_type(jv) == json_type_null);
+    CHECK(jo && json_object_object_get_ex(jo, "nmi", &jv) &&
+          json_object_get_type(jv) == json_type_null);
+    json_object_put(jo);
+
+    /* leave-one-out: K counts the n - 1 other items; no query with a match -> MAP@R n/a */
+    float x[6] = {1, 0, 0, 1, -1, 0};
+    int64_t lab[3] = {5, 6, 7};
+    c.n_k = 2, c.k[0] = 1, c.k[1] = 3;
+    CHECK_OK(mx_eval_run(x, lab, 3, 2, NULL, 0, &c, &r, &rep));
+    CHECK(rep.n_candidates == 2 && isnan(rep.recall[1]) && rep.recall[0] == 0);
+    mx_eval_report_format(&rep, 0, buf, sizeof buf);
+    CHECK(strstr(buf, "Recall@3      n/a (K exceeds the 2 other items") != NULL);
+    CHECK(strstr(buf, "MAP@R         n/a (no query has a match)") != NULL);
+    /* a normal set has no "undefined" object and real numbers */
+    int64_t two[3] = {1, 1, 2};
+    c.n_k = 1, c.k[0] = 1;
+    CHECK_OK(mx_eval_run(x, two, 3, 2, NULL, 0, &c, &r, &rep));
+    CHECK(isfinite(rep.nmi) && isfinite(rep.alignment));
+    mx_eval_report_format(&rep, 1, buf, sizeof buf);
+    CHECK(strstr(buf, "undefined") == NULL);
+}
+
 static void test_report_and_errors(void) {
     float x[8] = {1, 0, 1, 0, 1, 0, 0, 1};
     int64_t lab[4] = {0, 1, 0, 0};
@@ -595,6 +651,7 @@ int main(void) {
     test_random_brute();
     test_kmeans_util();
     test_kmeans_large_path();
+    test_undefined_metrics();
     test_report_and_errors();
     return mx_test_finish("test_eval");
 }

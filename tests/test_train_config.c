@@ -1,5 +1,6 @@
 /* Training configuration: defaults, presets, flags, JSON files, validation, errors. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "metrix/train.h"
@@ -46,14 +47,65 @@ int main(void) {
     CHECK(mx_train_config_set(&c, "ms_margin", "nan") == MX_ERR_CONFIG);
 
     /* every preset applies and validates */
-    const char *names[] = {"fashion-mnist", "cub-ms", "cub-ms-metrix", "cub-contrastive",
-                           "cub-pa-metrix", "cars-ms-metrix", "sop-ms", "sop-contrastive",
-                           "inshop-ms-metrix"};
+    const char *names[] = {"fashion-mnist",   "cub-ms",          "cub-ms-metrix",
+                           "cub-contrastive", "cub-pa-metrix",   "cars-ms-metrix",
+                           "sop-ms",          "sop-contrastive", "inshop-ms-metrix"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         mx_train_config p = mx_train_config_default();
         CHECK_OK(mx_train_config_preset(&p, names[i]));
         CHECK_OK(mx_train_config_validate(&p));
     }
+    /* every preset X-metrix has its baseline X: same keys except the mixing ones */
+    int n_metrix = 0;
+    for (int i = 0; mx_train_config_preset_name(i); i++) {
+        const char *name = mx_train_config_preset_name(i);
+        mx_train_config m = mx_train_config_default(), b = mx_train_config_default();
+        CHECK_OK(mx_train_config_preset(&m, name));
+        CHECK_OK(mx_train_config_validate(&m));
+        size_t len = strlen(name);
+        if (len < 8 || strcmp(name + len - 7, "-metrix")) continue;
+        n_metrix++;
+        char base[128];
+        snprintf(base, sizeof base, "%.*s", (int)(len - 7), name);
+        if (mx_train_config_preset(&b, base) != MX_OK) {
+            fprintf(stderr, "preset %s has no baseline %s\n", name, base);
+            CHECK(!"baseline preset");
+            continue;
+        }
+        CHECK(!strcmp(b.mix, "none") && strcmp(m.mix, "none"));
+        /* the mixing keys of m set on b make the two configurations identical */
+        static const char *mix_keys[] = {"mix",   "mix_stage", "mix_pairs",  "mix_negatives",
+                                         "mix_k", "mix_alpha", "mix_weight", "mix_lambda_per_pair"};
+        char *jm = NULL, *jb = NULL;
+        size_t nm = 0, nb = 0;
+        FILE *f = open_memstream(&jm, &nm);
+        mx_train_config_write_json(&m, f);
+        fclose(f);
+        for (size_t k = 0; k < sizeof mix_keys / sizeof mix_keys[0]; k++) {
+            /* the value of key in m's JSON, written back through mx_train_config_set */
+            char pat[64];
+            snprintf(pat, sizeof pat, "\"%s\": ", mix_keys[k]);
+            const char *v = strstr(jm, pat);
+            CHECK(v != NULL);
+            if (!v) continue;
+            v += strlen(pat);
+            char val[256];
+            size_t n = strcspn(v, ",\n");
+            snprintf(val, sizeof val, "%.*s", (int)n, v);
+            if (val[0] == '"') memmove(val, val + 1, strlen(val)), val[strlen(val) - 1] = 0;
+            CHECK_OK(mx_train_config_set(&b, mix_keys[k], val));
+        }
+        f = open_memstream(&jb, &nb);
+        mx_train_config_write_json(&b, f);
+        fclose(f);
+        if (strcmp(jm, jb)) {
+            fprintf(stderr, "presets %s and %s differ in more than the mixing keys\n", name, base);
+            CHECK(!"baseline differs beyond mixing");
+        }
+        free(jm);
+        free(jb);
+    }
+    CHECK(n_metrix >= 9); /* cub, cars, sop, inshop x losses */
     mx_train_config p = mx_train_config_default();
     CHECK_OK(mx_train_config_preset(&p, "cub-ms-metrix"));
     CHECK(!strcmp(p.backbone, "resnet50") && p.embed_dim == 512 && p.batch == 100);
@@ -66,6 +118,27 @@ int main(void) {
     strcpy(v.sampler, "m-per-class");
     v.batch = 100, v.samples_per_class = 8;
     CHECK(mx_train_config_validate(&v) == MX_ERR_CONFIG);
+    /* list: train_list alone is split in class-disjoint halves; test_list alone is an error */
+    v = mx_train_config_default();
+    strcpy(v.dataset, "list"), strcpy(v.backbone, "resnet18");
+    strcpy(v.test_list, "t.txt");
+    CHECK(mx_train_config_validate(&v) == MX_ERR_CONFIG);
+    CHECK(strstr(mx_errmsg(), "train_list") != NULL);
+    strcpy(v.train_list, "a.txt"), v.test_list[0] = 0;
+    CHECK_OK(mx_train_config_validate(&v));
+    /* the Recall@K table */
+    mx_eval_config ek = mx_train_eval_config("inshop");
+    CHECK(ek.n_k == 6 && ek.k[0] == 1 && ek.k[1] == 10 && ek.k[5] == 50);
+    ek = mx_train_eval_config("sop");
+    CHECK(ek.n_k == 4 && ek.k[3] == 1000);
+    ek = mx_train_eval_config("cub");
+    CHECK(ek.n_k == 4 && ek.k[3] == 8);
+    char table[160];
+    size_t tl = mx_train_recall_ks_help(table, sizeof table);
+    CHECK(tl == strlen(table) && strstr(table, "In-Shop 1,10,20,30,40,50") != NULL);
+    CHECK(strstr(table, "SOP 1,10,100,1000") != NULL && strstr(table, "others 1,2,4,8") != NULL);
+    char tiny[6];
+    CHECK(mx_train_recall_ks_help(tiny, sizeof tiny) == tl && strlen(tiny) == 5);
     v = mx_train_config_default();
     strcpy(v.backbone, "resnet50");
     CHECK(mx_train_config_validate(&v) == MX_ERR_CONFIG);

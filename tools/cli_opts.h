@@ -77,7 +77,8 @@ void mx_cli_help(const mx_cli_spec *spec, FILE *f);
 /* The usage error line "metrix CMD: NAME 'VALUE': expected WHAT"; returns 0 (for callbacks). */
 int mx_cli_expected(const char *cmd, const char *name, const char *value, const char *what);
 
-/* MX_CLI_CUSTOM parser of --split test|val|train into an mx_split (through mx_cli_split). */
+/* MX_CLI_CUSTOM parser of --split test|val|train|query|gallery into an mx_split (through
+ * mx_cli_split). */
 int mx_cli_parse_split(const char *cmd, const char *name, const char *value, void *dst);
 
 /* The first rows of eval's and embed's --run mode: --run DIR (first: it selects the mode, see
@@ -86,6 +87,6 @@ int mx_cli_parse_split(const char *cmd, const char *name, const char *value, voi
     MX_CLI_STR("--run", "DIR", dir, "a trained run's directory (required)", ""),                   \
         MX_CLI_STR("--checkpoint", "CKPT", ckpt, "best, last or a checkpoint FILE", NULL),         \
         MX_CLI_FN("--split", "SPLIT", split, mx_cli_parse_split,                                   \
-                  "test, val or train: the split of the run's dataset", "test")
+                  "the run's split: test, val, train, query or gallery", "test")
 
 #endif

@@ -56,7 +56,8 @@ int mx_cmd_embed(int argc, char **argv) {
         .cmd = "embed",
         .usage = "usage: metrix embed --run DIR --output E.npy --labels-output L.npy [options]\n"
                  "  a trained run's checkpoint on a split of its dataset: N x d float32\n"
-                 "  L2-normalised embeddings and N int64 labels\n",
+                 "  L2-normalised embeddings and N int64 labels (In-Shop's test split: the\n"
+                 "  query rows, then the gallery rows)\n",
         .opts = run_opts,
         .hint = "with --run only --checkpoint, --split, --output and --labels-output apply",
     };

@@ -122,6 +122,13 @@ int mx_cmd_eval(int argc, char **argv) {
     int json = 0, threads = 0;
     long long seed = 0;
     mx_eval_config cfg = mx_eval_config_default();
+    char footer[512], table[160];
+    mx_train_recall_ks_help(table, sizeof table);
+    snprintf(footer, sizeof footer,
+             "\nWith --run (and in training reports) Recall@K uses the dataset's cut-offs:\n  %s\n"
+             "In-Shop's test split is its query set ranked against its gallery.\n"
+             "An undefined metric (K above the gallery size, ...) prints n/a with the reason.\n",
+             table);
     const mx_cli_opt run_opts[] = {
         MX_CLI_RUN_ROWS(&dir, &ckpt, &split),
         MX_CLI_FLAGV("--json", &json, 1, "print one JSON object instead of text"),
@@ -132,6 +139,7 @@ int mx_cmd_eval(int argc, char **argv) {
         .usage = "usage: metrix eval --run DIR [options]   (a trained run's checkpoint on its "
                  "dataset)\n",
         .opts = run_opts,
+        .footer = footer,
         .hint = "with --run only --checkpoint, --split and --json apply",
     };
     const mx_cli_opt opts[] = {
@@ -145,8 +153,10 @@ int mx_cmd_eval(int argc, char **argv) {
         MX_CLI_STR("--gallery-labels", "PATH", &gl, "its labels", ""),
         MX_CLI_STR("--train-embeddings", "PATH", &train, "adds utilization u(eval set, train set)",
                    "none"),
-        MX_CLI_FN("--k", "LIST", &cfg, parse_k, "Recall@K cut-offs, ascending",
-                  "1,2,4,8,16,32; SOP: 1,10,100,1000; In-Shop: 1,10,20,30,40,50"),
+        MX_CLI_FN("--k", "LIST", &cfg, parse_k,
+                  "Recall@K cut-offs, ascending (--run uses the dataset's table: see the note "
+                  "below)",
+                  "1,2,4,8,16,32"),
         MX_CLI_FLAGV("--no-map-r", &cfg.map_at_r, 0, "skip MAP@R and R-Precision"),
         MX_CLI_FLAGV("--no-nmi", &cfg.nmi, 0, "skip k-means + NMI"),
         MX_CLI_I("--nmi-iters", "N", &cfg.nmi_max_iter, 1, 1000000,

@@ -35,8 +35,11 @@ int mx_cli_split(const char *cmd, const char *name, mx_split *out) {
     if (!strcmp(name, "test")) *out = MX_SPLIT_TEST;
     else if (!strcmp(name, "val")) *out = MX_SPLIT_VAL;
     else if (!strcmp(name, "train")) *out = MX_SPLIT_TRAIN;
+    else if (!strcmp(name, "query")) *out = MX_SPLIT_QUERY;
+    else if (!strcmp(name, "gallery")) *out = MX_SPLIT_GALLERY;
     else {
-        fprintf(stderr, "metrix %s: --split '%s': expected test, val or train\n", cmd, name);
+        fprintf(stderr, "metrix %s: --split '%s': expected test, val, train, query or gallery\n",
+                cmd, name);
         return 0;
     }
     return 1;

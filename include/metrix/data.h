@@ -19,9 +19,11 @@
  *           query label equals a gallery label exactly when the item ids agree.
  *   FOLDER  root/<class>/<image>: sorted class names are class ids 0..K-1; first half of the
  *           classes train, second half test.
- *   LIST    a file of `path label` lines (paths relative to root, or to the list file's folder
- *           when root is NULL); sorted distinct labels, first half train, second half test. With
- *           a second file test_list, `list` is the training split and test_list the test split,
+ *   LIST    a file of `path label` lines: absolute paths are taken as they are, relative ones
+ *           against root when it is given (root wins), else against the list file's folder;
+ *           a listed file that does not exist is an error naming the list file and line when the
+ *           list is read. Sorted distinct labels, first half train, second half test. With a
+ *           second file test_list, `list` is the training split and test_list the test split,
  *           each with all of its classes.
  * class_lo/class_hi (inclusive, original ids; for FOLDER the sorted folder index) override the
  * protocol's class range for the chosen split. val_fraction > 0 carves a class-disjoint

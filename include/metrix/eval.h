@@ -87,15 +87,19 @@ typedef struct mx_eval_report {
     int64_t n_query, n_gallery, dim, n_classes;
     int n_k;
     int64_t k[MX_EVAL_MAX_K];
-    double recall[MX_EVAL_MAX_K]; /* share of queries with a same-label item among the top K */
+    double recall[MX_EVAL_MAX_K]; /* share of queries with a same-label item among the top K;
+                                     NaN when K exceeds n_candidates (undefined) */
+    int64_t n_candidates;         /* items each query is ranked against (n_gallery, or n - 1
+                                     leave-one-out) */
     int64_t n_lone;               /* queries with no same-label reference (misses in Recall@K,
                                      skipped by MAP@R and R-Precision) */
     int has_map_at_r;
     double map_at_r, r_precision;
     int has_nmi;
-    double nmi;
+    double nmi; /* NaN when degenerate: fewer than 2 classes, or every query its own class (one
+                   cluster per item scores 1 whatever the embedding) */
     int has_align_uniform;
-    double alignment, uniformity;
+    double alignment, uniformity; /* alignment NaN when no two queries share a class */
     int has_utilization;
     double utilization; /* u(query set, train set) on normalised embeddings */
     int64_t n_train;
@@ -123,7 +127,10 @@ mx_status mx_eval_run_qg(const float *q, const int64_t *q_labels, int64_t nq, co
                          mx_eval_report *out);
 
 /* Formats the report as text (json = 0) or one JSON object (json = 1) into buf (snprintf
- * semantics: returns the length it needs, writes at most cap bytes, NUL-terminated if cap > 0). */
+ * semantics: returns the length it needs, writes at most cap bytes, NUL-terminated if cap > 0).
+ * An undefined or degenerate metric (NaN above) prints as "n/a (why)" in text; in JSON its value
+ * is null and the object "undefined" maps its name ("recall@1000", "map_at_r", "nmi",
+ * "alignment") to the reason. */
 size_t mx_eval_report_format(const mx_eval_report *r, int json, char *buf, size_t cap);
 /* Same, to a stream the caller passes. */
 mx_status mx_eval_report_write(const mx_eval_report *r, int json, FILE *f);

@@ -101,6 +101,17 @@ mx_status mx_train_config_validate(const mx_train_config *cfg);
 void mx_train_config_write_json(const mx_train_config *cfg, FILE *f);
 /* Writes one line per key: "--key VALUE  help (default: X)". */
 void mx_train_config_help(FILE *f);
+/* The i-th preset's name (0-based), NULL past the last one. */
+const char *mx_train_config_preset_name(int i);
+
+/* The evaluation configuration of a dataset's protocol: mx_eval_config_default() with the one
+ * table of Recall@K cut-offs every report uses (training, eval --run, the final report):
+ * SOP 1,10,100,1000; In-Shop 1,10,20,30,40,50; CUB, Cars, Fashion-MNIST, folder, list 1,2,4,8.
+ * dataset: a `dataset` key value (NULL or unknown: 1,2,4,8). */
+mx_eval_config mx_train_eval_config(const char *dataset);
+/* The table above as one line of text for help texts, into buf (snprintf semantics: returns the
+ * length it needs, writes at most cap bytes, NUL-terminated if cap > 0). */
+size_t mx_train_recall_ks_help(char *buf, size_t cap);
 
 /* ---- the trainer ------------------------------------------------------------------------- */
 
@@ -157,11 +168,15 @@ const char *mx_trainer_report_text(const mx_trainer *t);
  * "last", or a file name inside run_dir. */
 mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_trainer **out);
 /* L2-normalised embeddings (n x d) and labels (n) of a split, test transform, BN in eval mode.
- * The arrays are the caller's (mx_free). */
+ * Every split the run's dataset has: train, val (val_fraction > 0), test, and In-Shop's query and
+ * gallery; In-Shop's test is the query rows followed by the gallery rows. An absent split is
+ * MX_ERR_ARG naming the splits the run has. The arrays are the caller's (mx_free). */
 mx_status mx_trainer_embed(mx_trainer *t, mx_split split, float **emb, int64_t **labels,
                            int64_t *n);
 int mx_trainer_embed_dim(const mx_trainer *t);
-/* The full retrieval report of a split (In-Shop's test split: query against gallery). */
+/* The full retrieval report of a split with the dataset's Recall@K cut-offs: leave-one-out over
+ * the split, except In-Shop's test split (query against gallery); In-Shop's query or gallery
+ * alone is ranked leave-one-out. */
 mx_status mx_trainer_evaluate(mx_trainer *t, mx_split split, mx_eval_report *rep);
 
 #ifdef __cplusplus

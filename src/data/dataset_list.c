@@ -1,7 +1,10 @@
-/* List files: one "path label" line per image. */
+/* List files: one "path label" line per image. Absolute paths are taken as they are; relative
+ * ones resolve against root when given, else against the list file's folder. Every listed file
+ * must exist when the list is read (the error names the list file and line). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "data/dataset_impl.h"
 
@@ -35,7 +38,17 @@ mx_status mx_ds_read_list(const char *list, const char *root, mx_ds_raw *r) {
         }
         char *e = sp;
         while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
-        st = mx_ds_raw_add(r, root ? root : dir, s, (size_t)(e - s), lab, 0);
+        st = mx_ds_raw_add(r, s[0] == '/' ? NULL : root ? root : dir, s, (size_t)(e - s), lab, 0);
+        struct stat sb;
+        if (st == MX_OK && stat(r->paths[r->n - 1], &sb) != 0) {
+            *e = 0;
+            st = mx_error(MX_ERR_IO, "%s:%d: image '%s' (%s): %s", list, L.lineno, s,
+                          r->paths[r->n - 1], strerror(errno));
+        } else if (st == MX_OK && !S_ISREG(sb.st_mode)) {
+            *e = 0;
+            st = mx_error(MX_ERR_IO, "%s:%d: image '%s' (%s): not a regular file", list, L.lineno,
+                          s, r->paths[r->n - 1]);
+        }
     }
     free(L.buf);
     free(dir);

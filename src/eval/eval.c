@@ -77,6 +77,7 @@ static mx_status run(const float *q, const int64_t *ql, int64_t nq, const float 
     out->dim = d;
     out->n_k = cfg->n_k;
     memcpy(out->k, cfg->k, sizeof out->k);
+    out->n_candidates = ng - (loo ? 1 : 0);
 
     /* R of each query: gallery items with its label (less itself when leave-one-out) */
     gcount = calloc((size_t)ng, sizeof(int64_t));
@@ -148,7 +149,9 @@ static mx_status run(const float *q, const int64_t *ql, int64_t nq, const float 
             n_rel++;
         }
     }
-    for (int a = 0; a < cfg->n_k; a++) out->recall[a] = (double)hits[a] / (double)nq;
+    /* K beyond the candidates: every query with any match "hits", a meaningless number */
+    for (int a = 0; a < cfg->n_k; a++)
+        out->recall[a] = cfg->k[a] > out->n_candidates ? NAN : (double)hits[a] / (double)nq;
     if (cfg->map_at_r) {
         out->has_map_at_r = 1;
         out->map_at_r = n_rel ? map_sum / (double)n_rel : NAN;
@@ -159,7 +162,11 @@ static mx_status run(const float *q, const int64_t *ql, int64_t nq, const float 
     qids = malloc((size_t)nq * sizeof(int64_t));
     if (!qids) goto nomem;
     if ((st = mx_eval_dense_ids(ql, nq, qids, NULL, &out->n_classes)) != MX_OK) goto done;
-    if (cfg->nmi) {
+    if (cfg->nmi && (out->n_classes < 2 || out->n_classes >= nq)) {
+        /* degenerate: one cluster, or one cluster per item (NMI 1 for any embedding) */
+        out->has_nmi = 1;
+        out->nmi = NAN;
+    } else if (cfg->nmi) {
         if (!rng) {
             st = mx_error(MX_ERR_ARG, "eval: NMI needs an mx_rng for k-means++ seeding");
             goto done;
@@ -267,10 +274,36 @@ static void sb_num(sbuf *b, double v) {
     sb_printf(b, "%s", t);
 }
 
+/* Why a metric of r is undefined or degenerate (NULL: it is not). what: "recall" (index a),
+ * "map_at_r", "nmi", "alignment". */
+static const char *undefined_why(const mx_eval_report *r, const char *what, int a, char *buf,
+                                 size_t cap) {
+    if (!strcmp(what, "recall")) {
+        if (!(r->k[a] > r->n_candidates)) return NULL;
+        snprintf(buf, cap, "K exceeds the %lld %s", (long long)r->n_candidates,
+                 r->query_gallery ? "gallery items" : "other items of the set (leave-one-out)");
+        return buf;
+    }
+    if (!strcmp(what, "map_at_r"))
+        return r->has_map_at_r && !isfinite(r->map_at_r) ? "no query has a match" : NULL;
+    if (!strcmp(what, "nmi")) {
+        if (!r->has_nmi || isfinite(r->nmi)) return NULL;
+        return r->n_classes < 2 ? "a single class"
+                                : "every query is its own class (one cluster per item is a "
+                                  "perfect clustering whatever the embedding)";
+    }
+    if (!strcmp(what, "alignment"))
+        return r->has_align_uniform && !isfinite(r->alignment) ? "no two queries share a class"
+                                                               : NULL;
+    return NULL;
+}
+
 size_t mx_eval_report_format(const mx_eval_report *r, int json, char *buf, size_t cap) {
     sbuf b = {buf, cap, 0};
     if (cap) buf[0] = '\0';
     const char *proto = r->query_gallery ? "query/gallery" : "leave-one-out";
+    char why[160];
+    const char *w;
     if (json) {
         sb_printf(&b,
                   "{\"protocol\": \"%s\", \"n_query\": %lld, \"n_gallery\": %lld, \"dim\": %lld, "
@@ -303,7 +336,17 @@ size_t mx_eval_report_format(const mx_eval_report *r, int json, char *buf, size_
             sb_num(&b, r->utilization);
             sb_printf(&b, ", \"n_train\": %lld", (long long)r->n_train);
         }
-        sb_printf(&b, "}\n");
+        /* "undefined": {"name": "reason", ...} for every null above */
+        int nu = 0;
+        for (int a = 0; a < r->n_k; a++)
+            if ((w = undefined_why(r, "recall", a, why, sizeof why)))
+                sb_printf(&b, "%s\"recall@%lld\": \"%s\"", nu++ ? ", " : ", \"undefined\": {",
+                          (long long)r->k[a], w);
+        static const char *const names[] = {"map_at_r", "nmi", "alignment"};
+        for (int i = 0; i < 3; i++)
+            if ((w = undefined_why(r, names[i], 0, why, sizeof why)))
+                sb_printf(&b, "%s\"%s\": \"%s\"", nu++ ? ", " : ", \"undefined\": {", names[i], w);
+        sb_printf(&b, "%s}\n", nu ? "}" : "");
     } else {
         sb_printf(&b, "protocol      %s (%lld queries, %lld gallery, dim %lld, %lld classes", proto,
                   (long long)r->n_query, (long long)r->n_gallery, (long long)r->dim,
@@ -313,15 +356,29 @@ size_t mx_eval_report_format(const mx_eval_report *r, int json, char *buf, size_
         for (int a = 0; a < r->n_k; a++) {
             char name[32];
             snprintf(name, sizeof name, "Recall@%lld", (long long)r->k[a]);
-            sb_printf(&b, "%-13s %.2f %%\n", name, 100.0 * r->recall[a]);
+            if ((w = undefined_why(r, "recall", a, why, sizeof why)))
+                sb_printf(&b, "%-13s n/a (%s)\n", name, w);
+            else
+                sb_printf(&b, "%-13s %.2f %%\n", name, 100.0 * r->recall[a]);
         }
         if (r->has_map_at_r) {
-            sb_printf(&b, "MAP@R         %.2f %%\n", 100.0 * r->map_at_r);
-            sb_printf(&b, "R-Precision   %.2f %%\n", 100.0 * r->r_precision);
+            if ((w = undefined_why(r, "map_at_r", 0, why, sizeof why))) {
+                sb_printf(&b, "MAP@R         n/a (%s)\n", w);
+                sb_printf(&b, "R-Precision   n/a (%s)\n", w);
+            } else {
+                sb_printf(&b, "MAP@R         %.2f %%\n", 100.0 * r->map_at_r);
+                sb_printf(&b, "R-Precision   %.2f %%\n", 100.0 * r->r_precision);
+            }
         }
-        if (r->has_nmi) sb_printf(&b, "NMI           %.2f %%\n", 100.0 * r->nmi);
+        if ((w = undefined_why(r, "nmi", 0, why, sizeof why)))
+            sb_printf(&b, "NMI           n/a (%s)\n", w);
+        else if (r->has_nmi)
+            sb_printf(&b, "NMI           %.2f %%\n", 100.0 * r->nmi);
         if (r->has_align_uniform) {
-            sb_printf(&b, "alignment     %.4f\n", r->alignment);
+            if ((w = undefined_why(r, "alignment", 0, why, sizeof why)))
+                sb_printf(&b, "alignment     n/a (%s)\n", w);
+            else
+                sb_printf(&b, "alignment     %.4f\n", r->alignment);
             sb_printf(&b, "uniformity    %.4f\n", r->uniformity);
         }
         if (r->has_utilization)

@@ -33,8 +33,12 @@ typedef struct cfg_key {
 static const cfg_key keys[] = {
     S("dataset", dataset, "fashion-mnist|cub|cars|sop|inshop|folder|list", "dataset"),
     S("data_root", data_root, NULL, "dataset folder (empty: the dataset's default location)"),
-    S("train_list", train_list, NULL, "list file of 'path label' lines for training (dataset list)"),
-    S("test_list", test_list, NULL, "list file of 'path label' lines for testing (dataset list)"),
+    S("train_list", train_list, NULL,
+      "dataset list: file of 'path label' lines; alone, its sorted classes are split in "
+      "class-disjoint halves (first train, second test). Absolute paths are used as they are, "
+      "relative ones against data_root when set, else the list's folder"),
+    S("test_list", test_list, NULL,
+      "dataset list: a second file for testing (train_list is then used whole for training)"),
     I("train_classes_lo", train_classes_lo, 0, 9, "fashion-mnist: first training class"),
     I("train_classes_hi", train_classes_hi, 0, 9, "fashion-mnist: last training class"),
     I("test_classes_lo", test_classes_lo, 0, 9, "fashion-mnist: first test class"),
@@ -166,45 +170,69 @@ typedef struct preset {
 #define SOP_MS "lr=6e-4;lr_step=20;lr_gamma=0.25;epochs=60;warmup_epochs=1;bn_freeze=0;"        \
                "sampler=m-per-class;samples_per_class=5;"
 
+#define CUB_METRIX "lr_step=10;lr_gamma=0.5;epochs=100;"
+#define SOP_CONTRASTIVE                                                                            \
+    "loss=contrastive;lr=3e-5;lr_step=10;lr_gamma=0.25;epochs=60;sampler=m-per-class;"             \
+    "samples_per_class=5;"
+#define INSHOP_CONTRASTIVE                                                                         \
+    "loss=contrastive;lr=1e-4;lr_step=10;lr_gamma=0.25;epochs=60;sampler=m-per-class;"             \
+    "samples_per_class=5;"
+
 static const preset presets[] = {
     {"fashion-mnist", "the embedded default (smallcnn, MS + Metrix/feature)", ""},
-    {"cub-ms", "CUB-200-2011, Multi-Similarity baseline (method.md 5.2)",
+    /* Every X-metrix preset has its baseline X: the same protocol (data, network, optimiser,
+     * schedule), mixing off. Where the official README trains the baseline with other settings,
+     * those are X-readme. */
+    {"cub-ms", "CUB-200-2011, Multi-Similarity baseline of cub-ms-metrix",
+     "dataset=cub;" PAPER_COMMON MS_LOSS CUB_METRIX "mix=none"},
+    {"cub-ms-readme",
+     "CUB-200-2011, Multi-Similarity baseline, the README's schedule (method.md 5.2)",
      "dataset=cub;" PAPER_COMMON MS_LOSS CUB_CARS_MS "mix=none"},
     {"cub-ms-metrix", "CUB-200-2011, Multi-Similarity + Metrix/feature, 100 epochs",
-     "dataset=cub;" PAPER_COMMON MS_LOSS "lr_step=10;lr_gamma=0.5;epochs=100;mix=feature"},
+     "dataset=cub;" PAPER_COMMON MS_LOSS CUB_METRIX "mix=feature"},
     {"cub-contrastive", "CUB-200-2011, Contrastive baseline",
      "dataset=cub;" PAPER_COMMON "loss=contrastive;lr_step=10;lr_gamma=0.1;epochs=60;mix=none"},
     {"cub-contrastive-metrix", "CUB-200-2011, Contrastive + Metrix/feature",
      "dataset=cub;" PAPER_COMMON "loss=contrastive;lr_step=10;lr_gamma=0.1;epochs=60;mix=feature"},
-    {"cub-pa", "CUB-200-2011, ProxyAnchor baseline",
+    {"cub-pa", "CUB-200-2011, ProxyAnchor baseline of cub-pa-metrix",
+     "dataset=cub;" PAPER_COMMON "loss=proxy-anchor;" CUB_METRIX "mix=none"},
+    {"cub-pa-readme", "CUB-200-2011, ProxyAnchor baseline, the README's schedule",
      "dataset=cub;" PAPER_COMMON "loss=proxy-anchor;" CUB_CARS_MS "mix=none"},
     {"cub-pa-metrix", "CUB-200-2011, ProxyAnchor + Metrix/feature",
-     "dataset=cub;" PAPER_COMMON "loss=proxy-anchor;lr_step=10;lr_gamma=0.5;epochs=100;mix=feature"},
+     "dataset=cub;" PAPER_COMMON "loss=proxy-anchor;" CUB_METRIX "mix=feature"},
     {"cars-ms", "Cars196, Multi-Similarity baseline",
      "dataset=cars;" PAPER_COMMON MS_LOSS CUB_CARS_MS "mix=none"},
     {"cars-ms-metrix", "Cars196, Multi-Similarity + Metrix/feature",
      "dataset=cars;" PAPER_COMMON MS_LOSS CUB_CARS_MS "mix=feature"},
     {"cars-contrastive", "Cars196, Contrastive baseline",
      "dataset=cars;" PAPER_COMMON "loss=contrastive;lr_step=10;lr_gamma=0.1;epochs=60;mix=none"},
+    {"cars-pa", "Cars196, ProxyAnchor baseline",
+     "dataset=cars;" PAPER_COMMON "loss=proxy-anchor;" CUB_CARS_MS "mix=none"},
     {"cars-pa-metrix", "Cars196, ProxyAnchor + Metrix/feature",
      "dataset=cars;" PAPER_COMMON "loss=proxy-anchor;" CUB_CARS_MS "mix=feature"},
     {"sop-ms", "Stanford Online Products, Multi-Similarity baseline",
      "dataset=sop;" PAPER_COMMON MS_LOSS SOP_MS "mix=none"},
     {"sop-ms-metrix", "Stanford Online Products, Multi-Similarity + Metrix/feature",
      "dataset=sop;" PAPER_COMMON MS_LOSS SOP_MS "mix=feature"},
-    {"sop-contrastive", "Stanford Online Products, Contrastive baseline",
-     "dataset=sop;" PAPER_COMMON "loss=contrastive;lr=3e-5;lr_step=10;lr_gamma=0.25;epochs=60;"
-     "bn_freeze=0;sampler=m-per-class;samples_per_class=5;mix=none"},
+    {"sop-contrastive", "Stanford Online Products, Contrastive baseline of sop-contrastive-metrix",
+     "dataset=sop;" PAPER_COMMON SOP_CONTRASTIVE "mix=none"},
+    {"sop-contrastive-readme", "Stanford Online Products, Contrastive baseline, the README's "
+     "settings (BatchNorm trained)",
+     "dataset=sop;" PAPER_COMMON SOP_CONTRASTIVE "bn_freeze=0;mix=none"},
     {"sop-contrastive-metrix", "Stanford Online Products, Contrastive + Metrix/feature",
-     "dataset=sop;" PAPER_COMMON "loss=contrastive;lr=3e-5;lr_step=10;lr_gamma=0.25;epochs=60;"
-     "sampler=m-per-class;samples_per_class=5;mix=feature"},
+     "dataset=sop;" PAPER_COMMON SOP_CONTRASTIVE "mix=feature"},
     {"inshop-ms", "In-Shop, Multi-Similarity baseline",
      "dataset=inshop;" PAPER_COMMON MS_LOSS SOP_MS "mix=none"},
     {"inshop-ms-metrix", "In-Shop, Multi-Similarity + Metrix/feature",
      "dataset=inshop;" PAPER_COMMON MS_LOSS SOP_MS "mix=feature"},
+    {"inshop-contrastive", "In-Shop, Contrastive baseline of inshop-contrastive-metrix",
+     "dataset=inshop;" PAPER_COMMON INSHOP_CONTRASTIVE "mix=none"},
+    {"inshop-contrastive-readme", "In-Shop, Contrastive baseline, the README's settings "
+     "(lr 3e-5, step 5, 1 warm-up epoch, BatchNorm trained)",
+     "dataset=inshop;" PAPER_COMMON "loss=contrastive;lr=3e-5;lr_step=5;lr_gamma=0.25;epochs=60;"
+     "warmup_epochs=1;bn_freeze=0;sampler=m-per-class;samples_per_class=5;mix=none"},
     {"inshop-contrastive-metrix", "In-Shop, Contrastive + Metrix/feature",
-     "dataset=inshop;" PAPER_COMMON "loss=contrastive;lr=1e-4;lr_step=10;lr_gamma=0.25;epochs=60;"
-     "sampler=m-per-class;samples_per_class=5;mix=feature"},
+     "dataset=inshop;" PAPER_COMMON INSHOP_CONTRASTIVE "mix=feature"},
 };
 #define N_PRESETS (sizeof presets / sizeof presets[0])
 
@@ -302,6 +330,10 @@ mx_status mx_train_config_preset(mx_train_config *cfg, const char *name) {
         strncat(names, presets[i].name, sizeof names - strlen(names) - 1);
     }
     return mx_error(MX_ERR_CONFIG, "unknown preset '%s' (known: %s)", name, names);
+}
+
+const char *mx_train_config_preset_name(int i) {
+    return i >= 0 && (size_t)i < N_PRESETS ? presets[i].name : NULL;
 }
 
 void mx_train_config_presets(FILE *f) {
@@ -413,8 +445,10 @@ mx_status mx_train_config_validate(const mx_train_config *c) {
     if (!strcmp(c->sampler, "m-per-class") && c->batch % c->samples_per_class)
         return mx_error(MX_ERR_CONFIG, "batch (%d) must be a multiple of samples_per_class (%d)",
                         c->batch, c->samples_per_class);
-    if (!strcmp(c->dataset, "list") && (!c->train_list[0] || !c->test_list[0]))
-        return mx_error(MX_ERR_CONFIG, "dataset list needs train_list and test_list");
+    if (!strcmp(c->dataset, "list") && !c->train_list[0])
+        return mx_error(MX_ERR_CONFIG,
+                        "dataset list needs train_list (alone: its classes are split in "
+                        "class-disjoint halves; with test_list: the two files)");
     if (!strcmp(c->dataset, "folder") && !c->data_root[0])
         return mx_error(MX_ERR_CONFIG, "dataset folder needs data_root");
     if (!strcmp(c->dataset, "fashion-mnist") && strcmp(c->backbone, "smallcnn"))

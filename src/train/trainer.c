@@ -68,8 +68,8 @@ mx_status mx_tr_open_split(const mx_trainer *t, mx_split split, mx_dataset **out
     dc.split = split;
     dc.class_lo = dc.class_hi = -1;
     if (dc.kind == MX_DS_LIST) {
-        dc.list = c->train_list; /* each list file is used whole for its split */
-        dc.test_list = c->test_list;
+        dc.list = c->train_list; /* with test_list each file is used whole for its split, */
+        dc.test_list = c->test_list[0] ? c->test_list : NULL; /* else class-disjoint halves */
     }
     if (dc.kind == MX_DS_FMNIST) {
         int test = split == MX_SPLIT_TEST;
@@ -158,15 +158,16 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
         t->step_in_epoch = 0;
         int last = t->epoch == c->epochs;
         int evaluate = (c->eval_every > 0 && t->epoch % c->eval_every == 0) || last;
-        if (evaluate && t->ds_val) {
+        mx_tr_evalset es; /* validation, then test (In-Shop: query against gallery) */
+        if (evaluate && mx_tr_evalset_of(t, MX_SPLIT_VAL, &es)) {
             mx_eval_report r;
-            MX_TRY(mx_tr_eval_split(t, t->ds_val, NULL, 0, 0, &r, NULL, NULL));
+            MX_TRY(mx_tr_evaluate(t, &es, NULL, 0, 0, &r, NULL, NULL));
             e.val_r1 = r.recall[0], e.val_map_r = r.map_at_r;
             t->hist_val_r1[t->epoch - 1] = e.val_r1;
         }
-        if (evaluate && c->eval_test && t->ds_test) {
+        if (evaluate && c->eval_test && mx_tr_evalset_of(t, MX_SPLIT_TEST, &es)) {
             mx_eval_report r;
-            MX_TRY(mx_tr_eval_split(t, t->ds_test, NULL, 0, 0, &r, NULL, NULL));
+            MX_TRY(mx_tr_evaluate(t, &es, NULL, 0, 0, &r, NULL, NULL));
             e.test_r1 = r.recall[0], e.test_map_r = r.map_at_r;
             t->hist_test_r1[t->epoch - 1] = e.test_r1;
         }

@@ -1,4 +1,5 @@
-/* Embedding and evaluating a split: leave-one-out, or query/gallery for In-Shop. */
+/* Evaluation sets (a split ranked leave-one-out, or In-Shop's query split against its gallery),
+ * the per-dataset Recall@K table, and embedding / evaluating a trained run's splits. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -32,95 +33,145 @@ mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int
     return s;
 }
 
-/* Leave-one-out (or query/gallery for In-Shop) report of a split; train embeddings for
- * utilization may be NULL. */
-mx_status mx_tr_eval_split(mx_trainer *t, const mx_dataset *ds, const float *train, int64_t n_train,
-                           int full, mx_eval_report *rep, float **emb_out, int64_t **lab_out) {
+/* ---- the Recall@K table ------------------------------------------------------------------ */
+
+/* Recall@K cut-offs per dataset (the papers' columns; In-Shop as its official evaluation). */
+static const struct {
+    const char *dataset, *name;
+    int n_k;
+    int64_t k[6];
+} recall_table[] = {
+    {"sop", "SOP", 4, {1, 10, 100, 1000}},
+    {"inshop", "In-Shop", 6, {1, 10, 20, 30, 40, 50}},
+    {NULL, "CUB, Cars and the others", 4, {1, 2, 4, 8}},
+};
+
+mx_eval_config mx_train_eval_config(const char *dataset) {
+    mx_eval_config ec = mx_eval_config_default();
+    size_t i = 0;
+    while (recall_table[i].dataset && (!dataset || strcmp(recall_table[i].dataset, dataset))) i++;
+    ec.n_k = recall_table[i].n_k;
+    for (int a = 0; a < ec.n_k; a++) ec.k[a] = recall_table[i].k[a];
+    return ec;
+}
+
+size_t mx_train_recall_ks_help(char *buf, size_t cap) {
+    size_t len = 0;
+    for (size_t i = 0; i == 0 || recall_table[i - 1].dataset; i++) {
+        char line[128];
+        int w = snprintf(line, sizeof line, "%s%s ", i ? "; " : "", recall_table[i].name);
+        for (int a = 0; a < recall_table[i].n_k; a++)
+            w += snprintf(line + w, sizeof line - (size_t)w, "%s%" PRId64, a ? "," : "",
+                          recall_table[i].k[a]);
+        if (len < cap) snprintf(buf + len, cap - len, "%s", line);
+        len += (size_t)w;
+    }
+    if (cap && len >= cap) buf[cap - 1] = 0;
+    if (cap && len == 0) buf[0] = 0;
+    return len;
+}
+
+/* ---- evaluation sets --------------------------------------------------------------------- */
+
+int mx_tr_evalset_of(const mx_trainer *t, mx_split split, mx_tr_evalset *es) {
+    memset(es, 0, sizeof *es);
+    if (split == MX_SPLIT_TEST && t->ds_query) {
+        es->query = t->ds_query, es->gallery = t->ds_gallery;
+        return 1;
+    }
+    es->set = split == MX_SPLIT_TRAIN     ? t->ds_train
+              : split == MX_SPLIT_VAL     ? t->ds_val
+              : split == MX_SPLIT_TEST    ? t->ds_test
+              : split == MX_SPLIT_QUERY   ? t->ds_query
+              : split == MX_SPLIT_GALLERY ? t->ds_gallery
+                                          : NULL;
+    return es->set != NULL;
+}
+
+/* Embeddings (n x d, raw) and labels of ds, freshly allocated. */
+static mx_status embed_alloc(mx_trainer *t, const mx_dataset *ds, float **emb, int64_t **lab) {
     int64_t n = mx_dataset_size(ds);
-    float *emb = mx_alloc(sizeof(float) * (size_t)(n * t->d));
-    int64_t *lab = mx_alloc(sizeof(int64_t) * (size_t)n);
-    if (!emb || !lab) {
-        mx_free(emb);
-        mx_free(lab);
+    *emb = mx_alloc(sizeof(float) * (size_t)(n * t->d));
+    *lab = mx_alloc(sizeof(int64_t) * (size_t)n);
+    if (!*emb || !*lab) {
+        mx_free(*emb), mx_free(*lab);
+        *emb = NULL, *lab = NULL;
         return mx_error(MX_ERR_NOMEM, "trainer: embeddings of %" PRId64 " examples", n);
     }
-    mx_status s = mx_tr_embed_split(t, ds, emb, lab);
-    mx_eval_config ec = mx_eval_config_default();
-    ec.n_k = 4;
-    ec.k[0] = 1, ec.k[1] = 2, ec.k[2] = 4, ec.k[3] = 8;
-    if (!strcmp(t->cfg.dataset, "sop")) ec.k[1] = 10, ec.k[2] = 100, ec.k[3] = 1000;
-    ec.nmi = full;
-    ec.align_uniform = full;
-    mx_rng r;
-    mx_rng_seed(&r, t->cfg.seed ^ 0xe7a1);
-    if (s == MX_OK) s = mx_eval_run(emb, lab, n, t->d, train, n_train, &ec, &r, rep);
-    if (s == MX_OK && emb_out) {
-        *emb_out = emb;
-        *lab_out = lab;
-    } else {
-        mx_free(emb);
-        mx_free(lab);
+    mx_status s = mx_tr_embed_split(t, ds, *emb, *lab);
+    if (s != MX_OK) {
+        mx_free(*emb), mx_free(*lab);
+        *emb = NULL, *lab = NULL;
     }
     return s;
 }
 
-mx_status mx_tr_eval_query_gallery(mx_trainer *t, int full, mx_eval_report *rep) {
-    int64_t nq = mx_dataset_size(t->ds_query), ng = mx_dataset_size(t->ds_gallery);
-    float *q = mx_alloc(sizeof(float) * (size_t)(nq * t->d));
-    float *g = mx_alloc(sizeof(float) * (size_t)(ng * t->d));
-    int64_t *ql = mx_alloc(sizeof(int64_t) * (size_t)nq),
-            *gl = mx_alloc(sizeof(int64_t) * (size_t)ng);
-    mx_status s =
-        q && g && ql && gl ? MX_OK : mx_error(MX_ERR_NOMEM, "trainer: In-Shop embeddings");
-    if (s == MX_OK) s = mx_tr_embed_split(t, t->ds_query, q, ql);
-    if (s == MX_OK) s = mx_tr_embed_split(t, t->ds_gallery, g, gl);
-    mx_eval_config ec = mx_eval_config_default();
-    ec.n_k = 4;
-    ec.k[0] = 1, ec.k[1] = 10, ec.k[2] = 20, ec.k[3] = 30;
+mx_status mx_tr_evaluate(mx_trainer *t, const mx_tr_evalset *es, const float *train,
+                         int64_t n_train, int full, mx_eval_report *rep, float **emb_out,
+                         int64_t **lab_out) {
+    const mx_dataset *qs = es->set ? es->set : es->query;
+    float *q = NULL, *g = NULL;
+    int64_t *ql = NULL, *gl = NULL;
+    int64_t nq = mx_dataset_size(qs), ng = es->gallery ? mx_dataset_size(es->gallery) : 0;
+    mx_status s = embed_alloc(t, qs, &q, &ql);
+    if (s == MX_OK && es->gallery) s = embed_alloc(t, es->gallery, &g, &gl);
+    mx_eval_config ec = mx_train_eval_config(t->cfg.dataset);
     ec.nmi = full;
     ec.align_uniform = full;
     mx_rng r;
     mx_rng_seed(&r, t->cfg.seed ^ 0xe7a1);
-    if (s == MX_OK) s = mx_eval_run_qg(q, ql, nq, g, gl, ng, t->d, NULL, 0, &ec, &r, rep);
-    mx_free(q);
+    if (s == MX_OK && es->gallery)
+        s = mx_eval_run_qg(q, ql, nq, g, gl, ng, t->d, train, n_train, &ec, &r, rep);
+    else if (s == MX_OK)
+        s = mx_eval_run(q, ql, nq, t->d, train, n_train, &ec, &r, rep);
     mx_free(g);
-    mx_free(ql);
     mx_free(gl);
+    if (s == MX_OK && emb_out) {
+        *emb_out = q, *lab_out = ql;
+    } else {
+        mx_free(q);
+        mx_free(ql);
+    }
     return s;
 }
 
 /* ---- using a trained run ----------------------------------------------------------------- */
 
-static const mx_dataset *split_dataset(const mx_trainer *t, mx_split split) {
-    switch (split) {
-    case MX_SPLIT_TRAIN:
-        return t->ds_train;
-    case MX_SPLIT_VAL:
-        return t->ds_val;
-    case MX_SPLIT_TEST:
-        return t->ds_test;
-    case MX_SPLIT_QUERY:
-        return t->ds_query;
-    case MX_SPLIT_GALLERY:
-        return t->ds_gallery;
-    }
-    return NULL;
+/* "train, val, test" / "train, query, gallery, test (query against gallery)": the run's splits. */
+static void splits_text(const mx_trainer *t, char *buf, size_t cap) {
+    snprintf(buf, cap, "train%s%s", t->ds_val ? ", val" : "",
+             t->ds_query ? ", query, gallery, test (the query and gallery sets)" : ", test");
+}
+
+static mx_status no_split(const mx_trainer *t, mx_split split) {
+    static const char *names[] = {"train", "test", "val", "query", "gallery"};
+    char have[160];
+    splits_text(t, have, sizeof have);
+    return mx_error(MX_ERR_ARG, "%s: this run has no %s split (it has %s%s)", t->dir,
+                    (int)split >= 0 && split <= MX_SPLIT_GALLERY ? names[split] : "such", have,
+                    split == MX_SPLIT_VAL ? "; validation needs val_fraction > 0"
+                    : split == MX_SPLIT_QUERY || split == MX_SPLIT_GALLERY
+                        ? "; query and gallery are In-Shop's"
+                        : "");
 }
 
 mx_status mx_trainer_embed(mx_trainer *t, mx_split split, float **emb, int64_t **labels,
                            int64_t *n) {
     *emb = NULL, *labels = NULL, *n = 0;
-    const mx_dataset *ds = split_dataset(t, split);
-    if (!ds)
-        return mx_error(MX_ERR_ARG,
-                        "%s: this run has no such split (validation needs "
-                        "val_fraction > 0; query / gallery are In-Shop's)",
-                        t->dir);
-    int64_t N = mx_dataset_size(ds);
+    mx_tr_evalset es;
+    if (!mx_tr_evalset_of(t, split, &es)) return no_split(t, split);
+    /* In-Shop's test split: the query rows, then the gallery rows (one label space) */
+    const mx_dataset *parts[2] = {es.set ? es.set : es.query, es.gallery};
+    int64_t N = 0;
+    for (int i = 0; i < 2; i++) N += parts[i] ? mx_dataset_size(parts[i]) : 0;
     float *e = mx_alloc(sizeof(float) * (size_t)(N * t->d));
     int64_t *l = mx_alloc(sizeof(int64_t) * (size_t)N);
-    mx_status s = e && l ? mx_tr_embed_split(t, ds, e, l)
-                         : mx_error(MX_ERR_NOMEM, "embeddings of %" PRId64 " examples", N);
+    mx_status s = e && l ? MX_OK : mx_error(MX_ERR_NOMEM, "embeddings of %" PRId64 " examples", N);
+    int64_t off = 0;
+    for (int i = 0; i < 2 && s == MX_OK && parts[i]; i++) {
+        s = mx_tr_embed_split(t, parts[i], e + off * t->d, l + off);
+        off += mx_dataset_size(parts[i]);
+    }
     if (s == MX_OK) s = mx_eval_normalize(e, N, t->d);
     if (s != MX_OK) {
         mx_free(e);
@@ -136,8 +187,7 @@ int mx_trainer_embed_dim(const mx_trainer *t) {
 }
 
 mx_status mx_trainer_evaluate(mx_trainer *t, mx_split split, mx_eval_report *rep) {
-    if (split == MX_SPLIT_TEST && t->ds_query) return mx_tr_eval_query_gallery(t, 1, rep);
-    const mx_dataset *ds = split_dataset(t, split);
-    if (!ds) return mx_error(MX_ERR_ARG, "%s: this run has no such split", t->dir);
-    return mx_tr_eval_split(t, ds, NULL, 0, 1, rep, NULL, NULL);
+    mx_tr_evalset es;
+    if (!mx_tr_evalset_of(t, split, &es)) return no_split(t, split);
+    return mx_tr_evaluate(t, &es, NULL, 0, 1, rep, NULL, NULL);
 }

@@ -107,9 +107,23 @@ mx_status mx_tr_ckpt_load(mx_trainer *t, const char *path);
 mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res);
 /* trainer_eval.c */
 mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int64_t *labels);
-mx_status mx_tr_eval_split(mx_trainer *t, const mx_dataset *ds, const float *train, int64_t n_train,
-                           int full, mx_eval_report *rep, float **emb_out, int64_t **lab_out);
-mx_status mx_tr_eval_query_gallery(mx_trainer *t, int full, mx_eval_report *rep);
+/* An evaluation set: one split ranked leave-one-out (set), or a query split ranked against a
+ * gallery split (In-Shop's test protocol). Every evaluation goes through it: per-epoch
+ * validation / test, the final report, utilization, the PCA plot, eval / embed --run. */
+typedef struct mx_tr_evalset {
+    const mx_dataset *set;             /* leave-one-out, or NULL */
+    const mx_dataset *query, *gallery; /* query/gallery, or NULL */
+} mx_tr_evalset;
+/* The run's evaluation set for a split (TEST on In-Shop: query against gallery); 0 when the run
+ * has no such split. */
+int mx_tr_evalset_of(const mx_trainer *t, mx_split split, mx_tr_evalset *es);
+/* Embeds and evaluates es with the dataset's Recall@K cut-offs. full adds NMI and alignment /
+ * uniformity; train (n_train x d, may be NULL) adds utilization u(queries, train). emb_out /
+ * lab_out (may be NULL) receive the query side's raw embeddings (n_query x d) and labels,
+ * caller's (mx_free). */
+mx_status mx_tr_evaluate(mx_trainer *t, const mx_tr_evalset *es, const float *train,
+                         int64_t n_train, int full, mx_eval_report *rep, float **emb_out,
+                         int64_t **lab_out);
 /* trainer_report.c */
 mx_status mx_tr_write_log_row(mx_trainer *t, const mx_epoch_summary *e);
 mx_status mx_tr_write_curves(mx_trainer *t);

@@ -60,27 +60,32 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
     mx_status s = mx_trainer_embed(t, MX_SPLIT_TRAIN, &tr, &trl, &ntr);
     if (s != MX_OK) return s;
     mx_eval_report rep;
-    float *te = NULL;
+    float *te = NULL; /* raw embeddings of the test queries (the whole split, leave-one-out) */
     int64_t *tel = NULL;
-    mx_tr_say(cb, "evaluating the test split");
-    if (t->ds_test)
-        s = mx_tr_eval_split(t, t->ds_test, tr, ntr, 1, &rep, &te, &tel);
-    else
-        s = mx_tr_eval_query_gallery(t, 1, &rep);
+    mx_tr_evalset es;
+    if (!mx_tr_evalset_of(t, MX_SPLIT_TEST, &es)) {
+        mx_free(tr), mx_free(trl);
+        return mx_error(MX_ERR_INTERNAL, "%s: the run has no test split", t->dir);
+    }
+    const mx_dataset *qset = es.set ? es.set : es.query;
+    const int64_t nq = mx_dataset_size(qset);
+    mx_tr_say(cb, es.set ? "evaluating the test split"
+                         : "evaluating the test split (query against gallery)");
+    s = mx_tr_evaluate(t, &es, tr, ntr, 1, &rep, &te, &tel);
     double util_mixed = NAN;
     if (s == MX_OK && te && t->n_util_mixed > 0) {
-        /* u(test, clean train + mixed embeddings of the last epoch) */
+        /* u(test queries, clean train + mixed embeddings of the last epoch) */
         int64_t nx = ntr + t->n_util_mixed;
         float *x = mx_alloc(sizeof(float) * (size_t)(nx * t->d));
         if (x) {
             memcpy(x, tr, sizeof(float) * (size_t)(ntr * t->d));
             memcpy(x + ntr * t->d, t->util_mixed, sizeof(float) * (size_t)(t->n_util_mixed * t->d));
-            float *q = mx_alloc(sizeof(float) * (size_t)(mx_dataset_size(t->ds_test) * t->d));
+            float *q = mx_alloc(sizeof(float) * (size_t)(nq * t->d));
             if (q) {
-                memcpy(q, te, sizeof(float) * (size_t)(mx_dataset_size(t->ds_test) * t->d));
-                mx_eval_normalize(q, mx_dataset_size(t->ds_test), t->d);
+                memcpy(q, te, sizeof(float) * (size_t)(nq * t->d));
+                mx_eval_normalize(q, nq, t->d);
                 mx_eval_normalize(x, nx, t->d);
-                s = mx_utilization(q, mx_dataset_size(t->ds_test), x, nx, t->d, &util_mixed);
+                s = mx_utilization(q, nq, x, nx, t->d, &util_mixed);
             }
             mx_free(q);
             mx_free(x);
@@ -109,8 +114,8 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
         }
     }
     if (s == MX_OK && te) {
-        /* PCA map of the test embeddings coloured by class */
-        int64_t n = mx_dataset_size(t->ds_test);
+        /* PCA map of the test (In-Shop: query) embeddings coloured by class */
+        int64_t n = nq;
         float *xy = mx_alloc(sizeof(float) * (size_t)(2 * n));
         int32_t *l32 = mx_alloc(sizeof(int32_t) * (size_t)n);
         if (xy && l32) {
@@ -121,12 +126,12 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
             static const char *fmnist_names[10] = {
                 "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-            int nc = mx_dataset_classes(t->ds_test);
+            int nc = mx_dataset_classes(qset);
             char(*ids)[24] = calloc((size_t)nc, sizeof *ids);
             const char **names = calloc((size_t)nc, sizeof *names);
             if (ids && names)
                 for (int k = 0; k < nc; k++) {
-                    int64_t id = mx_dataset_class_id(t->ds_test, k);
+                    int64_t id = mx_dataset_class_id(qset, k);
                     if (mx_tr_dataset_kind(t->cfg.dataset) == MX_DS_FMNIST && id >= 0 && id < 10)
                         names[k] = fmnist_names[id];
                     else {
@@ -136,8 +141,10 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
                 }
             s = mx_pca_2d(te, n, t->d, xy, NULL);
             if (s == MX_OK)
-                s = mx_plot_scatter(path, "Test embeddings (PCA), unseen classes", n, xy, l32, nc,
-                                    ids && names ? names : NULL);
+                s = mx_plot_scatter(path,
+                                    es.set ? "Test embeddings (PCA), unseen classes"
+                                           : "Query embeddings (PCA), unseen classes",
+                                    n, xy, l32, nc, ids && names ? names : NULL);
             free(ids);
             free(names);
         }
