@@ -20,6 +20,7 @@ typedef struct mx_loss_ws {
     unsigned char *mark; /* C */
     /* per-anchor term scratch: clean (t_*) of tn, mixed (t_*2) of tm, shared t_a..t_d of tx */
     double *t_s, *t_y, *t_gv, *t_s2, *t_y2, *t_gv2, *t_a, *t_b, *t_c, *t_d;
+    double *t_dist, *t_dist2; /* direct distances of close terms (tn / tm), -1 for the others */
     void **t_g, **t_g2;
     int64_t tn, tm, tx; /* per-thread strides of the scratch above */
     int nthr;           /* threads the scratch was planned for */
@@ -27,7 +28,18 @@ typedef struct mx_loss_ws {
      * contrastive / triplet accumulators (8A); A = max(max_n, max_m, C) */
     double *r_l, *r_lm, *r_acc;
     int64_t *r_n;
+    /* Raw (unnormalised) rows, n x d and m x d, storage type of the engine, borrowed for one call:
+     * when set (contrastive / triplet on the float path), a term with similarity s >
+     * MX_LOSS_CLOSE_S takes its distance directly from them (double norms) instead of sqrt(2 - 2s),
+     * and its gradient slot in G / Gm holds dLoss/dd, not dLoss/ds, until close_backward moves it
+     * into dEn / dVn. NULL: every distance from s (the double reference). */
+    const void *raw_e, *raw_v;
+    double *inv_e, *inv_v; /* max_n, max_m: their inverse norms in double, set with them */
 } mx_loss_ws;
+
+/* Similarity above which contrastive / triplet distances (d < ~0.447) are computed directly: in
+ * float, 2 - 2s keeps only ~eps / d^2 relative accuracy. */
+#define MX_LOSS_CLOSE_S 0.9
 
 /* Allocates the scratch for max sizes into ws (zeroed struct); mx_loss_ws_free releases it. */
 mx_status mx_loss_ws_alloc(mx_loss_ws *ws, int64_t max_n, int64_t max_m, int64_t n_classes);
