@@ -121,6 +121,62 @@ static void run_case(const mx_loss_config *cfg, double dist, int mixed, uint64_t
     err[0] = fmax(err[0], ev), err[1] = fmax(err[1], eg), err[2] = fmax(err[2], em);
 }
 
+/* a collapsed batch: every pair close (s > 0.99), a quarter of the mixed rows scored against every
+ * anchor; float vs reference, and 1 vs 2 threads */
+static void test_collapsed(mx_loss_kind kind) {
+    enum { n = 24, m = 24, d = 48 };
+    mx_rng r;
+    mx_rng_seed(&r, 7);
+    double e[n * d], v[m * d], base[d];
+    int64_t y[n];
+    mx_mix_pair pr[m];
+    for (int k = 0; k < d; k++) base[k] = mx_rng_normal(&r);
+    for (int i = 0; i < n; i++) {
+        double sc = 0.5 + mx_rng_uniform(&r);
+        for (int k = 0; k < d; k++) e[i * d + k] = sc * (base[k] + 0.02 * mx_rng_normal(&r));
+        y[i] = i % 4;
+    }
+    to_float(e, n * d);
+    for (int k = 0; k < m; k++) {
+        pr[k] = (mx_mix_pair){k % n, (k * 7 + 3) % n, (float)mx_rng_uniform(&r),
+                              k % 4 == 0 ? -1 : (k * 5) % n};
+        for (int c = 0; c < d; c++)
+            v[k * d + c] =
+                pr[k].lambda * e[pr[k].i * d + c] + (1 - pr[k].lambda) * e[pr[k].j * d + c];
+    }
+    to_float(v, m * d);
+    mx_loss_config cfg = mx_loss_config_default(kind);
+    cfg.neg_margin = 1.0f; /* every negative term active */
+    mx_loss_result rr, r1, r2;
+    double ge[n * d] = {0}, gv[m * d] = {0};
+    CHECK_OK(mx_loss_compute_ref(&cfg, n, d, e, y, 0, NULL, m, v, pr, &rr, ge, gv, NULL));
+    float ef[n * d], vf[m * d], ge1[n * d] = {0}, gv1[m * d] = {0}, ge2[n * d] = {0},
+                                        gv2[m * d] = {0};
+    for (int i = 0; i < n * d; i++) ef[i] = (float)e[i];
+    for (int i = 0; i < m * d; i++) vf[i] = (float)v[i];
+    int t0 = mx_threads_get();
+    mx_loss *l;
+    mx_threads_set(2);
+    CHECK_OK(mx_loss_create(&cfg, n, m, d, 0, &l));
+    mx_threads_set(1);
+    CHECK_OK(mx_loss_compute(l, n, ef, y, NULL, m, vf, pr, &r1, ge1, gv1, NULL));
+    mx_threads_set(2);
+    CHECK_OK(mx_loss_compute(l, n, ef, y, NULL, m, vf, pr, &r2, ge2, gv2, NULL));
+    mx_threads_set(t0);
+    mx_loss_free(l);
+    double err[3] = {fmax(rel(r1.clean, rr.clean), rel(r1.mixed, rr.mixed)),
+                     max_rel(ge1, ge, n * d), max_rel(gv1, gv, m * d)};
+    fprintf(stderr, "%-12s collapsed      : value %.1e  d_emb %.1e  d_mixed %.1e\n",
+            mx_loss_kind_name(kind), err[0], err[1], err[2]);
+    CHECK(rr.n_clean_terms > 0 && rr.n_mixed_terms > 0);
+    CHECK(err[0] <= REL_TOL && err[1] <= REL_TOL && err[2] <= REL_TOL);
+    CHECK_CLOSE(r2.total, r1.total, 0, 1e-7);
+    double g1 = 0, g2 = 0, gm = 0;
+    for (int i = 0; i < n * d; i++) g1 += fabs(ge1[i] - ge2[i]), gm += fabs(ge1[i]);
+    for (int i = 0; i < m * d; i++) g2 += fabs(gv1[i] - gv2[i]), gm += fabs(gv1[i]);
+    CHECK((g1 + g2) <= 1e-6 * gm);
+}
+
 int main(void) {
     static const double dists[] = {1e-1, 1e-2, 5e-3, 1e-3};
     mx_loss_config cfgs[3] = {mx_loss_config_default(MX_LOSS_CONTRASTIVE),
@@ -142,6 +198,8 @@ int main(void) {
                 CHECK(w <= REL_TOL);
                 worst = fmax(worst, w);
             }
+    test_collapsed(MX_LOSS_CONTRASTIVE);
+    test_collapsed(MX_LOSS_TRIPLET);
     fprintf(stderr, "worst relative error %.2e (tolerance %.0e)\n", worst, REL_TOL);
     return mx_test_finish("test_loss_close");
 }

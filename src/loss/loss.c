@@ -185,7 +185,6 @@ struct mx_loss {
     float *S, *G;                       /* clean similarities and their gradient */
     float *Sm, *Gm;                     /* mixed similarities and their gradient */
     float *Va, *dVa;                    /* all-anchor mixed rows gathered (pair losses) */
-    double *u;                          /* d: close_backward scratch */
 };
 
 void mx_loss_free(mx_loss *l) {
@@ -194,7 +193,6 @@ void mx_loss_free(mx_loss *l) {
     float *p[] = {l->En,  l->Vn, l->Pn, l->nE, l->nV, l->nP, l->dEn, l->dVn,
                   l->dPn, l->S,  l->G,  l->Sm, l->Gm, l->Va, l->dVa};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) mx_free(p[i]);
-    mx_free(l->u);
     mx_free(l);
 }
 
@@ -232,9 +230,8 @@ mx_status mx_loss_create(const mx_loss_config *cfg, int64_t max_n, int64_t max_m
     l->Sm = mx_alloc(smsz * fl + fl), l->Gm = mx_alloc(smsz * fl + fl);
     l->Va = mx_alloc((proxy ? 1 : N * D) * fl), l->dVa = mx_alloc((proxy ? 1 : N * D) * fl);
     (void)ld;
-    l->u = mx_alloc(D * sizeof(double));
-    if (!l->u || !l->En || !l->dEn || !l->nE || !l->Vn || !l->dVn || !l->nV || !l->Pn || !l->dPn ||
-        !l->nP || !l->S || !l->G || !l->Sm || !l->Gm || !l->Va || !l->dVa) {
+    if (!l->En || !l->dEn || !l->nE || !l->Vn || !l->dVn || !l->nV || !l->Pn || !l->dPn || !l->nP ||
+        !l->S || !l->G || !l->Sm || !l->Gm || !l->Va || !l->dVa) {
         mx_loss_free(l);
         return mx_error(MX_ERR_NOMEM, "mx_loss_create: out of memory (n %lld, m %lld, d %lld)",
                         (long long)max_n, (long long)max_m, (long long)d);
@@ -304,6 +301,7 @@ mx_status mx_loss_compute(mx_loss *l, int64_t n, const float *emb, const int64_t
     w->raw_e = direct ? emb : NULL, w->raw_v = direct && m > 0 ? mixed : NULL;
     if (direct) mxf_inv_norms(n, d, emb, w->inv_e);
     if (direct && m > 0) mxf_inv_norms(m, d, mixed, w->inv_v);
+    if (direct) mxf_close_dists(w, l->S, l->Sm);
     size_t ssz = (size_t)(proxy ? n * C : n * n);
     size_t smsz = (size_t)(proxy ? m * C : m + w->n_all * n);
     memset(l->G, 0, ssz * sizeof(float));
@@ -318,7 +316,7 @@ mx_status mx_loss_compute(mx_loss *l, int64_t n, const float *emb, const int64_t
     memset(l->dEn, 0, sizeof(float) * (size_t)(n * d));
     if (m > 0) memset(l->dVn, 0, sizeof(float) * (size_t)(m * d));
     if (proxy) memset(l->dPn, 0, sizeof(float) * (size_t)(C * d));
-    mxf_close_backward(w, l->S, l->G, l->Sm, l->Gm, l->dEn, l->dVn, l->u);
+    mxf_close_backward(w, l->S, l->G, l->Sm, l->Gm, l->dEn, l->dVn);
     mxf_similarities_backward(w, l->En, l->Vn, l->Pn, l->Va, l->G, l->Gm, l->dEn, l->dVn, l->dPn,
                               l->dVa);
     if (d_emb) mxf_normalize_backward(n, d, l->En, l->nE, l->dEn, d_emb);
