@@ -24,6 +24,8 @@ typedef struct mx_kmeans_opts {
     double large_work;
     int64_t seed_batch; /* most centres per seeding batch (default 256) */
     const float *init;  /* n_clusters x d initial centres instead of k-means++ (default NULL) */
+    int seed_trials;    /* small path: candidates per centre of the greedy k-means++; 0: default
+                           mx_kmeans_default_trials, 1: plain k-means++ */
 } mx_kmeans_opts;
 
 #define MX_KMEANS_LARGE_WORK 1e10
@@ -36,7 +38,19 @@ typedef struct mx_kmeans_stats {
     int64_t proposals;      /* seeding: D^2 proposals, accepted or not (large path) */
     int64_t recomputed;     /* Lloyd: points scored against all k, over all passes */
     int64_t relocated;      /* Lloyd: points moved into empty clusters, over all passes */
+    double seed_potential;  /* small path: sum of squared distances to the nearest seed */
 } mx_kmeans_stats;
+
+/* scikit-learn's number of greedy k-means++ candidates: 2 + floor(ln n_clusters) */
+int mx_kmeans_default_trials(int64_t n_clusters);
+
+/* Greedy k-means++ (kmeans_seed.c): n_clusters seeds from the rows of x (n x d) into cent; per
+ * centre `trials` candidates drawn ~ D^2, the one with the smallest resulting potential kept.
+ * mind: n (ends holding each point's D^2), cum: n, dcand: trials x n, cand: trials, scratch.
+ * Returns the potential sum_i D_i^2 of the seeds. Same seeds for any thread count. */
+double mx_kmeans_seed_greedy(const float *x, int64_t n, int64_t d, int64_t n_clusters, int trials,
+                             mx_rng *rng, float *cent, double *mind, double *cum, double *dcand,
+                             int64_t *cand);
 
 mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t n_clusters, int max_iter,
                        mx_rng *rng, const mx_kmeans_opts *opt, int64_t *assign,

@@ -216,42 +216,7 @@ static void kmeans_seed_update(const float *x, const float *xn, int64_t n, int64
     }
 }
 
-/* Exact k-means++ (small problems): each new centre drawn with probability ~ D^2, then the D^2
- * of all n points updated against it in double. O(n d) serial steps per centre. */
-static void kmeans_seed_exact(const float *x, int64_t n, int64_t d, int64_t nc, mx_rng *rng,
-                              float *cent, double *mind) {
-    int64_t first = (int64_t)mx_rng_below(rng, (uint64_t)n);
-    memcpy(cent, x + first * d, (size_t)d * sizeof(float));
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) mind[i] = sqdist(x + i * d, cent, d);
-    for (int64_t c = 1; c < nc; c++) {
-        double tot = 0;
-        for (int64_t i = 0; i < n; i++) tot += mind[i];
-        int64_t pick = n - 1;
-        if (tot > 0) {
-            double u = mx_rng_uniform(rng) * tot, acc = 0;
-            for (int64_t i = 0; i < n; i++) {
-                acc += mind[i];
-                if (mind[i] > 0 && acc > u) {
-                    pick = i;
-                    break;
-                }
-            }
-            while (mind[pick] <= 0 && pick > 0) pick--; /* rounding at the end of the scan */
-        } else {
-            pick = (int64_t)mx_rng_below(rng, (uint64_t)n); /* all points on the centres */
-        }
-        float *cc = cent + c * d;
-        memcpy(cc, x + pick * d, (size_t)d * sizeof(float));
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
-            double t = sqdist(x + i * d, cc, d);
-            if (t < mind[i]) mind[i] = t;
-        }
-    }
-}
-
-/* Batched k-means++ (large problems), same distribution as the exact one, by rejection
+/* Batched k-means++ (large problems), the distribution of plain serial k-means++, by rejection
  * sampling. The D^2 of all points (mind) is refreshed only once per batch, by GEMM tiles
  * against the batch's centres. Inside a batch, a candidate j is drawn with probability
  * ~ mind[j] (the D^2 at the start of the batch: prefix sums + binary search) and accepted with
@@ -529,13 +494,13 @@ static double now_s(void) {
     return omp_get_wtime();
 }
 
-/* Small problems (n k d < opt->large_work): exact k-means++ and plain Lloyd passes, exactly as
- * before the large path existed. Large ones: batched k-means++ (kmeans_seed_batched, the same
- * distribution of seeds) and Lloyd passes that rescore each point against the centres that moved
- * only (kmeans_assign_large; the same Lloyd iterations up to float rounding). At Stanford Online
- * Products scale (60,502 x 512, k = 11,316) exact seeding alone took minutes. faiss
- * (pytorch-metric-learning's NMI) seeds from a random sample instead and stops after 20 iterations;
- * k-means++ is kept here for both sizes. */
+/* Small problems (n k d < opt->large_work): greedy k-means++ as scikit-learn seeds
+ * (mx_kmeans_seed_greedy, kmeans_seed.c) and plain Lloyd passes. Large ones: batched k-means++
+ * (kmeans_seed_batched, the same distribution of seeds) and Lloyd passes that rescore each point
+ * against the centres that moved only (kmeans_assign_large; the same Lloyd iterations up to float
+ * rounding). At Stanford Online Products scale (60,502 x 512, k = 11,316) serial seeding alone took
+ * minutes. faiss (pytorch-metric-learning's NMI) seeds from a random sample instead and stops after
+ * 20 iterations; k-means++ is kept here for both sizes. */
 mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max_iter, mx_rng *rng,
                        const mx_kmeans_opts *opt, int64_t *assign, mx_kmeans_stats *stats) {
     if (n <= 0 || d <= 0 || nc <= 0 || nc > n || !x || !rng || !assign)
@@ -543,7 +508,7 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
                         "mx_kmeans: expected 0 < n_clusters <= n and d > 0 (n=%lld d=%lld "
                         "n_clusters=%lld)",
                         (long long)n, (long long)d, (long long)nc);
-    mx_kmeans_opts o = {MX_KMEANS_LARGE_WORK, 256, NULL};
+    mx_kmeans_opts o = {MX_KMEANS_LARGE_WORK, 256, NULL, 0};
     if (opt) o = *opt;
     if (o.seed_batch < 1) o.seed_batch = 1;
     mx_kmeans_stats st0;
@@ -567,6 +532,10 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
     double *cum = NULL, *drift = NULL;
     float *xn = NULL, *ub = NULL, *lb = NULL, *gbuf = NULL, *mcent = NULL, *mnorm = NULL;
     int64_t *moved = NULL;
+    /* small path: greedy seeding scratch */
+    int trials = o.seed_trials > 0 ? o.seed_trials : mx_kmeans_default_trials(nc);
+    double *dcand = NULL;
+    int64_t *cand = NULL;
     int ok_large = 1;
     if (large) {
         cum = malloc((size_t)n * sizeof(double));
@@ -579,6 +548,11 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
         mcent = mx_alloc((size_t)(nc / 2 + 1) * (size_t)d * sizeof(float));
         mnorm = malloc((size_t)(nc / 2 + 1) * sizeof(float));
         ok_large = cum && drift && xn && ub && lb && gbuf && moved && mcent && mnorm;
+    } else if (!o.init) {
+        cum = malloc((size_t)n * sizeof(double));
+        dcand = malloc((size_t)trials * (size_t)n * sizeof(double));
+        cand = malloc((size_t)trials * sizeof(int64_t));
+        ok_large = cum && dcand && cand;
     }
     mx_status st = MX_OK;
     if (!cent || !cnorm || !mind || !acc || !ord || !start || !na || !bd || !tile || !reloc ||
@@ -595,7 +569,8 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
         kmeans_seed_batched(x, xn, n, d, nc, o.seed_batch, rng, cent, cnorm, mind, cum, tile, bd,
                             S);
     } else {
-        kmeans_seed_exact(x, n, d, nc, rng, cent, mind);
+        S->seed_potential =
+            mx_kmeans_seed_greedy(x, n, d, nc, trials, rng, cent, mind, cum, dcand, cand);
     }
     double t1 = now_s();
     S->seed_s = t1 - t0;
@@ -657,6 +632,8 @@ done:
     mx_free(tile);
     free(reloc);
     free(cum);
+    free(dcand);
+    free(cand);
     free(drift);
     free(xn);
     free(ub);

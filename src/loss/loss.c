@@ -96,12 +96,14 @@ mx_status mx_loss_ws_alloc(mx_loss_ws *ws, int64_t max_n, int64_t max_m, int64_t
     ws->all_idx = mx_calloc((size_t)max_m + 1, sizeof(int64_t));
     ws->mark = mx_calloc((size_t)n_classes + 1, 1);
     ws->r_n = mx_calloc(2 * (size_t)A, sizeof(int64_t));
-    double **dv[] = {&ws->t_s, &ws->t_y, &ws->t_gv, &ws->t_s2, &ws->t_y2, &ws->t_gv2, &ws->t_a,
-                     &ws->t_b, &ws->t_c, &ws->t_d,  &ws->r_l,  &ws->r_lm, &ws->r_acc};
-    int64_t dn[] = {tn, tn, tn, tm, tm, tm, tx, tx, tx, tx, A, A, 8 * A};
+    double **dv[] = {&ws->t_s, &ws->t_y,  &ws->t_gv,  &ws->t_s2,  &ws->t_y2,   &ws->t_gv2,
+                     &ws->t_a, &ws->t_b,  &ws->t_c,   &ws->t_d,   &ws->t_dist, &ws->t_dist2,
+                     &ws->r_l, &ws->r_lm, &ws->r_acc, &ws->inv_e, &ws->inv_v};
+    int64_t dn[] = {tn, tn, tn, tm, tm, tm,    tx,        tx,       tx,
+                    tx, tn, tm, A,  A,  8 * A, max_n + 1, max_m + 1};
     int ok = ws->boff && ws->bcur && ws->bidx && ws->all_idx && ws->mark && ws->r_n;
-    for (int i = 0; i < 13; i++) {
-        size_t cnt = (size_t)dn[i] * (i < 10 ? (size_t)nt : 1);
+    for (int i = 0; i < 17; i++) {
+        size_t cnt = (size_t)dn[i] * (i < 12 ? (size_t)nt : 1);
         ok &= (*dv[i] = mx_calloc(cnt, sizeof(double))) != NULL;
     }
     ws->t_g = mx_calloc((size_t)tn * (size_t)nt, sizeof(void *));
@@ -115,9 +117,10 @@ mx_status mx_loss_ws_alloc(mx_loss_ws *ws, int64_t max_n, int64_t max_m, int64_t
 }
 
 void mx_loss_ws_free(mx_loss_ws *ws) {
-    void *p[] = {ws->boff, ws->bcur, ws->bidx, ws->all_idx, ws->mark, ws->t_s,   ws->t_y,
-                 ws->t_gv, ws->t_s2, ws->t_y2, ws->t_gv2,   ws->t_a,  ws->t_b,   ws->t_c,
-                 ws->t_d,  ws->t_g,  ws->t_g2, ws->r_l,     ws->r_lm, ws->r_acc, ws->r_n};
+    void *p[] = {ws->boff,  ws->bcur,   ws->bidx,    ws->all_idx, ws->mark, ws->t_s, ws->t_y,
+                 ws->t_gv,  ws->t_s2,   ws->t_y2,    ws->t_gv2,   ws->t_a,  ws->t_b, ws->t_c,
+                 ws->t_d,   ws->t_dist, ws->t_dist2, ws->t_g,     ws->t_g2, ws->r_l, ws->r_lm,
+                 ws->r_acc, ws->r_n,    ws->inv_e,   ws->inv_v};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) mx_free(p[i]);
     memset(ws, 0, sizeof *ws);
 }
@@ -163,13 +166,15 @@ mx_status mx_loss_ws_prepare(mx_loss_ws *ws, int64_t n, const int64_t *labels, i
 
 /* ---- the float path: engine instantiated on float with mx_sgemm ----------------------------- */
 
-#define R         float
-#define ENG(name) mxf_##name
+#define R                  float
+#define ENG(name)          mxf_##name
+#define ENG_CLOSE_BACKWARD 1
 #define MATMUL(ta, tb, M, N, K, A, lda, B, ldb, Cm, ldc)                                           \
     mx_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, Cm, ldc)
 #include "loss/loss_engine.inc"
 #undef R
 #undef ENG
+#undef ENG_CLOSE_BACKWARD
 #undef MATMUL
 
 struct mx_loss {
@@ -291,6 +296,12 @@ mx_status mx_loss_compute(mx_loss *l, int64_t n, const float *emb, const int64_t
                 return mx_error(MX_ERR_NUMERIC, "mx_loss_compute: %s row %lld has NaN / Inf", nm[t],
                                 (long long)i);
     mxf_similarities(w, l->En, l->Vn, l->Pn, l->S, l->Sm, l->Va);
+    /* close pairs' distances from the raw rows (contrastive, triplet: d = sqrt(2 - 2s)) */
+    int direct = w->cfg.kind == MX_LOSS_CONTRASTIVE || w->cfg.kind == MX_LOSS_TRIPLET;
+    w->raw_e = direct ? emb : NULL, w->raw_v = direct && m > 0 ? mixed : NULL;
+    if (direct) mxf_inv_norms(n, d, emb, w->inv_e);
+    if (direct && m > 0) mxf_inv_norms(m, d, mixed, w->inv_v);
+    if (direct) mxf_close_dists(w, l->S, l->Sm);
     size_t ssz = (size_t)(proxy ? n * C : n * n);
     size_t smsz = (size_t)(proxy ? m * C : m + w->n_all * n);
     memset(l->G, 0, ssz * sizeof(float));
@@ -305,6 +316,7 @@ mx_status mx_loss_compute(mx_loss *l, int64_t n, const float *emb, const int64_t
     memset(l->dEn, 0, sizeof(float) * (size_t)(n * d));
     if (m > 0) memset(l->dVn, 0, sizeof(float) * (size_t)(m * d));
     if (proxy) memset(l->dPn, 0, sizeof(float) * (size_t)(C * d));
+    mxf_close_backward(w, l->S, l->G, l->Sm, l->Gm, l->dEn, l->dVn);
     mxf_similarities_backward(w, l->En, l->Vn, l->Pn, l->Va, l->G, l->Gm, l->dEn, l->dVn, l->dPn,
                               l->dVa);
     if (d_emb) mxf_normalize_backward(n, d, l->En, l->nE, l->dEn, d_emb);
