@@ -42,17 +42,76 @@ static int64_t ch_off(int ch, int hw, int blk) {
     return (int64_t)(ch / blk) * hw * blk + ch % blk;
 }
 
-/* max / first argmax over s of l a[s stride + q] + r b[s stride + q], q < len (<= LANES) */
-static inline void mixmax(const float *a, const float *b, float l, float r, int hw, int stride,
-                          int len, float *mx, int32_t *am) {
+/* Function multiversioning: the pooling loop gets AVX-512 and AVX2 clones picked at load time
+ * (the default build targets baseline x86-64, SSE2). The clones do the same IEEE operations
+ * (multiply, add, compare, select; no contraction in ISO C mode): identical results. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define MX_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MX_CLONES
+#endif
+
+/* max / first argmax over s of l a[s LANES + q] + r b[s LANES + q] for the 16 lanes q of a full
+ * nChw16c group, in GCC vector types (one zmm, two ymm or four xmm per clone): selects by masks,
+ * no branches. Two chains (even / odd s) hide the compare latency; merging them keeps the first
+ * argmax (ties go to the smaller s). */
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+
+/* (vector types go through macros: passing them to functions changes the ABI per clone) */
+#define VMIX(dst, pa, pb)                                                                          \
+    do {                                                                                           \
+        v16f va_, vb_;                                                                             \
+        memcpy(&va_, (pa), sizeof va_);                                                            \
+        memcpy(&vb_, (pb), sizeof vb_);                                                            \
+        (dst) = l * va_ + r * vb_;                                                                 \
+    } while (0)
+#define VSEL(take, v, s, mx, am)                                                                   \
+    do {                                                                                           \
+        (mx) = (v16f)(((v16i)(mx) & ~(take)) | ((v16i)(v) & (take)));                              \
+        (am) = ((am) & ~(take)) | ((s) & (take));                                                  \
+    } while (0)
+
+MX_CLONES static void mixmax16(const float *a, const float *b, float l, float r, int hw,
+                               float *mx_out, int32_t *am_out) {
+    v16f mx0, mx1, v0, v1;
+    v16i am0 = {0}, am1 = am0, zero = am0, take;
+    VMIX(mx0, a, b);
+    if (hw > 1) {
+        int s;
+        VMIX(mx1, a + LANES, b + LANES);
+        am1 = zero + 1;
+        for (s = 2; s + 1 < hw; s += 2) {
+            const float *as = a + (int64_t)s * LANES, *bs = b + (int64_t)s * LANES;
+            VMIX(v0, as, bs);
+            VMIX(v1, as + LANES, bs + LANES);
+            take = v0 > mx0;
+            VSEL(take, v0, zero + s, mx0, am0);
+            take = v1 > mx1;
+            VSEL(take, v1, zero + (s + 1), mx1, am1);
+        }
+        if (s < hw) {
+            VMIX(v0, a + (int64_t)s * LANES, b + (int64_t)s * LANES);
+            take = v0 > mx0;
+            VSEL(take, v0, zero + s, mx0, am0);
+        }
+        /* the odd chain wins if larger, or equal at a smaller position */
+        take = (mx1 > mx0) | ((mx1 == mx0) & (am1 < am0));
+        VSEL(take, mx1, am1, mx0, am0);
+    }
+    memcpy(mx_out, &mx0, sizeof mx0);
+    memcpy(am_out, &am0, sizeof am0);
+}
+
+/* the same for any layout: len lanes, consecutive positions stride floats apart */
+static void mixmax(const float *a, const float *b, float l, float r, int hw, int stride, int len,
+                   float *mx, int32_t *am) {
     for (int q = 0; q < len; q++) mx[q] = l * a[q] + r * b[q], am[q] = 0;
     for (int s = 1; s < hw; s++) {
         const float *as = a + (int64_t)s * stride, *bs = b + (int64_t)s * stride;
         for (int q = 0; q < len; q++) {
             float v = l * as[q] + r * bs[q];
-            int gt = v > mx[q];
-            am[q] = gt ? s : am[q];
-            mx[q] = gt ? v : mx[q];
+            if (v > mx[q]) mx[q] = v, am[q] = s;
         }
     }
 }
@@ -84,8 +143,8 @@ void mx_nn_mixpool_fwd(const float *x, int64_t n, int c, int cpad, int hw, int b
             int32_t am[LANES];
             const float *a = x + pk->i * slab + ch_off(ch0, hw, blk);
             const float *b = x + pk->j * slab + ch_off(ch0, hw, blk);
-            if (len == LANES && blk == LANES) /* the common nChw16c case: constant trip counts */
-                mixmax(a, b, l, r, hw, LANES, LANES, mx, am);
+            if (len == LANES && blk == LANES) /* the common nChw16c case */
+                mixmax16(a, b, l, r, hw, mx, am);
             else
                 mixmax(a, b, l, r, hw, blk, len, mx, am);
             const float *gi = gap + pk->i * c + ch0, *gj = gap + pk->j * c + ch0;
@@ -114,11 +173,10 @@ void mx_nn_mixpool_bwd(int64_t n, int c, int cpad, int hw, int blk, const mx_mix
             float *gi = dgap + pk->i * c + ch0, *gj = dgap + pk->j * c + ch0;
             float *xi = dx + pk->i * slab + ch_off(ch0, hw, blk);
             float *xj = dx + pk->j * slab + ch_off(ch0, hw, blk);
-            for (int q = 0; q < len; q++) {
-                gi[q] += l * d[q], gj[q] += r * d[q];
-                xi[(int64_t)am[q] * blk + q] += l * d[q];
-                xj[(int64_t)am[q] * blk + q] += r * d[q];
-            }
+            for (int q = 0; q < len; q++) gi[q] += l * d[q];
+            for (int q = 0; q < len; q++) gj[q] += r * d[q];
+            for (int q = 0; q < len; q++) xi[am[q] * blk + q] += l * d[q];
+            for (int q = 0; q < len; q++) xj[am[q] * blk + q] += r * d[q];
         }
         for (int64_t i = 0; i < n; i++) {
             float *xi = dx + i * slab + ch_off(ch0, hw, blk);
