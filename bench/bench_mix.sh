@@ -9,7 +9,11 @@
 #             /tmp/metrix_bench_mix_data), m-per-class sampling (4 per class)
 # Rounds alternate the configurations (the machine is shared: compare ratios, not times); the
 # summary gives the median ratio over the rounds, and the load average seen. "unfused" rows are
-# the path before the fused head (mix_fused off), for the before / after comparison.
+# the path before the fused head (mix_fused off), for the before / after comparison. On ResNet-50
+# the unfused and input rows plan a network slot for every mixed example (tens of GB at batch 32):
+# they run only with MX_BENCH_BIG=1. MX_BENCH_THREADS (default 2): threads per run; on an
+# oversubscribed machine 1 thread gives steadier ratios (OpenMP barriers wait on descheduled
+# threads).
 set -eu
 BUILD=${1:-build}
 WHICH=${2:-all}
@@ -43,7 +47,7 @@ PY
 one() {
     name=$1
     shift
-    out=$("$METRIX" bench mix --threads 2 --steps "$S" --warmup "$W" "$@" 2>&1) || true
+    out=$("$METRIX" bench mix --threads "${MX_BENCH_THREADS:-2}" --steps "$S" --warmup "$W" "$@" 2>&1) || true
     ms=$(echo "$out" | sed -n 's/^step ms: //p')
     rss=$(echo "$out" | sed -n 's/^peak RSS MB: //p')
     path=$(echo "$out" | sed -n 's/^mixing: //p')
@@ -85,6 +89,7 @@ summary() {
 }
 
 run_net() { # net
+    NET=$1
     : >"$TMP/results"
     if [ "$1" = smallcnn ]; then
         S=${STEPS:-30}
@@ -100,17 +105,20 @@ run_net() { # net
     fi
     r=1
     while [ "$r" -le "$ROUNDS" ]; do
-        echo "round $r (load $(cut -d' ' -f1-3 /proc/loadavg))"
+        echo "round $r (load $(cut -d' ' -f1-3 /proc/loadavg), ${MX_BENCH_THREADS:-2} threads)"
         one baseline "$@" --set mix=none
         one feature-random5 "$@" --set mix=feature --set mix_negatives=random
         one feature-all "$@" --set mix=feature --set mix_negatives=all
         one embed-all "$@" --set mix=embed --set mix_negatives=all
-        one input-random5-capped "$@" --set mix=input --set mix_negatives=random
-        one unfused-feature-random5 "$@" --set mix=feature --set mix_negatives=random --set mix_fused=off
-        one unfused-feature-all "$@" --set mix=feature --set mix_negatives=all --set mix_fused=off
+        if [ "$NET" = smallcnn ] || [ "${MX_BENCH_BIG:-0}" = 1 ]; then
+            one input-random5-capped "$@" --set mix=input --set mix_negatives=random
+            one unfused-feature-random5 "$@" --set mix=feature --set mix_negatives=random \
+                --set mix_fused=off
+            one unfused-feature-all "$@" --set mix=feature --set mix_negatives=all --set mix_fused=off
+        fi
         r=$((r + 1))
     done
-    summary "$1"
+    summary "$NET"
 }
 
 case $WHICH in
