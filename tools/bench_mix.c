@@ -65,7 +65,7 @@ static int cmp_d(const void *a, const void *b) {
 
 int mx_bench_mix(int argc, char **argv) {
     long long steps = 20, warmup = 3;
-    int threads = 2;
+    int threads = 0;
     sets kv = {0};
     const mx_cli_opt opts[] = {
         MX_CLI_LL("--steps", "S", &steps, 1, MAX_STEPS, "timed steps", NULL),
