@@ -23,5 +23,6 @@ int mx_cmd_train(int argc, char **argv);
 int mx_bench_train(int argc, char **argv);
 int mx_bench_knn(int argc, char **argv);
 int mx_bench_loss(int argc, char **argv);
+int mx_bench_mix(int argc, char **argv);
 
 #endif

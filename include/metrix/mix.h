@@ -71,6 +71,11 @@ void mx_mixer_free(mx_mixer *mx);
 mx_status mx_mixer_sample(mx_mixer *mx, int64_t n, const int64_t *labels, const float *sim,
                           mx_rng *rng, int64_t max_m, mx_mix_pair *out, int64_t *m);
 
+/* Keeps a uniformly random subset of `keep` of the m pairs (order preserved, in place; selection
+ * sampling) and returns the new count (m when keep >= m). The input-level cap (mix_input_max):
+ * every mixed image there costs a full forward + backward pass. */
+int64_t mx_mix_subsample(mx_mix_pair *pairs, int64_t m, int64_t keep, mx_rng *rng);
+
 /* Clean cosine similarity for hard-negative selection: unit (n x d, caller's) receives the
  * L2-normalised rows of emb, sim (n x n) = unit unit^T by mx_sgemm. */
 void mx_mix_cosine(int64_t n, int64_t d, const float *emb, float *unit, float *sim);

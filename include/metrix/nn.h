@@ -176,6 +176,29 @@ mx_status mx_model_forward(mx_model *m, int slot, int from, int to, const float 
  * Parameter gradients are ADDED to mx_model_grads (unless frozen). */
 mx_status mx_model_backward(mx_model *m, int slot, int from, int to, const float *dout, float *din);
 
+/* Fused mixed head of feature-level Metrix at the LAST trunk stage (src/nn/mix_head.c): the
+ * embeddings of M mixed maps lambda_k h_i + (1 - lambda_k) h_j computed straight from the n clean
+ * maps (the slabs mx_model_forward wrote for the last stage) without materialising any mixed map:
+ * GAP is linear (lambda gap_i + (1 - lambda) gap_j), GMP is taken over the mixed values, then one
+ * GEMM over the M pooled rows and the L2 norm. Memory O(M (C + d) + n C) instead of the
+ * O(M C H W) of mixing the maps and running the head on them (slot 1); same results up to float
+ * rounding. Pairs are struct mx_mix_pair (metrix/loss.h). Planned for n <= max_n, M <= max_m; no
+ * allocation per call. A backward must follow its forward with the same pairs. */
+typedef struct mx_mix_head mx_mix_head;
+struct mx_mix_pair;
+/* Requires a plan (the layout and spatial size of the last stage). */
+mx_status mx_mix_head_create(const mx_model *m, int64_t max_n, int64_t max_m, mx_mix_head **out);
+void mx_mix_head_free(mx_mix_head *h); /* NULL: no-op */
+/* Bytes of the head's buffers (for memory reports). */
+int64_t mx_mix_head_bytes(const mx_mix_head *h);
+/* feat: n slabs of mx_model_stage_size(m, n_stages); emb: M x d, L2-normalised. */
+mx_status mx_mix_head_forward(mx_mix_head *h, const mx_model *m, const float *feat, int64_t n,
+                              const struct mx_mix_pair *pairs, int64_t M, float *emb);
+/* demb: M x d. Head parameter gradients are ADDED to mx_model_grads; if dfeat is non-NULL,
+ * d(loss)/d(feat) of the mixed path is ADDED to it (n slabs). */
+mx_status mx_mix_head_backward(mx_mix_head *h, mx_model *m, const struct mx_mix_pair *pairs,
+                               const float *demb, float *dfeat);
+
 /* Weights by torchvision names from / to safetensors. Load: every parameter and running stat
  * must be present with its shape (F32/F16/BF16/F64 accepted); "*.num_batches_tracked" and any
  * tensor the model does not have ("fc.weight") are ignored; missing / misshaped: MX_ERR_SHAPE

@@ -57,6 +57,8 @@ typedef struct mx_train_config {
     float mix_alpha;                /* lambda ~ Beta(alpha, alpha) */
     float mix_weight;               /* w in E = clean + w * mixed */
     int mix_lambda_per_pair;        /* one lambda per pair instead of one per batch */
+    char mix_fused[MX_CFG_STR];     /* feature level: fused mixed head auto | on | off */
+    int mix_input_max; /* input level: most mixed images per step (0: 2 x batch, -1: no cap) */
     /* optimisation */
     char optimizer[MX_CFG_STR]; /* adam | adamw | sgd */
     float lr, weight_decay, momentum;

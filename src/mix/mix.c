@@ -193,6 +193,16 @@ mx_status mx_mixer_sample(mx_mixer *x, int64_t n, const int64_t *labels, const f
     return MX_OK;
 }
 
+int64_t mx_mix_subsample(mx_mix_pair *pairs, int64_t m, int64_t keep, mx_rng *rng) {
+    if (keep >= m) return m;
+    if (keep <= 0) return 0;
+    int64_t kept = 0; /* Knuth's algorithm S: pair k is kept with probability (left to keep) /
+                         (pairs left) */
+    for (int64_t k = 0; k < m && kept < keep; k++)
+        if ((int64_t)mx_rng_below(rng, (uint64_t)(m - k)) < keep - kept) pairs[kept++] = pairs[k];
+    return kept;
+}
+
 void mx_mix_cosine(int64_t n, int64_t d, const float *emb, float *unit, float *sim) {
     for (int64_t i = 0; i < n; i++) {
         double s = 0;

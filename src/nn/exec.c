@@ -76,6 +76,11 @@ int64_t mx_nn_stage_size(const mx_model *m, int stage) {
     return tsize(m, m->stage_tensor[stage]);
 }
 
+int mx_nn_layout_block(const mx_model *m, int stage) {
+    int t = m->stage_tensor[stage];
+    return t == 0 ? 1 : m->plan->blk ? m->plan->blk : m->tensor_c[t];
+}
+
 static void md_tag(dnnl_memory_desc_t *md, int64_t n, int c, int h, int w, dnnl_format_tag_t tag) {
     dnnl_dims_t d = {n, c, h, w};
     dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, tag);

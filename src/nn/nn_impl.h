@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "metrix/loss.h" /* mx_mix_pair */
 #include "metrix/nn.h"
 
 /* ---- reference layers: double precision, NCHW, naive loops. Backward ADDS into dx/dw/db. -- */
@@ -34,6 +35,13 @@ void mx_ref_maxpool_bwd(const double *x, int64_t n, int c, int h, int w, int k, 
 void mx_ref_add_fwd(const double *a, const double *b, int64_t len, int relu, double *y);
 void mx_ref_add_bwd(const double *y, int64_t len, int relu, const double *dy, double *da,
                     double *db);
+/* Pooling of mixed maps, naively: each mixed map lambda x_i + (1 - lambda) x_j (x: n x c x hw)
+ * is built and pooled by mx_ref_gapgmp_fwd; backward ADDS into dx. The oracle of mx_nn_mixpool_*.
+ */
+void mx_ref_mixpool_fwd(const double *x, int64_t n, int c, int hw, const mx_mix_pair *pairs,
+                        int64_t m, double *p);
+void mx_ref_mixpool_bwd(const double *x, int64_t n, int c, int hw, const mx_mix_pair *pairs,
+                        int64_t m, const double *dp, double *dx);
 /* Head pieces. pool: p[n][c] = mean_hw x + max_hw x. */
 void mx_ref_gapgmp_fwd(const double *x, int64_t n, int c, int hw, double *p);
 void mx_ref_gapgmp_bwd(const double *x, int64_t n, int c, int hw, const double *dp, double *dx);
@@ -54,6 +62,17 @@ void mx_nn_gapgmp_fwd(const float *x, int64_t n, int c, int cpad, int hw, int bl
                       int32_t *argmax);
 void mx_nn_gapgmp_bwd(int64_t n, int c, int cpad, int hw, int blk, const int32_t *argmax,
                       const float *dp, float *dx);
+/* Fused pooling of mixed maps (mix_head.c), same layout parameters. gap (n x c): per-channel
+ * means of the n clean maps. mixpool_fwd: for pair k, p[k][ch] = lambda gap[i][ch] +
+ * (1 - lambda) gap[j][ch] + max_s (lambda x(i, ch, s) + (1 - lambda) x(j, ch, s)), argmax[k][ch]
+ * = the first s of that max. mixpool_bwd: ADDS the gradient of sum_k dp[k] . p[k] w.r.t. x into dx
+ * (n maps; padding channels untouched); dgap (n x c) is scratch. */
+void mx_nn_gap_fwd(const float *x, int64_t n, int c, int cpad, int hw, int blk, float *gap);
+void mx_nn_mixpool_fwd(const float *x, int64_t n, int c, int cpad, int hw, int blk,
+                       const float *gap, const mx_mix_pair *pairs, int64_t m, float *p,
+                       int32_t *argmax);
+void mx_nn_mixpool_bwd(int64_t n, int c, int cpad, int hw, int blk, const mx_mix_pair *pairs,
+                       int64_t m, const int32_t *argmax, const float *dp, float *dgap, float *dx);
 void mx_nn_l2norm_fwd(const float *x, int64_t n, int d, float *y);
 /* Writes (does not add) dx. */
 void mx_nn_l2norm_bwd(const float *x, int64_t n, int d, const float *dy, float *dx);
@@ -112,6 +131,8 @@ struct mx_model {
 void mx_nn_plan_free(mx_plan *p);
 mx_status mx_nn_plan_create(mx_model *m, int n_slots, int64_t max_batch, mx_plan **out);
 int64_t mx_nn_stage_size(const mx_model *m, int stage);
+/* Channel block of the layout of stage's map (1: plain NCHW, as the input). Requires a plan. */
+int mx_nn_layout_block(const mx_model *m, int stage);
 
 /* Test networks: mx_model_config.backbone = MX_NN_TEST_NET + kind builds one stage "block1"
  * (16 output channels) around the layer under test: 0 conv3x3+bias, 1 conv3x3/2 + BN,

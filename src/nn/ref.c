@@ -229,3 +229,46 @@ void mx_ref_l2norm_bwd(const double *x, int64_t n, int d, const double *dy, doub
             dx[i * d + j] += r * dy[i * d + j] - r * r * r * x[i * d + j] * xd;
     }
 }
+
+/* mixed value at (pair k, channel ch, position s) */
+static double ref_mixed(const double *x, int c, int hw, const mx_mix_pair *pk, int ch, int s) {
+    double l = pk->lambda;
+    return l * x[(pk->i * c + ch) * hw + s] + (1 - l) * x[(pk->j * c + ch) * hw + s];
+}
+
+static int ref_mixed_argmax(const double *x, int c, int hw, const mx_mix_pair *pk, int ch) {
+    int am = 0;
+    for (int s = 1; s < hw; s++)
+        if (ref_mixed(x, c, hw, pk, ch, s) > ref_mixed(x, c, hw, pk, ch, am)) am = s;
+    return am;
+}
+
+void mx_ref_mixpool_fwd(const double *x, int64_t n, int c, int hw, const mx_mix_pair *pairs,
+                        int64_t m, double *p) {
+    (void)n;
+    for (int64_t k = 0; k < m; k++)
+        for (int ch = 0; ch < c; ch++) {
+            double sum = 0;
+            for (int s = 0; s < hw; s++) sum += ref_mixed(x, c, hw, &pairs[k], ch, s);
+            p[k * c + ch] = sum / hw + ref_mixed(x, c, hw, &pairs[k], ch,
+                                                 ref_mixed_argmax(x, c, hw, &pairs[k], ch));
+        }
+}
+
+/* d p[k][ch] / d mixed[s] = 1/hw + [s = argmax]; d mixed / d x_i = lambda, / d x_j = 1 - lambda */
+void mx_ref_mixpool_bwd(const double *x, int64_t n, int c, int hw, const mx_mix_pair *pairs,
+                        int64_t m, const double *dp, double *dx) {
+    (void)n;
+    for (int64_t k = 0; k < m; k++) {
+        const mx_mix_pair *pk = &pairs[k];
+        double l = pk->lambda;
+        for (int ch = 0; ch < c; ch++) {
+            int am = ref_mixed_argmax(x, c, hw, pk, ch);
+            for (int s = 0; s < hw; s++) {
+                double g = dp[k * c + ch] * (1.0 / hw + (s == am));
+                dx[(pk->i * c + ch) * hw + s] += l * g;
+                dx[(pk->j * c + ch) * hw + s] += (1 - l) * g;
+            }
+        }
+    }
+}

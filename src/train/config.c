@@ -72,7 +72,10 @@ static const cfg_key keys[] = {
     F("triplet_margin", triplet_margin, 0, 4, "triplet: distance margin"),
     S("triplet_mining", triplet_mining, "all|semihard|hardest", "triplet: which triplets"),
     F("nca_scale", nca_scale, 1e-6, 1e4, "proxy-nca: softmax scale"),
-    S("mix", mix, "none|input|feature|embed", "Metrix mixing level (none: the baseline)"),
+    S("mix", mix, "none|input|feature|embed",
+      "Metrix mixing level (none: the baseline). Cost per step: embed ~ none; feature (after the "
+      "last stage: fused head) ~ none + O(M C) pooling and one M x C x d GEMM; input: one full "
+      "forward + backward pass per mixed image (capped by mix_input_max)"),
     S("mix_stage", mix_stage, NULL,
       "feature mixing: stage after which feature maps are mixed (empty: the last stage)"),
     S("mix_pairs", mix_pairs, "official|posneg|anchorneg|both|negneg|pospos",
@@ -83,6 +86,14 @@ static const cfg_key keys[] = {
     F("mix_alpha", mix_alpha, 1e-3, 1e3, "lambda ~ Beta(alpha, alpha)"),
     F("mix_weight", mix_weight, 0, 100, "w in loss = clean + w * mixed"),
     B("mix_lambda_per_pair", mix_lambda_per_pair, "one lambda per mixed pair (default: per batch)"),
+    S("mix_fused", mix_fused, "auto|on|off",
+      "feature level: pool the mixed maps straight from the clean ones (fused head, O(M C) memory) "
+      "instead of writing M mixed maps through the head; auto: fused when only the head follows "
+      "mix_stage (on: error otherwise; off: the unfused path)"),
+    I("mix_input_max", mix_input_max, -1, 100000000,
+      "input level: most mixed images per step, a random subset of the selected pairs; each costs "
+      "a full forward + backward pass (all negatives at batch 128: 16256 passes, ~117x the "
+      "baseline step). 0: 2 x batch (a step ~3x the baseline); -1: no cap"),
     S("optimizer", optimizer, "adam|adamw|sgd", "optimizer"),
     F("lr", lr, 0, 10, "base learning rate"),
     F("weight_decay", weight_decay, 0, 10, "weight decay (L2 for adam / sgd, decoupled for adamw)"),
@@ -137,6 +148,8 @@ mx_train_config mx_train_config_default(void) {
     strcpy(c.mix_negatives, "random"); /* see docs/results.md: hardest-5 hurt, all is 7x slower */
     c.mix_k = 5;
     c.mix_alpha = 2.0f, c.mix_weight = 0.4f;
+    strcpy(c.mix_fused, "auto");
+    c.mix_input_max = 0;
     strcpy(c.optimizer, "adam");
     c.lr = 1e-3f, c.weight_decay = 1e-4f, c.momentum = 0.9f;
     c.proxy_lr_mult = 100.0f;

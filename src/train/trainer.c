@@ -98,6 +98,7 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
         steps = c->max_steps_per_epoch;
     double run_t0 = mx_tr_now();
     int64_t run_steps = 0;
+    if (t->mix_path[0]) mx_tr_say(cb, "%s", t->mix_path);
     while (t->epoch < c->epochs) {
         set_lr_for_epoch(t);
         MX_TRY(mx_loader_start_epoch(t->loader, t->epoch));

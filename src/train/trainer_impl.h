@@ -55,8 +55,12 @@ struct mx_trainer {
     mx_lr_schedule sched;
     mx_mix_config mix_cfg;
     mx_mixer *mixer;
-    int64_t max_mixed;
-    float *sim; /* B x B clean cosine similarities (hardest-negative selection) */
+    int64_t max_mixed;  /* pairs the sampler may select per step */
+    int64_t max_run;    /* mixed examples run per step (input level: the mix_input_max cap) */
+    int fused;          /* feature level: the fused mixed head (mx_mix_head) runs */
+    mx_mix_head *mhead; /* fused: pooled / linear buffers of the M mixed rows */
+    char mix_path[256]; /* which mixing path runs, for the log */
+    float *sim;         /* B x B clean cosine similarities (hardest-negative selection) */
 
     /* step buffers (allocated once) */
     int B;

@@ -81,6 +81,14 @@ static mx_status setup_model(mx_trainer *t, mx_rng *init) {
                             c->mix_stage, c->backbone,
                             mx_model_stage_name(t->model, mx_model_n_stages(t->model)));
     }
+    /* feature level: the fused head needs the mixing point right before the head */
+    int last = t->stage == mx_model_n_stages(t->model);
+    if (t->level == MIX_FEATURE && !strcmp(c->mix_fused, "on") && !last)
+        return mx_error(MX_ERR_CONFIG,
+                        "mix_fused: 'on' needs mixing after the last stage (%s), but layers follow "
+                        "mix_stage '%s'; use mix_fused auto or off",
+                        mx_model_stage_name(t->model, mx_model_n_stages(t->model)), c->mix_stage);
+    t->fused = t->level == MIX_FEATURE && last && strcmp(c->mix_fused, "off") != 0;
     return MX_OK;
 }
 
@@ -137,6 +145,10 @@ static mx_status setup_loss_mix(mx_trainer *t, mx_rng *init) {
         per_anchor = 1;
     }
     t->max_mixed = t->level == MIX_NONE ? 0 : B * per_anchor;
+    /* input level: every mixed image is a forward + backward pass of the whole network */
+    t->max_run = t->max_mixed;
+    if (t->level == MIX_INPUT && c->mix_input_max >= 0)
+        t->max_run = MX_MIN(t->max_run, c->mix_input_max ? (int64_t)c->mix_input_max : 2 * B);
     if (t->level != MIX_NONE) MX_TRY(mx_mixer_create(&t->mix_cfg, B, &t->mixer));
 
     MX_TRY(
@@ -185,20 +197,51 @@ static mx_status setup_optim(mx_trainer *t) {
     return mx_lr_schedule_check(&t->sched);
 }
 
+/* t->mix_path: which mixing path runs and what its buffers cost (logged when training starts) */
+static void describe_mix_path(mx_trainer *t) {
+    const double MB = 1.0 / (1024.0 * 1024.0);
+    const char *sname = mx_model_stage_name(t->model, t->stage);
+    long long M = (long long)t->max_mixed;
+    if (t->level == MIX_FEATURE && t->fused)
+        snprintf(t->mix_path, sizeof t->mix_path,
+                 "mixing: feature level after %s, fused head (pooled from the clean maps; "
+                 "%.1f MB of buffers for up to %lld mixed pairs)",
+                 sname, (double)mx_mix_head_bytes(t->mhead) * MB, M);
+    else if (t->level == MIX_FEATURE)
+        snprintf(t->mix_path, sizeof t->mix_path,
+                 "mixing: feature level after %s, unfused (%s): %.1f MB of mixed maps and their "
+                 "gradients, and a network slot for %lld examples",
+                 sname,
+                 t->stage < mx_model_n_stages(t->model) ? "layers follow the mixing stage"
+                                                        : "mix_fused off",
+                 2.0 * (double)M * (double)t->feat_size * sizeof(float) * MB, M);
+    else if (t->level == MIX_EMBED)
+        snprintf(t->mix_path, sizeof t->mix_path,
+                 "mixing: embedding level (up to %lld mixed embeddings; no network pass)", M);
+    else if (t->level == MIX_INPUT)
+        snprintf(t->mix_path, sizeof t->mix_path,
+                 "mixing: input level, up to %lld of up to %lld selected pairs per step "
+                 "(mix_input_max), each a full forward + backward pass",
+                 (long long)t->max_run, M);
+}
+
 static mx_status setup_buffers(mx_trainer *t) {
     int64_t B = t->B, M = t->max_mixed, d = t->d;
-    int slots = t->level == MIX_INPUT || t->level == MIX_FEATURE ? 2 : 1;
-    int64_t plan_batch = MX_MAX(B, slots == 2 ? M : 0);
+    /* slot 1 runs the mixed examples through the network: input level, unfused feature level */
+    int slots = t->level == MIX_INPUT || (t->level == MIX_FEATURE && !t->fused) ? 2 : 1;
+    int64_t plan_batch = MX_MAX(B, slots == 2 ? t->max_run : 0);
     mx_status ps = mx_model_plan(t->model, slots, plan_batch, t->size, t->size);
     if (ps != MX_OK && plan_batch > B) { /* the mixed batch made the request: say which options */
         char why[400];
         snprintf(why, sizeof why, "%s", mx_errmsg());
         return mx_error(
             ps,
-            "batch = %lld, mix_negatives = %s, mix_k = %d, mix_pairs = %s: %lld "
-            "mixed examples per step need about %lld bytes of activations: %s; lower "
-            "mix_k or batch (mix_negatives = all mixes batch - 1 negatives per anchor)",
-            (long long)B, t->cfg.mix_negatives, t->cfg.mix_k, t->cfg.mix_pairs, (long long)M,
+            "batch = %lld, mix = %s, mix_negatives = %s, mix_k = %d, mix_pairs = %s, "
+            "mix_input_max = %d: %lld mixed examples per step need about %lld bytes of "
+            "activations: %s; lower mix_k, mix_input_max or batch (mix_negatives = all mixes "
+            "batch - 1 negatives per anchor)",
+            (long long)B, t->cfg.mix, t->cfg.mix_negatives, t->cfg.mix_k, t->cfg.mix_pairs,
+            t->cfg.mix_input_max, (long long)plan_batch,
             (long long)mx_model_plan_bytes(t->model, slots, plan_batch, t->size, t->size), why);
     }
     MX_TRY(ps);
@@ -212,11 +255,16 @@ static mx_status setup_buffers(mx_trainer *t) {
     if (t->level == MIX_FEATURE) {
         MX_TRY(mx_tr_alloc_f(&t->feat, B * t->feat_size));
         MX_TRY(mx_tr_alloc_f(&t->d_feat, B * t->feat_size));
-        MX_TRY(mx_tr_alloc_f(&t->mixed_in, M * t->feat_size));
-        MX_TRY(mx_tr_alloc_f(&t->d_mixed_in, M * t->feat_size));
+        if (t->fused && M > 0) {
+            MX_TRY(mx_mix_head_create(t->model, B, M, &t->mhead));
+        } else {
+            MX_TRY(mx_tr_alloc_f(&t->mixed_in, M * t->feat_size));
+            MX_TRY(mx_tr_alloc_f(&t->d_mixed_in, M * t->feat_size));
+        }
     } else if (t->level == MIX_INPUT) {
-        MX_TRY(mx_tr_alloc_f(&t->mixed_in, M * t->img_floats));
+        MX_TRY(mx_tr_alloc_f(&t->mixed_in, t->max_run * t->img_floats));
     }
+    describe_mix_path(t);
     if (M > 0) {
         MX_TRY(mx_tr_alloc_f(&t->emb_mixed, M * d));
         MX_TRY(mx_tr_alloc_f(&t->d_emb_mixed, M * d));
@@ -312,6 +360,7 @@ void mx_trainer_free(mx_trainer *t) {
     mx_free(t->pairs);
     mx_free(t->sim);
     mx_mixer_free(t->mixer);
+    mx_mix_head_free(t->mhead);
     mx_free(t->util_mixed);
     free(t->hist_loss);
     free(t);

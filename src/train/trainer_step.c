@@ -40,11 +40,14 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
         }
         MX_TRY(
             mx_mixer_sample(t->mixer, n, t->labels, sim, &t->rng_mix, t->max_mixed, t->pairs, &M));
+        if (M > t->max_run) M = mx_mix_subsample(t->pairs, M, t->max_run, &t->rng_mix);
     }
     if (M > 0) {
         mx_tr_zero_f(t->d_emb_mixed, M * d);
         if (t->level == MIX_EMBED) {
             mx_mix_rows_forward(M, d, t->emb, t->pairs, t->emb_mixed);
+        } else if (t->level == MIX_FEATURE && t->fused) {
+            MX_TRY(mx_mix_head_forward(t->mhead, m, t->feat, n, t->pairs, M, t->emb_mixed));
         } else if (t->level == MIX_FEATURE) {
             mx_mix_rows_forward(M, t->feat_size, t->feat, t->pairs, t->mixed_in);
             MX_TRY(mx_model_forward(m, 1, t->stage, MX_STAGE_EMBED, t->mixed_in, M, t->emb_mixed));
@@ -77,7 +80,9 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
     if (t->level == MIX_FEATURE) {
         float *dfeat = trunk_frozen ? NULL : t->d_feat;
         mx_tr_zero_f(t->d_feat, n * t->feat_size);
-        if (M > 0) {
+        if (M > 0 && t->fused) {
+            MX_TRY(mx_mix_head_backward(t->mhead, m, t->pairs, t->d_emb_mixed, dfeat));
+        } else if (M > 0) {
             mx_tr_zero_f(t->d_mixed_in, M * t->feat_size);
             MX_TRY(mx_model_backward(m, 1, t->stage, MX_STAGE_EMBED, t->d_emb_mixed,
                                      dfeat ? t->d_mixed_in : NULL));
