@@ -163,6 +163,14 @@ mx_status mx_trainer_embed(mx_trainer *t, mx_split split, float **emb, int64_t *
 int mx_trainer_embed_dim(const mx_trainer *t);
 /* The full retrieval report of a split (In-Shop's test split: query against gallery). */
 mx_status mx_trainer_evaluate(mx_trainer *t, mx_split split, mx_eval_report *rep);
+/* Retrieval picture (PNG at path) of a split: n_queries queries drawn by a fixed seed (the same
+ * ones for every run on the same dataset), each followed by its k nearest neighbours in the split
+ * (itself excluded; In-Shop's test split: queries against the gallery), framed green for the
+ * query's class, red otherwise, with class names (Fashion-MNIST's, folder names, else ids).
+ * Every training run writes <run>/retrievals.png with 8 queries x 8 neighbours. */
+#define MX_RETRIEVALS_SEED 2022
+mx_status mx_trainer_retrievals(mx_trainer *t, mx_split split, const char *path, int n_queries,
+                                int k);
 
 #ifdef __cplusplus
 }
