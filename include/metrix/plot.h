@@ -49,7 +49,8 @@ typedef struct mx_plot_image {
 /* Retrieval grid: n_rows rows, each the query then its k nearest neighbours, best first.
  * tiles and labels are n_rows x (1 + k), row-major (column 0: the query). A tile with data NULL
  * is an empty slot (fewer than k neighbours). Each neighbour is framed green when its label
- * equals its query's, red otherwise; the query is framed dark grey. names (same shape; it or
+ * equals its query's, red otherwise (blue when the query's label is < 0: classes unknown); the
+ * query is framed dark grey. names (same shape; it or
  * any entry may be NULL) are captions under the tiles (class names); sims (n_rows x k, may be
  * NULL) adds each neighbour's similarity. 1 <= n_rows <= MX_RETRIEVAL_MAX_ROW,
  * 1 <= k <= MX_RETRIEVAL_MAX_K. Written atomically like the other figures. */

@@ -172,6 +172,16 @@ mx_status mx_trainer_evaluate(mx_trainer *t, mx_split split, mx_eval_report *rep
 mx_status mx_trainer_retrievals(mx_trainer *t, mx_split split, const char *path, int n_queries,
                                 int k);
 
+/* A user's own images (metrix embed --images, metrix search): decoded by the caller, e.g. with
+ * mx_image_load(path, mx_trainer_image_min_short(t), &im), any size, gray or RGB. They go
+ * through the run's test-time transform (a run whose test images need no geometry, such as
+ * Fashion-MNIST, resizes the shorter side to the input size and centre-crops), the model in
+ * eval mode, and are L2-normalised into emb (n x d, the caller's). Any n: batches of the run's
+ * batch size. */
+mx_status mx_trainer_embed_images(mx_trainer *t, int64_t n, const mx_image *images, float *emb);
+/* The shorter side the test-time transform needs from the decoder (min_short of mx_image_load). */
+int mx_trainer_image_min_short(const mx_trainer *t);
+
 #ifdef __cplusplus
 }
 #endif

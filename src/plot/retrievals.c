@@ -132,6 +132,8 @@ mx_status mx_plot_retrievals(const char *path, const char *title, int n_rows, in
             st = draw_image(cr, im, x, y);
             if (c == 0)
                 frame(cr, x, y, 0.25, 0.25, 0.25);
+            else if (labels[r * cols] < 0) /* unknown class (a user's images): neutral blue */
+                frame(cr, x, y, 0.12, 0.47, 0.71);
             else if (labels[t] == labels[r * cols])
                 frame(cr, x, y, 0.0, 0.65, 0.0);
             else
