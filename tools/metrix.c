@@ -12,16 +12,14 @@ static const mx_cmd commands[] = {
     {"embed", mx_cmd_embed, "embeddings of a .npy image batch, a run's split or your own images"},
     {"eval", mx_cmd_eval, "retrieval metrics of saved embeddings: Recall@K, MAP@R, NMI, ..."},
     {"search", mx_cmd_search, "the nearest images of a gallery to your query images, with a run"},
-    {"train", mx_cmd_train,
-     "train an embedding network (Metrix) and report retrieval on unseen classes"},
+    {"train", mx_cmd_train, "train an embedding network (Metrix) and report retrieval on unseen classes"},
     {"version", mx_cmd_version, "print the version and the backends metrix was built with"},
 };
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "metrix %s: deep metric learning with mixup (Metrix, ICLR 2022)\n\n"
-            "usage: metrix COMMAND [options]   (metrix COMMAND --help for its options)\n\n"
-            "commands:\n",
+    fprintf(f, "metrix %s: deep metric learning with mixup (Metrix, ICLR 2022)\n\n"
+               "usage: metrix COMMAND [options]   (metrix COMMAND --help for its options)\n\n"
+               "commands:\n",
             MX_VERSION_STRING);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -35,12 +33,9 @@ int mx_cmd_version(int argc, char **argv) {
 }
 
 int mx_cli_split(const char *cmd, const char *name, mx_split *out) {
-    if (!strcmp(name, "test"))
-        *out = MX_SPLIT_TEST;
-    else if (!strcmp(name, "val"))
-        *out = MX_SPLIT_VAL;
-    else if (!strcmp(name, "train"))
-        *out = MX_SPLIT_TRAIN;
+    if (!strcmp(name, "test")) *out = MX_SPLIT_TEST;
+    else if (!strcmp(name, "val")) *out = MX_SPLIT_VAL;
+    else if (!strcmp(name, "train")) *out = MX_SPLIT_TRAIN;
     else {
         fprintf(stderr, "metrix %s: --split '%s': expected test, val or train\n", cmd, name);
         return 0;
