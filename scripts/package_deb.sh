@@ -2,7 +2,7 @@
 # Builds the Debian package (cpack -G DEB) in build-deb/ with prefix /usr, then checks it: it
 # installs with `apt-get install ./metrix_*.deb` (pulling its dependencies), `metrix --version`
 # runs, and /usr/bin/python3 imports metrix and evaluates embeddings from the installed files
-# only (outside the source tree, no PYTHONPATH / METRIX_LIBRARY). The package is removed again
+# only (outside the source tree, no PYTHONPATH / METRIX_LIBRARY). The package is purged again
 # unless MX_DEB_KEEP=1. Needs root (or sudo) for the install check; MX_DEB_NO_INSTALL=1 only
 # builds and inspects the package.
 set -euo pipefail
@@ -24,12 +24,12 @@ done
 
 sudo=""
 [ "$(id -u)" = 0 ] || sudo=sudo
-if dpkg -s metrix >/dev/null 2>&1; then
+if dpkg-query -W -f '${Status}' metrix 2>/dev/null | grep -q "ok installed"; then
     echo "package_deb: a metrix package is already installed; not touching it"
     exit 1
 fi
 $sudo apt-get install -y "./$deb" >/dev/null
-cleanup() { [ "${MX_DEB_KEEP:-0}" = 1 ] || $sudo apt-get remove -y metrix >/dev/null; }
+cleanup() { [ "${MX_DEB_KEEP:-0}" = 1 ] || $sudo apt-get purge -y metrix >/dev/null; }
 trap cleanup EXIT
 tmp=$(mktemp -d)
 (
