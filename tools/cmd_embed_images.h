@@ -17,7 +17,7 @@ typedef struct mx_embed_images_opts {
         MX_CLI_STR("--paths-output", "P.txt", &(o)->paths_output,                                  \
                    "with --images: the embedded images' paths, one per row of E.npy", ""),         \
         MX_CLI_FLAGV("--skip-unreadable", &(o)->skip_unreadable, 1,                                \
-                     "with --images: report unreadable images and go on (default: stop)")
+                     "with --images: report unreadable images and go on (else they stop it)")
 
 /* Exit code: 0, 1 (failure: nothing written), 2 (usage). */
 int mx_embed_images(const char *dir, const char *ckpt, const mx_embed_images_opts *o,

@@ -155,7 +155,7 @@ int mx_cmd_search(int argc, char **argv) {
                    "none"),
         MX_CLI_FLAGV("--json", &json, 1, "print one JSON object instead of text"),
         MX_CLI_FLAGV("--skip-unreadable", &skip, 1,
-                     "report unreadable gallery images and go on (default: stop)"),
+                     "report unreadable gallery images and go on (else they stop it)"),
         MX_CLI_THREADS(&threads),
         MX_CLI_END,
     };

@@ -1,5 +1,5 @@
 """Shared set-up of the Python tests (run by ctest under /usr/bin/python3 with PYTHONPATH=python,
-METRIX_LIBRARY and METRIX_CLI set): exit 77 (ctest: skipped) when torch is missing, the
+METRIX_LIBRARY and METRIX_CLI set): exit 77 (ctest: skipped) when numpy or torch is missing, the
 independent torch reference of the losses (tests/ref/loss_torch_ref.py) importable, and a tiny
 check counter that makes the script exit non-zero on any failure."""
 import os
@@ -9,6 +9,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "ref"))
 sys.path.insert(0, os.path.join(ROOT, "python"))
+try:
+    import numpy  # noqa: F401  (the package needs it)
+except ImportError:
+    print("SKIP: numpy is not installed (apt-get install python3-numpy)")
+    sys.exit(77)
 
 
 def need_torch():
