@@ -57,6 +57,17 @@ check "eval .npy --retrievals --images" 0 "$bin" eval --embeddings "$work/pics_e
     --labels "$work/pics_labels.npy" --retrievals "$work/n.png" --images "$work/pics.npy" \
     --queries 4 --neighbours 5
 check "... a PNG" 0 test -s "$work/n.png"
+check "eval query/gallery .npy --retrievals" 0 "$bin" eval \
+    --query-embeddings "$work/q_emb.npy" --query-labels "$work/q_labels.npy" \
+    --gallery-embeddings "$work/g_emb.npy" --gallery-labels "$work/g_labels.npy" \
+    --retrievals "$work/qg.png" --query-images "$work/q_pics.npy" \
+    --gallery-images "$work/g_pics.npy"
+check "... a PNG" 0 test -s "$work/qg.png"
+check "eval query/gallery --retrievals with --images" 2 "$bin" eval \
+    --query-embeddings "$work/q_emb.npy" --query-labels "$work/q_labels.npy" \
+    --gallery-embeddings "$work/g_emb.npy" --gallery-labels "$work/g_labels.npy" \
+    --retrievals "$work/x.png" --images "$work/q_pics.npy"
+expect_err "eval query/gallery --retrievals with --images" "--query-images Q.npy and"
 check "eval .npy --retrievals without images" 2 "$bin" eval --embeddings "$work/pics_emb.npy" \
     --labels "$work/pics_labels.npy" --retrievals "$work/x.png"
 expect_err "eval .npy --retrievals without images" "needs the pictures of the embeddings"
@@ -89,7 +100,7 @@ assert sorted(PL) == P and np.abs(EL[[PL.index(p) for p in P]] - E).max() < 1e-6
 cp -r "$work/gallery" "$work/bad" && printf 'not a jpeg' >"$work/bad/sandal/broken.jpg"
 check "embed: an unreadable image is fatal" 1 "$bin" embed --run "$run" --images "$work/bad" \
     --output "$work/EB.npy" --paths-output "$work/PB.txt"
-expect_err "embed: unreadable image named" "bad/sandal/broken.jpg"
+expect_err "embed: unreadable image named" "bad/sandal/broken.jpg: not a JPEG or PNG"
 check "... nothing written" 1 test -e "$work/EB.npy" -o -e "$work/PB.txt"
 check "embed --skip-unreadable" 0 "$bin" embed --run "$run" --images "$work/bad" \
     --output "$work/EB.npy" --paths-output "$work/PB.txt" --skip-unreadable

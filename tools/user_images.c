@@ -176,8 +176,10 @@ int mx_ui_embed(const char *cmd, mx_trainer *t, const mx_ui_list *l, int skip, f
                 k[n + nb++] = i;
                 continue;
             }
-            fprintf(stderr, "metrix %s: %s: %s%s\n", cmd, l->paths[i], mx_errmsg(),
-                    skip ? " (skipped)" : "");
+            const char *why = mx_errmsg(); /* names the file already, or not */
+            fprintf(stderr, "metrix %s: %s%s%s%s\n", cmd,
+                    strstr(why, l->paths[i]) ? "" : l->paths[i],
+                    strstr(why, l->paths[i]) ? "" : ": ", why, skip ? " (skipped)" : "");
             bad++;
             ok = skip;
         }

@@ -4,7 +4,7 @@ OUT/gallery/<class>/t<index>.png (28x28 gray, 4 per test class 5-9: the run's te
 row <index> they are), OUT/gallery/<class>/big<index>.jpg (56x56 RGB JPEG of the same image),
 OUT/list.txt (the gallery as a list file, relative paths), OUT/index.txt ("path row" of each
 PNG), OUT/pics.npy + OUT/pics_labels.npy + OUT/pics_emb.npy (uint8 images, labels and
-pseudo-embeddings for eval --images). Exits 77 without PIL or the dataset."""
+pseudo-embeddings for eval --images) and their split into OUT/q_* and OUT/g_* (query/gallery). Exits 77 without PIL or the dataset."""
 import gzip
 import os
 import sys
@@ -57,6 +57,10 @@ def main(out):
     rng = np.random.default_rng(0)
     emb = np.eye(10, dtype=np.float32)[y[sel]] * 3 + rng.standard_normal((60, 10)).astype(np.float32)
     np.save(os.path.join(out, "pics_emb.npy"), emb)
+    for name, part in (("q", slice(0, 20)), ("g", slice(20, 60))):  # query/gallery form
+        np.save(os.path.join(out, name + "_pics.npy"), x[sel][part])
+        np.save(os.path.join(out, name + "_labels.npy"), y[sel][part].astype(np.int64))
+        np.save(os.path.join(out, name + "_emb.npy"), emb[part])
 
 
 if __name__ == "__main__":
