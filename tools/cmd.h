@@ -17,6 +17,7 @@ int mx_cli_split(const char *cmd, const char *name, mx_split *out);
 int mx_cmd_bench(int argc, char **argv);
 int mx_cmd_embed(int argc, char **argv);
 int mx_cmd_eval(int argc, char **argv);
+int mx_cmd_search(int argc, char **argv);
 int mx_cmd_train(int argc, char **argv);
 
 /* metrix bench subcommands (tools/bench_<what>.c) */

@@ -7,6 +7,7 @@
 #include "metrix/metrix.h"
 #include "cli_opts.h"
 #include "cmd.h"
+#include "cmd_embed_images.h"
 
 /* metrix embed --run DIR: a run's checkpoint on a split of the run's own dataset. */
 static int embed_run_dir(const char *dir, const char *ckpt, mx_split sp, const char *outp,
@@ -42,6 +43,7 @@ int mx_cmd_embed(int argc, char **argv) {
     /* metrix embed --run DIR ... */
     const char *dir = NULL, *ckpt = "best", *lab = NULL;
     mx_split split = MX_SPLIT_TEST;
+    mx_embed_images_opts ui = {NULL, NULL, 0}; /* --images: a user's own images */
     /* metrix embed --backbone NAME ... (and --output in both) */
     const char *bbname = NULL, *wpath = NULL, *in = NULL, *outp = NULL, *algo = "winograd";
     long long dim = 0, batch = 64;
@@ -50,6 +52,7 @@ int mx_cmd_embed(int argc, char **argv) {
         MX_CLI_RUN_ROWS(&dir, &ckpt, &split),
         MX_CLI_STR("--output", "E.npy", &outp, "float32 N x d embeddings (required)", ""),
         MX_CLI_STR("--labels-output", "L.npy", &lab, "int64 N labels (required)", ""),
+        MX_EMBED_IMAGES_ROWS(&ui),
         MX_CLI_END,
     };
     const mx_cli_spec run_spec = {
@@ -57,9 +60,13 @@ int mx_cmd_embed(int argc, char **argv) {
         .usage = "usage: metrix embed --run DIR --output E.npy --labels-output L.npy [options]\n"
                  "  a trained run's checkpoint on a split of its dataset: N x d float32\n"
                  "  L2-normalised embeddings and N int64 labels (In-Shop's test split: the\n"
-                 "  query rows, then the gallery rows)\n",
+                 "  query rows, then the gallery rows)\n"
+                 "       metrix embed --run DIR --images FOLDER|LIST.txt --output E.npy\n"
+                 "                    [--paths-output P.txt]\n"
+                 "  your own JPEG / PNG images, with the run's test-time transform\n",
         .opts = run_opts,
-        .hint = "with --run only --checkpoint, --split, --output and --labels-output apply",
+        .hint = "with --run only --checkpoint, --split, --output, --labels-output, --images, "
+                "--paths-output and --skip-unreadable apply",
     };
     const mx_cli_opt opts[] = {
         MX_CLI_CHOICE("--backbone", "NAME", &bbname, "smallcnn|resnet18|resnet50",
@@ -87,6 +94,7 @@ int mx_cmd_embed(int argc, char **argv) {
     };
     int rc = mx_cli_parse(&spec, argc, argv);
     if (rc >= 0) return rc;
+    if (dir && ui.images) return mx_embed_images(dir, ckpt, &ui, outp, lab);
     if (dir) return embed_run_dir(dir, ckpt, split, outp, lab);
     mx_backbone bb;
     if (!bbname || !wpath || !in || !outp) {

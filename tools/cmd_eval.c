@@ -9,6 +9,7 @@
 #include "metrix/metrix.h"
 #include "cli_opts.h"
 #include "cmd.h"
+#include "cmd_eval_retrievals.h"
 
 /* Loads a float32 (N, D) matrix; 1 on success, else prints one error line. */
 static int load_emb(const char *opt, const char *path, mx_array *a) {
@@ -98,12 +99,14 @@ static int parse_k(const char *cmd, const char *name, const char *s, void *dst) 
 }
 
 /* metrix eval --run DIR: evaluates a run's checkpoint on a split of the run's dataset. */
-static int eval_run_dir(const char *dir, const char *ckpt, mx_split sp, int json) {
+static int eval_run_dir(const char *dir, const char *ckpt, mx_split sp, int json,
+                        const mx_eval_retrievals_opts *ro) {
     mx_trainer *t = NULL;
     mx_eval_report rep;
     mx_status st = mx_trainer_open(dir, ckpt, &t);
     if (st == MX_OK) st = mx_trainer_evaluate(t, sp, &rep);
     if (st == MX_OK) st = mx_eval_report_write(&rep, json, stdout);
+    if (st == MX_OK && ro->path) st = mx_trainer_retrievals(t, sp, ro->path, ro->queries, ro->k);
     mx_trainer_free(t);
     if (st != MX_OK) {
         fprintf(stderr, "metrix eval: %s\n", mx_errmsg());
@@ -129,9 +132,17 @@ int mx_cmd_eval(int argc, char **argv) {
              "In-Shop's test split is its query set ranked against its gallery.\n"
              "An undefined metric (K above the gallery size, ...) prints n/a with the reason.\n",
              table);
+    mx_eval_retrievals_opts ro = {NULL, NULL, NULL, NULL, 8, 8};
+#define RETRIEVAL_ROWS(kname)                                                                      \
+    MX_CLI_STR("--retrievals", "FILE", &ro.path, "also draw the retrieval picture (PNG)", "none"), \
+        MX_CLI_I("--queries", "N", &ro.queries, 1, MX_RETRIEVAL_MAX_ROW,                           \
+                 "queries in the picture (a fixed, seeded choice)", NULL),                         \
+        MX_CLI_I(kname, "K", &ro.k, 1, MX_RETRIEVAL_MAX_K, "neighbours per query in the picture",  \
+                 NULL)
     const mx_cli_opt run_opts[] = {
         MX_CLI_RUN_ROWS(&dir, &ckpt, &split),
         MX_CLI_FLAGV("--json", &json, 1, "print one JSON object instead of text"),
+        RETRIEVAL_ROWS("--k"),
         MX_CLI_END,
     };
     const mx_cli_spec run_spec = {
@@ -140,7 +151,8 @@ int mx_cmd_eval(int argc, char **argv) {
                  "dataset)\n",
         .opts = run_opts,
         .footer = footer,
-        .hint = "with --run only --checkpoint, --split and --json apply",
+        .hint = "with --run only --checkpoint, --split, --json, --retrievals, --queries and --k "
+                "apply",
     };
     const mx_cli_opt opts[] = {
         MX_CLI_STR("--embeddings", "PATH", &emb, "evaluation set, leave-one-out (self excluded)",
@@ -165,8 +177,15 @@ int mx_cmd_eval(int argc, char **argv) {
         MX_CLI_LL("--seed", "S", &seed, 0, MX_CLI_NOMAX, "k-means++ seed", NULL),
         MX_CLI_THREADS(&threads),
         MX_CLI_FLAGV("--json", &json, 1, "print one JSON object instead of text"),
+        RETRIEVAL_ROWS("--neighbours"),
+        MX_CLI_STR("--images", "PATH", &ro.images,
+                   "--retrievals: the images of --embeddings (.npy)", ""),
+        MX_CLI_STR("--query-images", "PATH", &ro.query_images, "--retrievals: query images", ""),
+        MX_CLI_STR("--gallery-images", "PATH", &ro.gallery_images, "--retrievals: gallery images",
+                   ""),
         MX_CLI_END,
     };
+#undef RETRIEVAL_ROWS
     const mx_cli_spec spec = {
         .cmd = "eval",
         .usage =
@@ -184,7 +203,7 @@ int mx_cmd_eval(int argc, char **argv) {
     };
     int rc = mx_cli_parse(&spec, argc, argv);
     if (rc >= 0) return rc;
-    if (dir) return eval_run_dir(dir, ckpt, split, json);
+    if (dir) return eval_run_dir(dir, ckpt, split, json, &ro);
     int loo = emb || lab, qg = qe || ql || ge || gl;
     if (loo == qg || (loo && !(emb && lab)) || (qg && !(qe && ql && ge && gl))) {
         fprintf(stderr, "metrix eval: give either --embeddings and --labels, or all four of "
@@ -192,6 +211,7 @@ int mx_cmd_eval(int argc, char **argv) {
                         "--gallery-labels\n");
         return 2;
     }
+    if (!mx_eval_retrievals_usage(&ro, qg)) return 2;
     mx_threads_set(threads);
 
     rc = 1;
@@ -241,7 +261,9 @@ int mx_cmd_eval(int argc, char **argv) {
         fprintf(stderr, "metrix eval: %s\n", mx_errmsg());
         goto done;
     }
-    rc = 0;
+    rc = ro.path ? mx_eval_retrievals_npy(&ro, e.data, el, e.shape[0], qg ? g.data : NULL, gll,
+                                          qg ? g.shape[0] : 0, e.shape[1])
+                 : 0;
 done:
     mx_array_free(&e);
     mx_array_free(&g);

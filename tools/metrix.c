@@ -9,8 +9,9 @@
 static const mx_cmd commands[] = {
     /* name, function, one-line summary (kept sorted) */
     {"bench", mx_cmd_bench, "throughput benchmarks: train, knn, loss"},
-    {"embed", mx_cmd_embed, "embeddings of a float32 .npy image batch with a trained backbone"},
+    {"embed", mx_cmd_embed, "embeddings of a .npy image batch, a run's split or your own images"},
     {"eval", mx_cmd_eval, "retrieval metrics of saved embeddings: Recall@K, MAP@R, NMI, ..."},
+    {"search", mx_cmd_search, "the nearest images of a gallery to your query images, with a run"},
     {"train", mx_cmd_train, "train an embedding network (Metrix) and report retrieval on unseen classes"},
     {"version", mx_cmd_version, "print the version and the backends metrix was built with"},
 };

@@ -40,6 +40,18 @@ mx_status mx_knn_ref(const float *q, int64_t nq, const float *g, int64_t ng, int
  * (the message names the row). */
 mx_status mx_eval_normalize(float *x, int64_t n, int64_t d);
 
+/* ---- retrieval examples (for pictures) --------------------------------------------------- */
+
+/* Picks n_queries distinct rows of q (nq x d) at random from a generator seeded with seed (the
+ * same seed and nq give the same queries, whatever the embeddings), sorted ascending, into
+ * query_idx, and finds each one's k nearest rows of g (ng x d) by cosine similarity (rows are
+ * normalised on copies): nn (n_queries x k, best first, -1 past the last candidate) and sim
+ * (may be NULL). g == NULL means leave-one-out within q (the query itself is excluded).
+ * n_queries is clamped to nq: *n_out receives the count picked. */
+mx_status mx_retrieval_examples(const float *q, int64_t nq, const float *g, int64_t ng, int64_t d,
+                                int n_queries, int64_t k, uint64_t seed, int64_t *query_idx,
+                                int64_t *nn, float *sim, int *n_out);
+
 /* ---- single metrics ---------------------------------------------------------------------- */
 
 /* Normalised mutual information between two labelings of n items, arithmetic-mean

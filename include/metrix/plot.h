@@ -33,6 +33,31 @@ mx_status mx_plot_lines(const char *path, const char *title, const char *x_label
 mx_status mx_plot_scatter(const char *path, const char *title, int64_t n, const float *xy,
                           const int32_t *labels, int n_classes, const char *const *class_names);
 
+/* ---- retrieval grids -------------------------------------------------------------------- */
+
+/* An 8-bit image, interleaved HWC, c = 1 (gray) or 3 (RGB): the layout of mx_image (data.h);
+ * data is the caller's. */
+typedef struct mx_plot_image {
+    int w, h, c;
+    const uint8_t *data;
+} mx_plot_image;
+
+#define MX_RETRIEVAL_TILE    96 /* tile side in pixels; images are scaled to fit, aspect kept */
+#define MX_RETRIEVAL_MAX_ROW 64
+#define MX_RETRIEVAL_MAX_K   32
+
+/* Retrieval grid: n_rows rows, each the query then its k nearest neighbours, best first.
+ * tiles and labels are n_rows x (1 + k), row-major (column 0: the query). A tile with data NULL
+ * is an empty slot (fewer than k neighbours). Each neighbour is framed green when its label
+ * equals its query's, red otherwise (blue when the query's label is < 0: classes unknown); the
+ * query is framed dark grey. names (same shape; it or
+ * any entry may be NULL) are captions under the tiles (class names); sims (n_rows x k, may be
+ * NULL) adds each neighbour's similarity. 1 <= n_rows <= MX_RETRIEVAL_MAX_ROW,
+ * 1 <= k <= MX_RETRIEVAL_MAX_K. Written atomically like the other figures. */
+mx_status mx_plot_retrievals(const char *path, const char *title, int n_rows, int k,
+                             const mx_plot_image *tiles, const int64_t *labels,
+                             const char *const *names, const float *sims);
+
 /* Colour of class / series c (tab10, then tab20's light shades, then golden-ratio hues), each
  * channel in [0, 1]: what the plots draw with, exposed for tests and legends elsewhere. */
 void mx_plot_color(int c, double rgb[3]);

@@ -180,6 +180,24 @@ int mx_trainer_embed_dim(const mx_trainer *t);
  * the split, except In-Shop's test split (query against gallery); In-Shop's query or gallery
  * alone is ranked leave-one-out. */
 mx_status mx_trainer_evaluate(mx_trainer *t, mx_split split, mx_eval_report *rep);
+/* Retrieval picture (PNG at path) of a split: n_queries queries drawn by a fixed seed (the same
+ * ones for every run on the same dataset), each followed by its k nearest neighbours in the split
+ * (itself excluded; In-Shop's test split: queries against the gallery), framed green for the
+ * query's class, red otherwise, with class names (Fashion-MNIST's, folder names, else ids).
+ * Every training run writes <run>/retrievals.png with 8 queries x 8 neighbours. */
+#define MX_RETRIEVALS_SEED 2022
+mx_status mx_trainer_retrievals(mx_trainer *t, mx_split split, const char *path, int n_queries,
+                                int k);
+
+/* A user's own images (metrix embed --images, metrix search): decoded by the caller, e.g. with
+ * mx_image_load(path, mx_trainer_image_min_short(t), &im), any size, gray or RGB. They go
+ * through the run's test-time transform (a run whose test images need no geometry, such as
+ * Fashion-MNIST, resizes the shorter side to the input size and centre-crops), the model in
+ * eval mode, and are L2-normalised into emb (n x d, the caller's). Any n: batches of the run's
+ * batch size. */
+mx_status mx_trainer_embed_images(mx_trainer *t, int64_t n, const mx_image *images, float *emb);
+/* The shorter side the test-time transform needs from the decoder (min_short of mx_image_load). */
+int mx_trainer_image_min_short(const mx_trainer *t);
 
 #ifdef __cplusplus
 }

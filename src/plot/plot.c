@@ -11,6 +11,7 @@
 
 #include "core/core_impl.h"
 #include "metrix/plot.h"
+#include "plot/plot_impl.h"
 
 #define LEGEND_MAX 30 /* classes listed in a scatter legend */
 #define PLOT_PI    3.14159265358979323846
@@ -194,7 +195,7 @@ static cairo_status_t write_file(void *closure, const unsigned char *data, unsig
 }
 
 /* Writes the surface to path atomically: mkstemp next to it, write, fsync, rename. */
-static mx_status save_png(cairo_surface_t *surf, const char *path) {
+mx_status mx_plot_save_png(cairo_surface_t *surf, const char *path) {
     size_t len = strlen(path);
     char *tmp = malloc(len + 16);
     if (!tmp) return mx_error(MX_ERR_NOMEM, "%s: out of memory", path);
@@ -250,7 +251,7 @@ static mx_status finish(cairo_surface_t *surf, cairo_t *cr, const char *path) {
         st = mx_error(MX_ERR_BACKEND, "%s: cairo: %s", path,
                       cairo_status_to_string(cairo_status(cr)));
     cairo_destroy(cr);
-    if (st == MX_OK) st = save_png(surf, path);
+    if (st == MX_OK) st = mx_plot_save_png(surf, path);
     cairo_surface_destroy(surf);
     return st;
 }

@@ -5,7 +5,8 @@
  *   trainer_step.c    one training step: forward, Metrix mixing, loss, backward, optimizer
  *   trainer_eval.c    embedding and evaluating a split (leave-one-out or query/gallery)
  *   trainer_ckpt.c    checkpoint save / load
- *   trainer_report.c  log.csv, curves, the final report and its plots */
+ *   trainer_report.c  log.csv, curves, the final report and its plots
+ *   trainer_retrievals.c  the retrieval picture (retrievals.png) */
 #ifndef MX_TRAINER_IMPL_H
 #define MX_TRAINER_IMPL_H
 
@@ -132,5 +133,8 @@ mx_status mx_tr_evaluate(mx_trainer *t, const mx_tr_evalset *es, const float *tr
 mx_status mx_tr_write_log_row(mx_trainer *t, const mx_epoch_summary *e);
 mx_status mx_tr_write_curves(mx_trainer *t);
 mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb);
+/* trainer_retrievals.c: <run>/retrievals.png of the test split; test_emb: its embeddings when
+ * already computed (leave-one-out splits), else NULL */
+mx_status mx_tr_final_retrievals(mx_trainer *t, const float *test_emb);
 
 #endif

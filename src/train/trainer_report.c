@@ -151,6 +151,7 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
         mx_free(xy);
         mx_free(l32);
     }
+    if (s == MX_OK) s = mx_tr_final_retrievals(t, te); /* retrievals.png */
     mx_free(tr);
     mx_free(trl);
     mx_free(te);
