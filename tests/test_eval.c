@@ -419,7 +419,7 @@ static void test_kmeans_util(void) {
  * and on unstructured data the result is a Lloyd fixed point (each point nearest, in double, to
  * the mean of its own cluster). */
 static void test_kmeans_large_path(void) {
-    mx_kmeans_opts o = {0, 8};
+    mx_kmeans_opts o = {0, 8, NULL};
     mx_kmeans_stats ks;
     int th = mx_threads_get();
     mx_rng r;

@@ -102,12 +102,13 @@ static int eval_run_dir(const char *dir, const char *ckpt, mx_split sp, int json
     mx_trainer *t = NULL;
     mx_eval_report rep;
     mx_status st = mx_trainer_open(dir, ckpt, &t);
+    if (st == MX_OK) mx_trainer_set_stop(t, mx_cli_stop_on_signals());
     if (st == MX_OK) st = mx_trainer_evaluate(t, sp, &rep);
     if (st == MX_OK) st = mx_eval_report_write(&rep, json, stdout);
     mx_trainer_free(t);
     if (st != MX_OK) {
         fprintf(stderr, "metrix eval: %s\n", mx_errmsg());
-        return 1;
+        return st == MX_ERR_INTERRUPTED ? 130 : 1;
     }
     return 0;
 }
@@ -217,6 +218,7 @@ int mx_cmd_eval(int argc, char **argv) {
             goto done;
         }
     }
+    cfg.stop = mx_cli_stop_on_signals();
     if (loo)
         st = mx_eval_run(e.data, el, e.shape[0], e.shape[1], train ? t.data : NULL,
                          train ? t.shape[0] : 0, &cfg, &rng, &rep);
@@ -225,6 +227,7 @@ int mx_cmd_eval(int argc, char **argv) {
                             train ? t.data : NULL, train ? t.shape[0] : 0, &cfg, &rng, &rep);
     if (st != MX_OK) {
         fprintf(stderr, "metrix eval: %s\n", mx_errmsg());
+        if (st == MX_ERR_INTERRUPTED) rc = 130;
         goto done;
     }
     if (mx_eval_report_write(&rep, json, stdout) != MX_OK) {

@@ -9,13 +9,7 @@
 
 #include "metrix/metrix.h"
 #include "cmd.h"
-
-static volatile int g_stop = 0;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    g_stop = 1;
-}
+#include "train/trainer_fault.h"
 
 typedef struct progress_state {
     int tty;
@@ -193,6 +187,8 @@ int mx_cmd_train(int argc, char **argv) {
         return 2;
     }
 
+    /* from here to the end: a signal stops the run cleanly (setup included) */
+    volatile const int *stop = mx_cli_stop_on_signals();
     mx_trainer *t = NULL;
     mx_status s;
     char dir[1200];
@@ -213,16 +209,17 @@ int mx_cmd_train(int argc, char **argv) {
         return 1;
     }
     if (resume) printf("metrix %s: resuming run %s\n", mx_version(), dir);
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    /* tests/fault_test.sh: SIGKILL at a chosen point (src/train/trainer_fault.h) */
+    const char *fault = getenv("MX_FAULT_INJECT");
+    if (fault && fault[0] && mx_trainer_fault_inject(t, fault) != MX_OK) {
+        fprintf(stderr, "metrix train: %s\n", mx_errmsg());
+        mx_trainer_free(t);
+        return 2;
+    }
 
     progress_state ps = {isatty(fileno(stderr)), quiet, 0};
     mx_train_callbacks cb = {on_progress, on_epoch, on_message, &ps};
-    s = mx_trainer_run(t, &cb, &g_stop);
+    s = mx_trainer_run(t, &cb, stop);
     if (s == MX_OK) {
         printf("\nretrieval report on the test classes (%s):\n%s", dir, mx_trainer_report_text(t));
         printf("run directory: %s (config.json, log.csv, checkpoints, plots, report)\n", dir);

@@ -139,16 +139,26 @@ typedef struct mx_trainer mx_trainer;
  * builds the network, loss, optimizer and loader, writes run_dir/config.json. */
 mx_status mx_trainer_create(const mx_train_config *cfg, const char *run_dir, mx_trainer **out);
 /* Reopens run_dir (config.json + checkpoint_last.safetensors) to continue where it stopped;
- * the continuation is identical to an uninterrupted run. epochs > 0 extends the run. */
+ * the continuation is identical to an uninterrupted run. epochs > 0 extends the run. A run
+ * stopped before its first checkpoint starts again from its config.json. Stale temporary files
+ * are removed and log.csv is cut back to the checkpoint's epochs. create and resume lock the
+ * directory (one trainer per run) and check that it is writable before any training. */
 mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out);
 void mx_trainer_free(mx_trainer *t);
 const mx_train_config *mx_trainer_config(const mx_trainer *t);
 
 /* Trains until the last epoch, then evaluates the test split and writes report.txt/.json,
- * log.csv and the plots. *stop becoming non-zero (e.g. from a SIGINT handler) makes it save a
- * checkpoint at the current step and return MX_ERR_INTERRUPTED. A NaN or Inf loss returns
- * MX_ERR_NUMERIC; the last good checkpoint stays on disk. */
+ * log.csv and the plots. *stop becoming non-zero (e.g. from a SIGINT handler) makes it return
+ * MX_ERR_INTERRUPTED within about a second: during training steps or an epoch's evaluation it
+ * first saves checkpoint_last at the current step; during the final evaluation, report and
+ * plots the checkpoints are already complete (a resume redoes the report). A NaN or Inf loss
+ * returns MX_ERR_NUMERIC; the last good checkpoint stays on disk. log.csv holds exactly the
+ * epochs of checkpoint_last (see docs/reliability-faults.md). */
 mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile const int *stop);
+
+/* Cancellation for mx_trainer_evaluate / mx_trainer_embed (mx_trainer_run takes its own): when
+ * *stop (may be NULL) becomes non-zero they return MX_ERR_INTERRUPTED within about a second. */
+void mx_trainer_set_stop(mx_trainer *t, volatile const int *stop);
 
 /* The final test report text (valid after mx_trainer_run returned MX_OK). */
 const char *mx_trainer_report_text(const mx_trainer *t);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/io_impl.h"
 #include "train/trainer_impl.h"
 
 /* ---- checkpoints ------------------------------------------------------------------------- */
@@ -54,8 +55,13 @@ mx_status mx_tr_ckpt_save(mx_trainer *t, const char *name) {
     if (s == MX_OK) s = mx_ckpt_add_i64(c, "train.step_in_epoch", t->step_in_epoch);
     if (s == MX_OK) s = mx_ckpt_add_i64(c, "train.best_epoch", t->best_epoch);
     if (s == MX_OK) s = mx_ckpt_add_rng(c, "train.rng_mix", &t->rng_mix);
+    /* the last epoch's sampled mixed embeddings (utilization in the final report), so that a
+     * run resumed in or after its last epoch reports the same (n_util_mixed x d) */
+    int64_t um_shape[2] = {t->n_util_mixed, t->d};
+    if (s == MX_OK && t->n_util_mixed > 0)
+        s = mx_ckpt_add(c, "train.util_mixed", MX_DTYPE_F32, 2, um_shape, t->util_mixed);
     if (s == MX_OK) s = mx_ckpt_set_meta(c, "backbone", t->cfg.backbone);
-    if (s == MX_OK) s = mx_ckpt_save(c, path);
+    if (s == MX_OK) s = mx_ckpt_save_fault(c, path, mx_tr_fault_hit(t, MX_TR_FAULT_CKPT_WRITE));
     mx_ckpt_free(c);
     return s;
 }
@@ -100,6 +106,17 @@ mx_status mx_tr_ckpt_load(mx_trainer *t, const char *path) {
     if (s == MX_OK) s = mx_ckpt_read_i64(st, "train.step_in_epoch", &t->step_in_epoch);
     if (s == MX_OK) s = mx_ckpt_read_i64(st, "train.best_epoch", &t->best_epoch);
     if (s == MX_OK) s = mx_ckpt_read_rng(st, "train.rng_mix", &t->rng_mix);
+    const mx_tensor_view *um = s == MX_OK ? mx_st_find(st, "train.util_mixed") : NULL;
+    t->n_util_mixed = 0;
+    if (um && (um->ndim != 2 || um->shape[0] < 0 || um->shape[0] > MX_UTIL_MIXED_CAP ||
+               !t->util_mixed))
+        s = mx_error(MX_ERR_SHAPE, "%s: train.util_mixed: expected at most %d rows of %d", path,
+                     MX_UTIL_MIXED_CAP, t->d);
+    if (s == MX_OK && um) {
+        int64_t shape[2] = {um->shape[0], t->d};
+        s = mx_st_read_f32(st, "train.util_mixed", 2, shape, t->util_mixed);
+        if (s == MX_OK) t->n_util_mixed = um->shape[0];
+    }
     if (s == MX_OK) {
         t->acc_loss = acc[0], t->acc_clean = acc[1], t->acc_mixed = acc[2], t->best_metric = acc[3];
     }

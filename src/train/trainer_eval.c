@@ -20,6 +20,12 @@ mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int
     mx_status s = mx_loader_start_epoch(ld, 0);
     int64_t done = 0, n = 0;
     while (s == MX_OK) {
+        if (mx_stopped(t->stop)) {
+            s = mx_error(MX_ERR_INTERRUPTED, "embedding interrupted after %" PRId64 " of %" PRId64
+                                             " examples",
+                         done, mx_dataset_size(ds));
+            break;
+        }
         s = mx_loader_next(ld, t->images, labels + done, &n);
         if (s != MX_OK || n == 0) break;
         s = mx_model_forward(t->model, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, t->images, n,
@@ -51,6 +57,7 @@ mx_status mx_tr_eval_split(mx_trainer *t, const mx_dataset *ds, const float *tra
     if (!strcmp(t->cfg.dataset, "sop")) ec.k[1] = 10, ec.k[2] = 100, ec.k[3] = 1000;
     ec.nmi = full;
     ec.align_uniform = full;
+    ec.stop = t->stop;
     mx_rng r;
     mx_rng_seed(&r, t->cfg.seed ^ 0xe7a1);
     if (s == MX_OK) s = mx_eval_run(emb, lab, n, t->d, train, n_train, &ec, &r, rep);
@@ -79,6 +86,7 @@ mx_status mx_tr_eval_query_gallery(mx_trainer *t, int full, mx_eval_report *rep)
     ec.k[0] = 1, ec.k[1] = 10, ec.k[2] = 20, ec.k[3] = 30;
     ec.nmi = full;
     ec.align_uniform = full;
+    ec.stop = t->stop;
     mx_rng r;
     mx_rng_seed(&r, t->cfg.seed ^ 0xe7a1);
     if (s == MX_OK) s = mx_eval_run_qg(q, ql, nq, g, gl, ng, t->d, NULL, 0, &ec, &r, rep);
