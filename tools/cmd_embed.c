@@ -17,8 +17,9 @@ static int embed_run_dir(const char *dir, const char *ckpt, mx_split sp, const c
     mx_trainer *t = NULL;
     float *e = NULL;
     int64_t *l = NULL, n = 0;
+    volatile const int *stop = mx_cli_stop_on_signals(); /* before the (slow) open */
     mx_status st = mx_trainer_open(dir, ckpt, &t);
-    if (st == MX_OK) mx_trainer_set_stop(t, mx_cli_stop_on_signals());
+    if (st == MX_OK) mx_trainer_set_stop(t, stop);
     if (st == MX_OK) st = mx_trainer_embed(t, sp, &e, &l, &n);
     if (st == MX_OK) {
         int64_t shape[2] = {n, mx_trainer_embed_dim(t)};
@@ -154,8 +155,9 @@ int mx_cmd_embed(int argc, char **argv) {
     for (int64_t i = 0; i < n && s == MX_OK; i += b) {
         int64_t k = n - i < b ? n - i : b;
         if (*stop) {
-            s = mx_error(MX_ERR_INTERRUPTED, "interrupted after %lld of %lld inputs (nothing written)",
-                         (long long)i, (long long)n);
+            s = mx_error(MX_ERR_INTERRUPTED,
+                         "interrupted after %lld of %lld inputs (nothing written)", (long long)i,
+                         (long long)n);
             rc = 130;
             break;
         }

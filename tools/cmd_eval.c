@@ -101,8 +101,9 @@ static int parse_k(const char *cmd, const char *name, const char *s, void *dst) 
 static int eval_run_dir(const char *dir, const char *ckpt, mx_split sp, int json) {
     mx_trainer *t = NULL;
     mx_eval_report rep;
+    volatile const int *stop = mx_cli_stop_on_signals(); /* before the (slow) open */
     mx_status st = mx_trainer_open(dir, ckpt, &t);
-    if (st == MX_OK) mx_trainer_set_stop(t, mx_cli_stop_on_signals());
+    if (st == MX_OK) mx_trainer_set_stop(t, stop);
     if (st == MX_OK) st = mx_trainer_evaluate(t, sp, &rep);
     if (st == MX_OK) st = mx_eval_report_write(&rep, json, stdout);
     mx_trainer_free(t);

@@ -23,8 +23,10 @@ static void fmt_time(double s, char *buf, size_t cap) {
         return;
     }
     int t = (int)(s + 0.5);
-    if (t >= 3600) snprintf(buf, cap, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
-    else snprintf(buf, cap, "%02d:%02d", t / 60, t % 60);
+    if (t >= 3600)
+        snprintf(buf, cap, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, cap, "%02d:%02d", t / 60, t % 60);
 }
 
 static void on_progress(void *user, const mx_train_progress *p) {
@@ -119,9 +121,12 @@ int mx_cmd_train(int argc, char **argv) {
                 fprintf(stderr, "metrix train: %s needs a value\n", a);
                 return 2;
             }
-            if (!strcmp(a, "--preset")) preset = argv[i + 1];
-            else if (!strcmp(a, "--config")) config = argv[i + 1];
-            else resume = argv[i + 1];
+            if (!strcmp(a, "--preset"))
+                preset = argv[i + 1];
+            else if (!strcmp(a, "--config"))
+                config = argv[i + 1];
+            else
+                resume = argv[i + 1];
             i++;
         }
     }
@@ -145,7 +150,8 @@ int mx_cmd_train(int argc, char **argv) {
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {
-            fprintf(stderr, "metrix train: unexpected argument '%s' (options are --KEY VALUE)\n", a);
+            fprintf(stderr, "metrix train: unexpected argument '%s' (options are --KEY VALUE)\n",
+                    a);
             return 2;
         }
         char key[128];
@@ -168,7 +174,8 @@ int mx_cmd_train(int argc, char **argv) {
             if (!strcmp(key, "epochs")) {
                 resume_epochs = atoi(val);
                 if (resume_epochs < 1) {
-                    fprintf(stderr, "metrix train: --epochs: '%s' is not a positive integer\n", val);
+                    fprintf(stderr, "metrix train: --epochs: '%s' is not a positive integer\n",
+                            val);
                     return 2;
                 }
                 continue;
@@ -196,8 +203,10 @@ int mx_cmd_train(int argc, char **argv) {
         snprintf(dir, sizeof dir, "%s", resume);
         s = mx_trainer_resume(dir, resume_epochs, &t);
     } else {
-        if (cfg.output[0]) snprintf(dir, sizeof dir, "%s", cfg.output);
-        else default_run_dir(&cfg, dir, sizeof dir);
+        if (cfg.output[0])
+            snprintf(dir, sizeof dir, "%s", cfg.output);
+        else
+            default_run_dir(&cfg, dir, sizeof dir);
         printf("metrix %s: training run %s\n%s\nconfiguration:\n", mx_version(), dir,
                mx_build_info());
         mx_train_config_write_json(&cfg, stdout);

@@ -33,7 +33,7 @@ typedef struct mx_kmeans_opts {
      * and Lloyd passes against the moved centres only (see metrics.c). Default
      * MX_KMEANS_LARGE_WORK. */
     double large_work;
-    int64_t seed_batch; /* most centres per seeding batch (default 256) */
+    int64_t seed_batch;       /* most centres per seeding batch (default 256) */
     volatile const int *stop; /* checked per centre, tile and Lloyd pass (may be NULL) */
 } mx_kmeans_opts;
 

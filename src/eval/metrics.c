@@ -526,8 +526,8 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
     double t0 = now_s();
     if (large) {
         row_sqnorms(x, n, d, xn);
-        kmeans_seed_batched(x, xn, n, d, nc, o.seed_batch, rng, cent, cnorm, mind, cum, tile, bd,
-                            S, o.stop);
+        kmeans_seed_batched(x, xn, n, d, nc, o.seed_batch, rng, cent, cnorm, mind, cum, tile, bd, S,
+                            o.stop);
     } else {
         kmeans_seed_exact(x, n, d, nc, rng, cent, mind, o.stop);
     }
@@ -558,9 +558,9 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
                 memcpy(mcent + t * d, cent + moved[t] * d, (size_t)d * sizeof(float));
                 mnorm[t] = cnorm[moved[t]];
             }
-            S->recomputed += kmeans_assign_large(x, xn, n, d, cent, cnorm, maxcn, nc, moved, nm,
-                                                 mcent, mnorm, tile, gbuf, assign, ub, lb, na,
-                                                 o.stop);
+            S->recomputed +=
+                kmeans_assign_large(x, xn, n, d, cent, cnorm, maxcn, nc, moved, nm, mcent, mnorm,
+                                    tile, gbuf, assign, ub, lb, na, o.stop);
         } else {
             kmeans_assign(x, n, d, cent, cnorm, nc, tile, bd, na, o.stop);
             S->recomputed += n;

@@ -3,6 +3,7 @@
  * File layout: u64 LE header length N | N bytes of JSON header (may be space padded) | data.
  * The header is parsed with json-c in strict mode; the checks json-c does not do (duplicate
  * keys, exact entry fields, tiling of the byte ranges, file size) are done here. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -704,8 +705,9 @@ mx_status mx_st_write_fault(const char *path, const mx_tensor_view *tensors, siz
     }
     free(hdr);
     if (!ok) {
-        mx_atomic_abort(af);
-        return mx_error(MX_ERR_IO, "%s: write failed (disk full?)", path);
+        int err = errno;
+        mx_atomic_abort(af); /* removes the temporary file */
+        return mx_error(MX_ERR_IO, "%s: write failed: %s", path, strerror(err));
     }
     return mx_atomic_commit(af);
 }

@@ -18,7 +18,7 @@
  * plane is as good, and the residual would converge very slowly). */
 #define PCA_TOL 1e-7
 /* Covariance columns per GEMM call when d is large (a stop request is seen between calls). */
-#define PCA_COV_COLS 256
+#define PCA_COV_COLS 128
 
 /* Cyclic Jacobi eigen-decomposition of the symmetric m x m matrix a (destroyed). On return
  * w[j] are the eigenvalues sorted in decreasing order and column j of v (m x m, row-major) the
@@ -154,8 +154,8 @@ mx_status mx_pca_2d(const float *emb, int64_t n, int64_t d, float *out_xy, doubl
     return mx_pca_2d_stop(emb, n, d, out_xy, explained, NULL);
 }
 
-mx_status mx_pca_2d_stop(const float *emb, int64_t n, int64_t d, float *out_xy,
-                         double explained[2], volatile const int *stop) {
+mx_status mx_pca_2d_stop(const float *emb, int64_t n, int64_t d, float *out_xy, double explained[2],
+                         volatile const int *stop) {
     MX_TRY(check_args("mx_pca_2d", emb, n, d, out_xy));
     const int k = (int)MX_MIN(d, PCA_BLOCK);
     double *mean = malloc((size_t)d * sizeof *mean);
@@ -192,7 +192,7 @@ mx_status mx_pca_2d_stop(const float *emb, int64_t n, int64_t d, float *out_xy,
     double prev[2] = {-1.0, -1.0};
     for (int it = 0; it < PCA_MAX_ITER; it++) {
         if (mx_stopped(stop)) break;
-        /* Z = C V (d x k), H = V^T Z (k x k) */
+            /* Z = C V (d x k), H = V^T Z (k x k) */
 #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < d; r++) {
             double acc[PCA_BLOCK] = {0};

@@ -93,7 +93,15 @@ mx_status mx_tr_ckpt_load(mx_trainer *t, const char *path) {
         s = mx_st_read_raw(st, name, e.type == MX_OPTIM_STATE_F32 ? MX_DTYPE_F32 : MX_DTYPE_I64, 1,
                            &e.numel, e.data);
     }
-    int64_t hist_shape = t->cfg.epochs, four = 4;
+    /* the history as long as the run's epochs when the checkpoint was saved: a run extended by
+     * `--resume --epochs` has more (its config.json is rewritten before the next checkpoint) */
+    const mx_tensor_view *hv = s == MX_OK ? mx_st_find(st, "train.hist_loss") : NULL;
+    int64_t hist_shape = hv && hv->ndim == 1 ? hv->shape[0] : 0, four = 4;
+    if (s == MX_OK && (hist_shape < 1 || hist_shape > t->cfg.epochs))
+        s = mx_error(MX_ERR_SHAPE,
+                     "%s: train.hist_loss: expected a history of 1 to %d epochs (the run's "
+                     "epochs), got %s",
+                     path, t->cfg.epochs, hv ? "another shape" : "none");
     double acc[4];
     if (s == MX_OK)
         s = mx_st_read_raw(st, "train.hist_loss", MX_DTYPE_F64, 1, &hist_shape, t->hist_loss);
@@ -108,8 +116,8 @@ mx_status mx_tr_ckpt_load(mx_trainer *t, const char *path) {
     if (s == MX_OK) s = mx_ckpt_read_rng(st, "train.rng_mix", &t->rng_mix);
     const mx_tensor_view *um = s == MX_OK ? mx_st_find(st, "train.util_mixed") : NULL;
     t->n_util_mixed = 0;
-    if (um && (um->ndim != 2 || um->shape[0] < 0 || um->shape[0] > MX_UTIL_MIXED_CAP ||
-               !t->util_mixed))
+    if (um &&
+        (um->ndim != 2 || um->shape[0] < 0 || um->shape[0] > MX_UTIL_MIXED_CAP || !t->util_mixed))
         s = mx_error(MX_ERR_SHAPE, "%s: train.util_mixed: expected at most %d rows of %d", path,
                      MX_UTIL_MIXED_CAP, t->d);
     if (s == MX_OK && um) {

@@ -21,9 +21,9 @@ mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int
     int64_t done = 0, n = 0;
     while (s == MX_OK) {
         if (mx_stopped(t->stop)) {
-            s = mx_error(MX_ERR_INTERRUPTED, "embedding interrupted after %" PRId64 " of %" PRId64
-                                             " examples",
-                         done, mx_dataset_size(ds));
+            s = mx_error(MX_ERR_INTERRUPTED,
+                         "embedding interrupted after %" PRId64 " of %" PRId64 " examples", done,
+                         mx_dataset_size(ds));
             break;
         }
         s = mx_loader_next(ld, t->images, labels + done, &n);

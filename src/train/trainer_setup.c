@@ -379,9 +379,7 @@ static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, int
                "the beginning with its config.json",
                run_dir);
     } else if (s == MX_OK) {
-        t->cfg.epochs = saved_epochs; /* the checkpoint's history length */
         s = mx_tr_ckpt_load(t, path);
-        t->cfg.epochs = E;
     }
     /* the log describes exactly the checkpointed epochs */
     if (s == MX_OK && resume) s = mx_tr_log_cut(t, t->epoch);
