@@ -17,7 +17,7 @@ static int embed_run_dir(const char *dir, const char *ckpt, mx_split sp, const c
     mx_trainer *t = NULL;
     float *e = NULL;
     int64_t *l = NULL, n = 0;
-    volatile const int *stop = mx_cli_stop_on_signals(); /* before the (slow) open */
+    volatile const int *stop = mx_cli_stop_on_signals();
     mx_status st = mx_trainer_open(dir, ckpt, &t);
     if (st == MX_OK) mx_trainer_set_stop(t, stop);
     if (st == MX_OK) st = mx_trainer_embed(t, sp, &e, &l, &n);
@@ -40,6 +40,7 @@ static int embed_run_dir(const char *dir, const char *ckpt, mx_split sp, const c
 }
 
 int mx_cmd_embed(int argc, char **argv) {
+    (void)mx_cli_stop_on_signals(); /* first, before any thread: see tools/cli_signal.c */
     /* metrix embed --run DIR ... */
     const char *dir = NULL, *ckpt = "best", *lab = NULL;
     mx_split split = MX_SPLIT_TEST;

@@ -101,7 +101,7 @@ static int parse_k(const char *cmd, const char *name, const char *s, void *dst) 
 static int eval_run_dir(const char *dir, const char *ckpt, mx_split sp, int json) {
     mx_trainer *t = NULL;
     mx_eval_report rep;
-    volatile const int *stop = mx_cli_stop_on_signals(); /* before the (slow) open */
+    volatile const int *stop = mx_cli_stop_on_signals();
     mx_status st = mx_trainer_open(dir, ckpt, &t);
     if (st == MX_OK) mx_trainer_set_stop(t, stop);
     if (st == MX_OK) st = mx_trainer_evaluate(t, sp, &rep);
@@ -115,6 +115,7 @@ static int eval_run_dir(const char *dir, const char *ckpt, mx_split sp, int json
 }
 
 int mx_cmd_eval(int argc, char **argv) {
+    (void)mx_cli_stop_on_signals(); /* first, before any thread: see tools/cli_signal.c */
     /* metrix eval --run DIR ... */
     const char *dir = NULL, *ckpt = "best";
     mx_split split = MX_SPLIT_TEST;

@@ -106,6 +106,7 @@ static void default_run_dir(const mx_train_config *c, char *out, size_t cap) {
 }
 
 int mx_cmd_train(int argc, char **argv) {
+    (void)mx_cli_stop_on_signals(); /* first, before any thread: see tools/cli_signal.c */
     mx_train_config cfg = mx_train_config_default();
     const char *preset = NULL, *config = NULL, *resume = NULL;
     int quiet = 0, resume_epochs = 0;
@@ -194,8 +195,7 @@ int mx_cmd_train(int argc, char **argv) {
         return 2;
     }
 
-    /* from here to the end: a signal stops the run cleanly (setup included) */
-    volatile const int *stop = mx_cli_stop_on_signals();
+    volatile const int *stop = mx_cli_stop_on_signals(); /* the whole run, setup included */
     mx_trainer *t = NULL;
     mx_status s;
     char dir[1200];
