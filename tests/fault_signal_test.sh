@@ -75,8 +75,11 @@ checks=$((checks + 1))
 [ -f "$d/checkpoint_last.safetensors" ] || fail "epoch_eval: no checkpoint_last saved"
 
 # 2. embedding the training split for the final report, then 3. the final evaluation
-for phase in "embedding the training split:0.5" "evaluating the test split:1.0"; do
-    name=final_$(echo "${phase%%:*}" | cut -d' ' -f1)
+# (the utilization of the test split against 12000 training embeddings is the longest phase,
+# tens of seconds; the PCA's covariance next)
+for phase in "embedding the training split:0.5" "evaluating the test split:1.0" \
+    "evaluating the test split:6" "drawing the PCA map:0.5"; do
+    name=final_$(echo "${phase%%:*}" | cut -d' ' -f1)_${phase##*:}
     d="$work/run_$name"
     SNAP="$d" term_after "$name" "${phase%%:*}" "${phase##*:}" "$bin" train "${args[@]}" \
         --output "$d" || continue
@@ -88,7 +91,7 @@ for phase in "embedding the training split:0.5" "evaluating the test split:1.0";
 done
 
 # 4. metrix eval --run and metrix embed --run of the run above (checkpoint_best of epoch 1)
-d="$work/run_final_evaluating"
+d="$work/run_final_evaluating_1.0"
 rm -f "$work/E.npy" "$work/L.npy"
 if [ -f "$d/checkpoint_best.safetensors" ]; then
     term_after eval_run "" 4 "$bin" eval --run "$d" --split train

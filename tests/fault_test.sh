@@ -50,9 +50,9 @@ same_as_ref() {
 crash_resume() {
     local fault="$1" d="$work/${1/:/_}" rc
     shift
-    # (in the background: no "Killed" notice from the shell)
+    # (in the background, waited with stderr off: no "Killed" notice from the shell)
     MX_FAULT_INJECT="$fault" "$bin" train "${args[@]}" --output "$d" >"$d.out" 2>"$d.err" &
-    wait $!
+    wait $! 2>/dev/null
     rc=$?
     checks=$((checks + 1))
     [ "$rc" = 137 ] || { fail "$fault: exit $rc, expected 137 (SIGKILL)"; return; }
@@ -65,7 +65,7 @@ crash_resume() {
     local again
     for again in "$@"; do
         MX_FAULT_INJECT="$again" "$bin" train --resume "$d" >>"$d.out" 2>>"$d.err" &
-        wait $!
+        wait $! 2>/dev/null
         rc=$?
         checks=$((checks + 1))
         [ "$rc" = 137 ] || fail "$fault, then $again on resume: exit $rc, expected 137"

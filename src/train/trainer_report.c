@@ -149,6 +149,7 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
                         names[k] = ids[k];
                     }
                 }
+            mx_tr_say(cb, "drawing the PCA map of the test embeddings");
             s = mx_pca_2d_stop(te, n, t->d, xy, NULL, t->stop);
             if (s == MX_OK)
                 s = mx_plot_scatter(path, "Test embeddings (PCA), unseen classes", n, xy, l32, nc,

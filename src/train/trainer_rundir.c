@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io/io_impl.h"
@@ -183,10 +184,15 @@ mx_status mx_tr_log_truncate(mx_trainer *t, int64_t size) {
 int mx_tr_fault_hit(mx_trainer *t, int kind) {
     if (t->fault_kind != kind || ++t->fault_seen[kind] != t->fault_n) return 0;
     if (kind == MX_TR_FAULT_CKPT_WRITE) return 1; /* the checkpoint writer dies half-way */
-    if (kind == MX_TR_FAULT_EVAL_SIGTERM || kind == MX_TR_FAULT_REPORT_SIGTERM)
-        raise(SIGTERM); /* through the CLI's handler, as a `kill` would */
-    else
+    if (kind == MX_TR_FAULT_EVAL_SIGTERM || kind == MX_TR_FAULT_REPORT_SIGTERM) {
+        /* to the process, as `kill` would: the CLI's signal thread sets the stop flag; wait
+         * (up to 5 s) until it has, so that the phase after this point sees it */
+        kill(getpid(), SIGTERM);
+        struct timespec ms = {0, 1000000};
+        for (int i = 0; i < 5000 && !mx_stopped(t->stop); i++) nanosleep(&ms, NULL);
+    } else {
         raise(SIGKILL);
+    }
     return 1;
 }
 
