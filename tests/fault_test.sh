@@ -141,15 +141,14 @@ checks=$((checks + 1))
 # a resume while another trainer holds the run directory is refused
 d="$work/locked"
 cp -r "$work/ref" "$d"
-flock -x "$d" sleep 3 &
-lock_pid=$!
-sleep 0.5
+exec {lock_fd}<"$d" # held by this shell until closed below
+flock -x "$lock_fd"
 "$bin" train --resume "$d" --epochs 4 >"$d.out" 2>"$d.err"
 rc=$?
+exec {lock_fd}<&-
 checks=$((checks + 1))
 [ "$rc" = 1 ] && grep -q "in use by another metrix train" "$d.err" ||
     fail "resume of a locked run directory: exit $rc, stderr: $(cat "$d.err")"
-wait "$lock_pid"
 
 echo "fault_test: $checks checks, $fails failed, $(awk "BEGIN{print $(date +%s.%N) - $t0}") s"
 [ "$fails" -eq 0 ]

@@ -257,7 +257,7 @@ const char *__lsan_default_suppressions(void) {
 int main(void) {
     test_pca(400, 16);
     test_pca(300, 96);
-    test_pca(200, 140); /* covariance in two column blocks (d > PCA_COV_COLS = 128) */
+    test_pca(200, 140); /* covariance in three column blocks (d > PCA_COV_COLS = 64) */
     test_pca_stop();
     test_pca_degenerate();
     test_pca_errors();

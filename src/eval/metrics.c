@@ -171,7 +171,7 @@ static void nearest_rows(const float *q, int64_t nq, int64_t d, const float *x, 
         if (mx_stopped(stop)) continue; /* results are discarded: the caller checks stop */
         int64_t m = MX_MIN(TILE_ROWS, nq - i0);
         float *tile = tiles + (size_t)omp_get_thread_num() * TILE_SIZE;
-        for (int64_t j0 = c0; j0 < c1; j0 += TILE_COLS) {
+        for (int64_t j0 = c0; j0 < c1 && !mx_stopped(stop); j0 += TILE_COLS) {
             int64_t w = MX_MIN(TILE_COLS, c1 - j0);
             mx_sgemm(0, 1, m, w, d, 1.0f, q + i0 * d, d, x + j0 * d, d, 0.0f, tile, w);
             for (int64_t r = 0; r < m; r++) {
@@ -369,7 +369,7 @@ static int64_t kmeans_assign_large(const float *x, const float *xn, int64_t n, i
         float *gb = gbuf + (size_t)omp_get_thread_num() * TILE_ROWS * (size_t)d;
         if (nm >= 0) {
             for (int64_t r = 0; r < m; r++) b1[r] = b2[r] = INFINITY, ba[r] = -1;
-            for (int64_t c0 = 0; c0 < nm; c0 += TILE_COLS)
+            for (int64_t c0 = 0; c0 < nm && !mx_stopped(stop); c0 += TILE_COLS)
                 score_rows(x + i0 * d, m, d, mcent + c0 * d, mnorm + c0, MX_MIN(TILE_COLS, nm - c0),
                            0, moved + c0, tile, b1, b2, ba);
             for (int64_t r = 0; r < m; r++) {
@@ -415,7 +415,7 @@ static int64_t kmeans_assign_large(const float *x, const float *xn, int64_t n, i
         scored += g;
         const float *a = nm < 0 ? x + i0 * d : gb;
         for (int64_t r = 0; r < g; r++) b1[r] = b2[r] = INFINITY, ba[r] = 0;
-        for (int64_t c0 = 0; c0 < nc; c0 += TILE_COLS)
+        for (int64_t c0 = 0; c0 < nc && !mx_stopped(stop); c0 += TILE_COLS)
             score_rows(a, g, d, cent + c0 * d, cnorm + c0, MX_MIN(TILE_COLS, nc - c0), c0, NULL,
                        tile, b1, b2, ba);
         for (int64_t r = 0; r < g; r++) {

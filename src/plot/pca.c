@@ -18,7 +18,7 @@
  * plane is as good, and the residual would converge very slowly). */
 #define PCA_TOL 1e-7
 /* Covariance columns per GEMM call when d is large (a stop request is seen between calls). */
-#define PCA_COV_COLS 128
+#define PCA_COV_COLS 64
 
 /* Cyclic Jacobi eigen-decomposition of the symmetric m x m matrix a (destroyed). On return
  * w[j] are the eigenvalues sorted in decreasing order and column j of v (m x m, row-major) the
@@ -179,8 +179,8 @@ mx_status mx_pca_2d_stop(const float *emb, int64_t n, int64_t d, float *out_xy, 
         mx_sgemm(1, 0, d, w, n, 1.0f / (float)(n - 1), xc, d, xc + j0, d, 0.0f, cf + j0, d);
     }
     double trace = 0.0;
-    for (int64_t i = 0; i < d; i++)
-        for (int64_t j = 0; j < d; j++) /* symmetrise the float result */
+    for (int64_t i = 0; i < d && !mx_stopped(stop); i++) /* (strided: seconds at d = 8192) */
+        for (int64_t j = 0; j < d; j++)                  /* symmetrise the float result */
             c[i * d + j] = 0.5 * ((double)cf[i * d + j] + (double)cf[j * d + i]);
     for (int64_t i = 0; i < d; i++) trace += c[i * d + i];
 
@@ -190,11 +190,11 @@ mx_status mx_pca_2d_stop(const float *emb, int64_t n, int64_t d, float *out_xy, 
     orthonormalize(v, d, k);
     double h[PCA_BLOCK * PCA_BLOCK], q[PCA_BLOCK * PCA_BLOCK], theta[PCA_BLOCK];
     double prev[2] = {-1.0, -1.0};
-    for (int it = 0; it < PCA_MAX_ITER; it++) {
-        if (mx_stopped(stop)) break;
-            /* Z = C V (d x k), H = V^T Z (k x k) */
+    for (int it = 0; it < PCA_MAX_ITER && !mx_stopped(stop); it++) {
+        /* Z = C V (d x k), H = V^T Z (k x k) */
 #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < d; r++) {
+            if (mx_stopped(stop)) continue; /* z is discarded below */
             double acc[PCA_BLOCK] = {0};
             for (int64_t t = 0; t < d; t++) {
                 double crt = c[r * d + t];

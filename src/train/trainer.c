@@ -139,8 +139,10 @@ static mx_status commit_epoch(mx_trainer *t, const mx_epoch_summary *e) {
     MX_TRY(mx_tr_write_log_row(t, e, &log_size));
     mx_tr_fault_hit(t, MX_TR_FAULT_LOG_ROW);
     mx_status s = MX_OK;
-    if (e->best) s = mx_tr_ckpt_save(t, "checkpoint_best.safetensors");
-    if (s == MX_OK) mx_tr_fault_hit(t, MX_TR_FAULT_CKPT_DONE);
+    if (e->best) {
+        s = mx_tr_ckpt_save(t, "checkpoint_best.safetensors");
+        if (s == MX_OK) mx_tr_fault_hit(t, MX_TR_FAULT_CKPT_DONE);
+    }
     if (s == MX_OK) s = mx_tr_ckpt_save(t, "checkpoint_last.safetensors");
     if (s != MX_OK) {
         char msg[1024];

@@ -131,6 +131,3 @@ mx_status mx_tr_ckpt_load(mx_trainer *t, const char *path) {
     mx_st_free(st);
     return s;
 }
-
-/* Reopens run_dir with its config.json and the named checkpoint. The per-epoch history was saved
- * with the run's original epoch count; a run extended to more epochs gets longer arrays. */
