@@ -94,9 +94,9 @@ done
 d="$work/run_final_evaluating_1.0"
 rm -f "$work/E.npy" "$work/L.npy"
 if [ -f "$d/checkpoint_best.safetensors" ]; then
-    # (8 s: past the dataset loading and model setup, which do not poll the flag)
-    term_after eval_run "" 8 "$bin" eval --run "$d" --split train
-    term_after embed_run "" 8 "$bin" embed --run "$d" --split train --output "$work/E.npy" \
+    # (after the dataset loading and model setup, which do not poll the flag)
+    term_after eval_run "metrix eval: evaluating" 2 "$bin" eval --run "$d" --split train
+    term_after embed_run "metrix embed: embedding" 2 "$bin" embed --run "$d" --split train --output "$work/E.npy" \
         --labels-output "$work/L.npy"
     checks=$((checks + 1))
     [ ! -e "$work/E.npy" ] || fail "embed_run: wrote its output although interrupted"

@@ -19,7 +19,10 @@ static int embed_run_dir(const char *dir, const char *ckpt, mx_split sp, const c
     int64_t *l = NULL, n = 0;
     volatile const int *stop = mx_cli_stop_on_signals();
     mx_status st = mx_trainer_open(dir, ckpt, &t);
-    if (st == MX_OK) mx_trainer_set_stop(t, stop);
+    if (st == MX_OK) {
+        mx_trainer_set_stop(t, stop);
+        fprintf(stderr, "metrix embed: embedding with %s (checkpoint %s)\n", dir, ckpt);
+    }
     if (st == MX_OK) st = mx_trainer_embed(t, sp, &e, &l, &n);
     if (st == MX_OK) {
         int64_t shape[2] = {n, mx_trainer_embed_dim(t)};

@@ -103,7 +103,10 @@ static int eval_run_dir(const char *dir, const char *ckpt, mx_split sp, int json
     mx_eval_report rep;
     volatile const int *stop = mx_cli_stop_on_signals();
     mx_status st = mx_trainer_open(dir, ckpt, &t);
-    if (st == MX_OK) mx_trainer_set_stop(t, stop);
+    if (st == MX_OK) {
+        mx_trainer_set_stop(t, stop);
+        fprintf(stderr, "metrix eval: evaluating %s (checkpoint %s)\n", dir, ckpt);
+    }
     if (st == MX_OK) st = mx_trainer_evaluate(t, sp, &rep);
     if (st == MX_OK) st = mx_eval_report_write(&rep, json, stdout);
     mx_trainer_free(t);
