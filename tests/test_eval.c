@@ -2,8 +2,11 @@
  * thread counts), hand-worked Recall@K / MAP@R / R-Precision with ties, the numpy/scikit-learn
  * fixture (tests/ref/eval_sklearn_ref.py), k-means on separated clusters, utilization,
  * alignment / uniformity against brute force, the report formats and argument errors. The
- * large-problem k-means path (batched seeding, moved-centre passes) forced on small data. */
+ * large-problem k-means path (batched seeding, moved-centre passes) forced on small data.
+ * Cancellation: a stop flag already set, never set (same results), set mid-run by a thread. */
 #include <math.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -419,7 +422,7 @@ static void test_kmeans_util(void) {
  * and on unstructured data the result is a Lloyd fixed point (each point nearest, in double, to
  * the mean of its own cluster). */
 static void test_kmeans_large_path(void) {
-    mx_kmeans_opts o = {0, 8, NULL, 0};
+    mx_kmeans_opts o = {0, 8, NULL, 0, NULL};
     mx_kmeans_stats ks;
     int th = mx_threads_get();
     mx_rng r;
@@ -458,7 +461,7 @@ static void test_kmeans_large_path(void) {
      * about the same NMI (0.98399 before the greedy seeding); scikit-learn's greedy k-means++ (the
      * default) seeds more classes (0.99535) */
     double ve = 0, vg = 0;
-    mx_kmeans_opts plain = {MX_KMEANS_LARGE_WORK, 256, NULL, 1};
+    mx_kmeans_opts plain = {MX_KMEANS_LARGE_WORK, 256, NULL, 1, NULL};
     mx_rng_seed(&r1, 5);
     CHECK_OK(mx_kmeans_ex(x, n, d, nc, 100, &r1, &plain, a2, &ks));
     CHECK(ks.large == 0);
@@ -650,7 +653,90 @@ static void test_report_and_errors(void) {
     CHECK(mx_knn(x, 4, x, 2, 2, 1, 1, idx, NULL) == MX_ERR_SHAPE);
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+    volatile int *flag;
+    double at; /* when the flag was set */
+} stopper;
+
+static void *stop_later(void *p) {
+    stopper *s = p;
+    struct timespec ts = {0, 50 * 1000 * 1000}; /* 50 ms */
+    nanosleep(&ts, NULL);
+    s->at = now_s();
+    *s->flag = 1;
+    return NULL;
+}
+
+static void test_cancel(void) {
+    int64_t n = 600, d = 24;
+    mx_rng r;
+    mx_rng_seed(&r, 5);
+    float *x = malloc(sizeof(float) * (size_t)(n * d));
+    int64_t *lab = malloc(sizeof(int64_t) * (size_t)n), *idx = malloc(sizeof(int64_t) * 8 * n);
+    randn(&r, x, n * d);
+    for (int64_t i = 0; i < n; i++) lab[i] = i % 7;
+    CHECK_OK(mx_eval_normalize(x, n, d));
+    volatile int zero = 0, one = 1;
+    /* a flag that stays 0: the same report as without one */
+    mx_eval_config c = mx_eval_config_default(), cs = c;
+    cs.stop = &zero;
+    mx_eval_report a, b;
+    mx_rng r1, r2;
+    mx_rng_seed(&r1, 9), mx_rng_seed(&r2, 9);
+    CHECK_OK(mx_eval_run(x, lab, n, d, x, n, &c, &r1, &a));
+    CHECK_OK(mx_eval_run(x, lab, n, d, x, n, &cs, &r2, &b));
+    CHECK(memcmp(a.recall, b.recall, sizeof a.recall) == 0 && a.nmi == b.nmi &&
+          a.map_at_r == b.map_at_r && a.uniformity == b.uniformity &&
+          a.utilization == b.utilization);
+    /* a flag already set: every long phase returns MX_ERR_INTERRUPTED */
+    cs.stop = &one;
+    CHECK(mx_eval_run(x, lab, n, d, NULL, 0, &cs, &r1, &b) == MX_ERR_INTERRUPTED);
+    CHECK(mx_knn_stop(x, n, x, n, d, 8, 1, idx, NULL, &one) == MX_ERR_INTERRUPTED);
+    CHECK(mx_knn_stop(x, n, x, n / 2, d, 8, 0, idx, NULL, &one) == MX_ERR_INTERRUPTED);
+    mx_kmeans_opts ko = {MX_KMEANS_LARGE_WORK, 256, NULL, 0, &one};
+    CHECK(mx_kmeans_ex(x, n, d, 7, 100, &r1, &ko, idx, NULL) == MX_ERR_INTERRUPTED);
+    ko.large_work = 0; /* the large-problem path */
+    CHECK(mx_kmeans_ex(x, n, d, 7, 100, &r1, &ko, idx, NULL) == MX_ERR_INTERRUPTED);
+    double u;
+    CHECK(mx_utilization_stop(x, n, x, n, d, &u, &one) == MX_ERR_INTERRUPTED);
+    CHECK(mx_align_uniform_stop(x, lab, n, d, 2.0, NULL, &u, &one) == MX_ERR_INTERRUPTED);
+    free(x);
+    free(lab);
+    free(idx);
+
+    /* set by another thread 50 ms into a leave-one-out evaluation of many seconds: it stops
+     * within a tile (about 8 ms here) */
+    n = 24000, d = 128;
+    x = malloc(sizeof(float) * (size_t)(n * d));
+    lab = malloc(sizeof(int64_t) * (size_t)n);
+    randn(&r, x, n * d);
+    for (int64_t i = 0; i < n; i++) lab[i] = i % 100;
+    volatile int flag = 0;
+    stopper st = {&flag, 0};
+    pthread_t th;
+    c = mx_eval_config_default();
+    c.stop = &flag;
+    CHECK(pthread_create(&th, NULL, stop_later, &st) == 0);
+    double t0 = now_s();
+    mx_status s = mx_eval_run(x, lab, n, d, x, n, &c, &r1, &b);
+    double t1 = now_s();
+    pthread_join(th, NULL);
+    printf("cancel: eval of %lld x %lld stopped %.3f s after the flag (%.3f s in all)\n",
+           (long long)n, (long long)d, t1 - st.at, t1 - t0);
+    CHECK(s == MX_ERR_INTERRUPTED);
+    CHECK(t1 - st.at < 2.0);
+    free(x);
+    free(lab);
+}
+
 int main(void) {
+    test_cancel();
     test_knn_random();
     test_knn_ties();
     test_hand_worked();

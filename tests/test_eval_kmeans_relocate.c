@@ -43,7 +43,7 @@ static void check_case(int ci, const float *x, const int64_t *lab, const float *
     int th = mx_threads_get();
     int64_t *a = malloc((size_t)n * sizeof(int64_t)), *b = malloc((size_t)n * sizeof(int64_t));
     for (int large = 0; large < 2; large++) {
-        mx_kmeans_opts o = {large ? 0 : MX_KMEANS_LARGE_WORK, 8, init, 0};
+        mx_kmeans_opts o = {large ? 0 : MX_KMEANS_LARGE_WORK, 8, init, 0, NULL};
         mx_kmeans_stats st;
         mx_rng r;
         mx_rng_seed(&r, 1);
@@ -123,7 +123,7 @@ static void test_kmeanspp_no_empty(void) {
                 x[i * d + p] = cen[c * d + p] + (float)mx_rng_normal(&r);
     int64_t relocated = 0;
     for (uint64_t s = 0; s < 40; s++) {
-        mx_kmeans_opts o = {MX_KMEANS_LARGE_WORK, 8, NULL, s < 20 ? 1 : 0}; /* plain, greedy */
+        mx_kmeans_opts o = {MX_KMEANS_LARGE_WORK, 8, NULL, s < 20 ? 1 : 0, NULL}; /* plain, greedy */
         mx_kmeans_stats st;
         mx_rng kr;
         mx_rng_seed(&kr, s);

@@ -10,6 +10,7 @@
 
 #include "metrix/plot.h"
 #include "mx_test.h"
+#include "plot/plot_impl.h"
 
 /* |Pearson correlation| of columns a (stride 2) and b (stride sb). */
 static double abs_corr(const float *a, const float *b, int64_t n, int64_t sb) {
@@ -109,6 +110,24 @@ static void test_pca_degenerate(void) {
     for (int i = 0; i < N; i++) dot += (double)xy[2 * i] * xy[2 * i + 1];
     CHECK(fabs(dot) <= 1e-3 * sqrt(var[0] * var[1]));
     free(x), free(xy), free(xr);
+}
+
+/* A stop flag: never set -> the same result as mx_pca_2d; set -> MX_ERR_INTERRUPTED. */
+static void test_pca_stop(void) {
+    int64_t n = 150, d = 40;
+    float *t1 = malloc((size_t)n * sizeof *t1), *t2 = malloc((size_t)n * sizeof *t2);
+    float *x = make_data(n, d, 77, t1, t2);
+    float *a = malloc((size_t)(2 * n) * sizeof *a), *b = malloc((size_t)(2 * n) * sizeof *b);
+    volatile int zero = 0, one = 1;
+    CHECK_OK(mx_pca_2d(x, n, d, a, NULL));
+    CHECK_OK(mx_pca_2d_stop(x, n, d, b, NULL, &zero));
+    CHECK(memcmp(a, b, (size_t)(2 * n) * sizeof *a) == 0);
+    CHECK(mx_pca_2d_stop(x, n, d, b, NULL, &one) == MX_ERR_INTERRUPTED);
+    free(t1);
+    free(t2);
+    free(x);
+    free(a);
+    free(b);
 }
 
 static void test_pca_errors(void) {
@@ -238,6 +257,8 @@ const char *__lsan_default_suppressions(void) {
 int main(void) {
     test_pca(400, 16);
     test_pca(300, 96);
+    test_pca(200, 140); /* covariance in three column blocks (d > PCA_COV_COLS = 64) */
+    test_pca_stop();
     test_pca_degenerate();
     test_pca_errors();
     test_lines();

@@ -14,6 +14,11 @@ int mx_cmd_version(int argc, char **argv);
 /* "test" | "val" | "train" -> *out (1), else prints "metrix CMD: --split ...: expected ..." (0). */
 #include "metrix/data.h"
 int mx_cli_split(const char *cmd, const char *name, mx_split *out);
+
+/* Takes SIGINT / SIGTERM from here on (tools/cli_signal.c: blocked in all threads, a signal
+ * thread sets the flag) and returns the stop flag, for mx_trainer_run, mx_trainer_set_stop and
+ * mx_eval_config.stop. Call it before any other thread is started. Exit code 130 on a stop. */
+volatile const int *mx_cli_stop_on_signals(void);
 int mx_cmd_bench(int argc, char **argv);
 int mx_cmd_embed(int argc, char **argv);
 int mx_cmd_eval(int argc, char **argv);

@@ -19,7 +19,12 @@ static int embed_run_dir(const char *dir, const char *ckpt, mx_split sp, const c
     mx_trainer *t = NULL;
     float *e = NULL;
     int64_t *l = NULL, n = 0;
+    volatile const int *stop = mx_cli_stop_on_signals();
     mx_status st = mx_trainer_open(dir, ckpt, &t);
+    if (st == MX_OK) {
+        mx_trainer_set_stop(t, stop);
+        fprintf(stderr, "metrix embed: embedding with %s (checkpoint %s)\n", dir, ckpt);
+    }
     if (st == MX_OK) st = mx_trainer_embed(t, sp, &e, &l, &n);
     if (st == MX_OK) {
         int64_t shape[2] = {n, mx_trainer_embed_dim(t)};
@@ -34,12 +39,13 @@ static int embed_run_dir(const char *dir, const char *ckpt, mx_split sp, const c
     mx_trainer_free(t);
     if (st != MX_OK) {
         fprintf(stderr, "metrix embed: %s\n", mx_errmsg());
-        return 1;
+        return st == MX_ERR_INTERRUPTED ? 130 : 1;
     }
     return 0;
 }
 
 int mx_cmd_embed(int argc, char **argv) {
+    (void)mx_cli_stop_on_signals(); /* first, before any thread: see tools/cli_signal.c */
     /* metrix embed --run DIR ... */
     const char *dir = NULL, *ckpt = "best", *lab = NULL;
     mx_split split = MX_SPLIT_TEST;
@@ -170,8 +176,16 @@ int mx_cmd_embed(int argc, char **argv) {
     emb = s == MX_OK ? malloc((size_t)(n * dim) * sizeof(float)) : NULL;
     if (s == MX_OK && !emb)
         s = mx_error(MX_ERR_NOMEM, "out of memory for %lld embeddings", (long long)n);
+    volatile const int *stop = mx_cli_stop_on_signals();
     for (int64_t i = 0; i < n && s == MX_OK; i += b) {
         int64_t k = n - i < b ? n - i : b;
+        if (*stop) {
+            s = mx_error(MX_ERR_INTERRUPTED,
+                         "interrupted after %lld of %lld inputs (nothing written)", (long long)i,
+                         (long long)n);
+            rc = 130;
+            break;
+        }
         s = mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, (const float *)x.data + i * per,
                              k, emb + i * dim);
     }

@@ -103,19 +103,25 @@ static int eval_run_dir(const char *dir, const char *ckpt, mx_split sp, int json
                         const mx_eval_retrievals_opts *ro) {
     mx_trainer *t = NULL;
     mx_eval_report rep;
+    volatile const int *stop = mx_cli_stop_on_signals();
     mx_status st = mx_trainer_open(dir, ckpt, &t);
+    if (st == MX_OK) {
+        mx_trainer_set_stop(t, stop);
+        fprintf(stderr, "metrix eval: evaluating %s (checkpoint %s)\n", dir, ckpt);
+    }
     if (st == MX_OK) st = mx_trainer_evaluate(t, sp, &rep);
     if (st == MX_OK) st = mx_eval_report_write(&rep, json, stdout);
     if (st == MX_OK && ro->path) st = mx_trainer_retrievals(t, sp, ro->path, ro->queries, ro->k);
     mx_trainer_free(t);
     if (st != MX_OK) {
         fprintf(stderr, "metrix eval: %s\n", mx_errmsg());
-        return 1;
+        return st == MX_ERR_INTERRUPTED ? 130 : 1;
     }
     return 0;
 }
 
 int mx_cmd_eval(int argc, char **argv) {
+    (void)mx_cli_stop_on_signals(); /* first, before any thread: see tools/cli_signal.c */
     /* metrix eval --run DIR ... */
     const char *dir = NULL, *ckpt = "best";
     mx_split split = MX_SPLIT_TEST;
@@ -247,6 +253,7 @@ int mx_cmd_eval(int argc, char **argv) {
             goto done;
         }
     }
+    cfg.stop = mx_cli_stop_on_signals();
     if (loo)
         st = mx_eval_run(e.data, el, e.shape[0], e.shape[1], train ? t.data : NULL,
                          train ? t.shape[0] : 0, &cfg, &rng, &rep);
@@ -255,6 +262,7 @@ int mx_cmd_eval(int argc, char **argv) {
                             train ? t.data : NULL, train ? t.shape[0] : 0, &cfg, &rng, &rep);
     if (st != MX_OK) {
         fprintf(stderr, "metrix eval: %s\n", mx_errmsg());
+        if (st == MX_ERR_INTERRUPTED) rc = 130;
         goto done;
     }
     if (mx_eval_report_write(&rep, json, stdout) != MX_OK) {

@@ -9,13 +9,7 @@
 
 #include "metrix/metrix.h"
 #include "cmd.h"
-
-static volatile int g_stop = 0;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    g_stop = 1;
-}
+#include "train/trainer_fault.h"
 
 typedef struct progress_state {
     int tty;
@@ -29,8 +23,10 @@ static void fmt_time(double s, char *buf, size_t cap) {
         return;
     }
     int t = (int)(s + 0.5);
-    if (t >= 3600) snprintf(buf, cap, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
-    else snprintf(buf, cap, "%02d:%02d", t / 60, t % 60);
+    if (t >= 3600)
+        snprintf(buf, cap, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, cap, "%02d:%02d", t / 60, t % 60);
 }
 
 static void on_progress(void *user, const mx_train_progress *p) {
@@ -110,6 +106,7 @@ static void default_run_dir(const mx_train_config *c, char *out, size_t cap) {
 }
 
 int mx_cmd_train(int argc, char **argv) {
+    (void)mx_cli_stop_on_signals(); /* first, before any thread: see tools/cli_signal.c */
     mx_train_config cfg = mx_train_config_default();
     const char *preset = NULL, *config = NULL, *resume = NULL;
     int quiet = 0, resume_epochs = 0;
@@ -125,9 +122,12 @@ int mx_cmd_train(int argc, char **argv) {
                 fprintf(stderr, "metrix train: %s needs a value\n", a);
                 return 2;
             }
-            if (!strcmp(a, "--preset")) preset = argv[i + 1];
-            else if (!strcmp(a, "--config")) config = argv[i + 1];
-            else resume = argv[i + 1];
+            if (!strcmp(a, "--preset"))
+                preset = argv[i + 1];
+            else if (!strcmp(a, "--config"))
+                config = argv[i + 1];
+            else
+                resume = argv[i + 1];
             i++;
         }
     }
@@ -151,7 +151,8 @@ int mx_cmd_train(int argc, char **argv) {
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {
-            fprintf(stderr, "metrix train: unexpected argument '%s' (options are --KEY VALUE)\n", a);
+            fprintf(stderr, "metrix train: unexpected argument '%s' (options are --KEY VALUE)\n",
+                    a);
             return 2;
         }
         char key[128];
@@ -174,7 +175,8 @@ int mx_cmd_train(int argc, char **argv) {
             if (!strcmp(key, "epochs")) {
                 resume_epochs = atoi(val);
                 if (resume_epochs < 1) {
-                    fprintf(stderr, "metrix train: --epochs: '%s' is not a positive integer\n", val);
+                    fprintf(stderr, "metrix train: --epochs: '%s' is not a positive integer\n",
+                            val);
                     return 2;
                 }
                 continue;
@@ -193,6 +195,7 @@ int mx_cmd_train(int argc, char **argv) {
         return 2;
     }
 
+    volatile const int *stop = mx_cli_stop_on_signals(); /* the whole run, setup included */
     mx_trainer *t = NULL;
     mx_status s;
     char dir[1200];
@@ -200,8 +203,10 @@ int mx_cmd_train(int argc, char **argv) {
         snprintf(dir, sizeof dir, "%s", resume);
         s = mx_trainer_resume(dir, resume_epochs, &t);
     } else {
-        if (cfg.output[0]) snprintf(dir, sizeof dir, "%s", cfg.output);
-        else default_run_dir(&cfg, dir, sizeof dir);
+        if (cfg.output[0])
+            snprintf(dir, sizeof dir, "%s", cfg.output);
+        else
+            default_run_dir(&cfg, dir, sizeof dir);
         printf("metrix %s: training run %s\n%s\nconfiguration:\n", mx_version(), dir,
                mx_build_info());
         mx_train_config_write_json(&cfg, stdout);
@@ -213,16 +218,17 @@ int mx_cmd_train(int argc, char **argv) {
         return 1;
     }
     if (resume) printf("metrix %s: resuming run %s\n", mx_version(), dir);
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    /* tests/fault_test.sh: SIGKILL at a chosen point (src/train/trainer_fault.h) */
+    const char *fault = getenv("MX_FAULT_INJECT");
+    if (fault && fault[0] && mx_trainer_fault_inject(t, fault) != MX_OK) {
+        fprintf(stderr, "metrix train: %s\n", mx_errmsg());
+        mx_trainer_free(t);
+        return 2;
+    }
 
     progress_state ps = {isatty(fileno(stderr)), quiet, 0};
     mx_train_callbacks cb = {on_progress, on_epoch, on_message, &ps};
-    s = mx_trainer_run(t, &cb, &g_stop);
+    s = mx_trainer_run(t, &cb, stop);
     if (s == MX_OK) {
         printf("\nretrieval report on the test classes (%s):\n%s", dir, mx_trainer_report_text(t));
         printf("run directory: %s (config.json, log.csv, checkpoints, plots, report)\n", dir);

@@ -92,6 +92,10 @@ typedef struct mx_eval_config {
     int nmi_max_iter;         /* Lloyd iteration cap (default 100) */
     int align_uniform;        /* alignment and uniformity (default 1) */
     double uniformity_t;      /* default 2 */
+    /* Cancellation (default NULL: never): when *stop becomes non-zero (e.g. set by a SIGINT
+     * handler) the run stops within one GEMM tile / k-means pass and returns
+     * MX_ERR_INTERRUPTED; *out is then incomplete. */
+    volatile const int *stop;
 } mx_eval_config;
 
 mx_eval_config mx_eval_config_default(void);

@@ -29,18 +29,19 @@ typedef struct mx_train_config {
     int train_classes_lo, train_classes_hi; /* fashion-mnist class range used for training */
     int test_classes_lo, test_classes_hi;   /* fashion-mnist class range used for testing */
     float val_fraction; /* fraction of training classes held out (class-disjoint) for validation */
-    int image_size;   /* crop size fed to the network (ResNet datasets) */
-    int resize_size;  /* test-time shorter-side resize */
-    int augment;      /* training augmentation on/off */
-    int workers;      /* background decoding threads */
+    int image_size;     /* crop size fed to the network (ResNet datasets) */
+    int resize_size;    /* test-time shorter-side resize */
+    int augment;        /* training augmentation on/off */
+    int workers;        /* background decoding threads */
     /* network */
     char backbone[MX_CFG_STR]; /* smallcnn | resnet18 | resnet50 */
     int embed_dim;
-    char weights[MX_CFG_STR]; /* torchvision weights (.safetensors) for the trunk, "" = random */
-    int bn_freeze;            /* BatchNorm in eval mode (running statistics frozen) */
+    char weights[MX_CFG_STR];   /* torchvision weights (.safetensors) for the trunk, "" = random */
+    int bn_freeze;              /* BatchNorm in eval mode (running statistics frozen) */
     char conv_algo[MX_CFG_STR]; /* winograd | direct (mx_conv_algo) */
     /* loss */
-    char loss[MX_CFG_STR]; /* contrastive | contrastive-cos | ms | proxy-anchor | triplet | proxy-nca */
+    char loss[MX_CFG_STR]; /* contrastive | contrastive-cos | ms | proxy-anchor | triplet |
+                              proxy-nca */
     float contrastive_pos_margin, contrastive_neg_margin, contrastive_cos_margin;
     float ms_pos_scale, ms_neg_scale, ms_margin, ms_epsilon;
     int ms_miner;
@@ -49,9 +50,9 @@ typedef struct mx_train_config {
     char triplet_mining[MX_CFG_STR]; /* all | semihard | hardest */
     float nca_scale;
     /* Metrix mixing */
-    char mix[MX_CFG_STR];       /* none | input | feature | embed */
-    char mix_stage[MX_CFG_STR]; /* feature level: backbone stage after which to mix */
-    char mix_pairs[MX_CFG_STR]; /* official | posneg | anchorneg | both | negneg | pospos */
+    char mix[MX_CFG_STR];           /* none | input | feature | embed */
+    char mix_stage[MX_CFG_STR];     /* feature level: backbone stage after which to mix */
+    char mix_pairs[MX_CFG_STR];     /* official | posneg | anchorneg | both | negneg | pospos */
     char mix_negatives[MX_CFG_STR]; /* all | hardest | random */
     int mix_k;                      /* negatives per positive for hardest / random */
     float mix_alpha;                /* lambda ~ Beta(alpha, alpha) */
@@ -63,9 +64,9 @@ typedef struct mx_train_config {
     char optimizer[MX_CFG_STR]; /* adam | adamw | sgd */
     float lr, weight_decay, momentum;
     int nesterov;
-    float proxy_lr_mult; /* learning-rate multiplier of loss parameters (proxies) */
-    float clip_value;    /* clip gradients by value (0 = off) */
-    float clip_norm;     /* clip gradients by global norm (0 = off) */
+    float proxy_lr_mult;       /* learning-rate multiplier of loss parameters (proxies) */
+    float clip_value;          /* clip gradients by value (0 = off) */
+    float clip_norm;           /* clip gradients by global norm (0 = off) */
     char schedule[MX_CFG_STR]; /* none | step | cosine */
     int lr_step;
     float lr_gamma;
@@ -76,9 +77,9 @@ typedef struct mx_train_config {
     int samples_per_class;
     int max_steps_per_epoch; /* 0 = a full epoch */
     uint64_t seed;
-    int threads; /* 0 = all cores */
-    int eval_every;  /* evaluate every N epochs (0 = only at the end) */
-    int eval_test;   /* also evaluate the test split during training */
+    int threads;             /* 0 = all cores */
+    int eval_every;          /* evaluate every N epochs (0 = only at the end) */
+    int eval_test;           /* also evaluate the test split during training */
     char output[MX_CFG_STR]; /* run directory ("" = runs/<dataset>-<loss>-<mix>-<seed>) */
 } mx_train_config;
 
@@ -119,11 +120,11 @@ size_t mx_train_recall_ks_help(char *buf, size_t cap);
 
 /* What a progress callback sees, once per step. */
 typedef struct mx_train_progress {
-    int epoch, epochs;       /* 1-based epoch, total */
-    int64_t step, steps;     /* 1-based step within the epoch, steps per epoch */
-    double loss;             /* running mean of the total loss over this epoch */
-    double images_per_s;     /* clean training images per second over this epoch */
-    double eta_s;            /* estimated seconds to the end of the run (training only) */
+    int epoch, epochs;   /* 1-based epoch, total */
+    int64_t step, steps; /* 1-based step within the epoch, steps per epoch */
+    double loss;         /* running mean of the total loss over this epoch */
+    double images_per_s; /* clean training images per second over this epoch */
+    double eta_s;        /* estimated seconds to the end of the run (training only) */
 } mx_train_progress;
 
 /* One row of the run's log (log.csv), delivered after every epoch. NaN where not measured. */
@@ -152,16 +153,26 @@ typedef struct mx_trainer mx_trainer;
  * builds the network, loss, optimizer and loader, writes run_dir/config.json. */
 mx_status mx_trainer_create(const mx_train_config *cfg, const char *run_dir, mx_trainer **out);
 /* Reopens run_dir (config.json + checkpoint_last.safetensors) to continue where it stopped;
- * the continuation is identical to an uninterrupted run. epochs > 0 extends the run. */
+ * the continuation is identical to an uninterrupted run. epochs > 0 extends the run. A run
+ * stopped before its first checkpoint starts again from its config.json. Stale temporary files
+ * are removed and log.csv is cut back to the checkpoint's epochs. create and resume lock the
+ * directory (one trainer per run) and check that it is writable before any training. */
 mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out);
 void mx_trainer_free(mx_trainer *t);
 const mx_train_config *mx_trainer_config(const mx_trainer *t);
 
 /* Trains until the last epoch, then evaluates the test split and writes report.txt/.json,
- * log.csv and the plots. *stop becoming non-zero (e.g. from a SIGINT handler) makes it save a
- * checkpoint at the current step and return MX_ERR_INTERRUPTED. A NaN or Inf loss returns
- * MX_ERR_NUMERIC; the last good checkpoint stays on disk. */
+ * log.csv and the plots. *stop becoming non-zero (e.g. from a SIGINT handler) makes it return
+ * MX_ERR_INTERRUPTED within about a second: during training steps or an epoch's evaluation it
+ * first saves checkpoint_last at the current step; during the final evaluation, report and
+ * plots the checkpoints are already complete (a resume redoes the report). A NaN or Inf loss
+ * returns MX_ERR_NUMERIC; the last good checkpoint stays on disk. log.csv holds exactly the
+ * epochs of checkpoint_last (see docs/reliability-faults.md). */
 mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile const int *stop);
+
+/* Cancellation for mx_trainer_evaluate / mx_trainer_embed (mx_trainer_run takes its own): when
+ * *stop (may be NULL) becomes non-zero they return MX_ERR_INTERRUPTED within about a second. */
+void mx_trainer_set_stop(mx_trainer *t, volatile const int *stop);
 
 /* The final test report text (valid after mx_trainer_run returned MX_OK). */
 const char *mx_trainer_report_text(const mx_trainer *t);

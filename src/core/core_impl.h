@@ -25,6 +25,13 @@ _Noreturn void mx__assert_fail(const char *cond, const char *file, int line);
         if (mx__s != MX_OK) return mx__s;                                                          \
     } while (0)
 
+/* Cancellation: long loops take an optional `volatile const int *stop` (a flag the caller's
+ * signal handler sets; NULL: never stop), test it once per tile / iteration and return
+ * MX_ERR_INTERRUPTED. Inside an OpenMP loop the remaining iterations skip their work. */
+static inline int mx_stopped(volatile const int *stop) {
+    return stop && *stop;
+}
+
 #define MX_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MX_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -121,7 +121,7 @@ static mx_status run(const float *q, const int64_t *ql, int64_t nq, const float 
                       (long long)nq, (long long)kk);
         goto done;
     }
-    if ((st = mx_knn(q, nq, g, ng, d, kk, loo, idx, NULL)) != MX_OK) goto done;
+    if ((st = mx_knn_stop(q, nq, g, ng, d, kk, loo, idx, NULL, cfg->stop)) != MX_OK) goto done;
 
     int64_t hits[MX_EVAL_MAX_K] = {0};
     double map_sum = 0, rp_sum = 0;
@@ -173,20 +173,22 @@ static mx_status run(const float *q, const int64_t *ql, int64_t nq, const float 
         }
         assign = malloc((size_t)nq * sizeof(int64_t));
         if (!assign) goto nomem;
-        if ((st = mx_kmeans(q, nq, d, out->n_classes, cfg->nmi_max_iter, rng, assign)) != MX_OK)
-            goto done;
+        mx_kmeans_opts ko = {MX_KMEANS_LARGE_WORK, 256, NULL, 0, cfg->stop};
+        st = mx_kmeans_ex(q, nq, d, out->n_classes, cfg->nmi_max_iter, rng, &ko, assign, NULL);
+        if (st != MX_OK) goto done;
         if ((st = mx_nmi(qids, assign, nq, &out->nmi)) != MX_OK) goto done;
         out->has_nmi = 1;
     }
     if (cfg->align_uniform && nq >= 2) {
-        st = mx_align_uniform(q, ql, nq, d, cfg->uniformity_t, &out->alignment, &out->uniformity);
+        st = mx_align_uniform_stop(q, ql, nq, d, cfg->uniformity_t, &out->alignment,
+                                   &out->uniformity, cfg->stop);
         if (st != MX_OK) goto done;
         out->has_align_uniform = 1;
     }
     if (train) {
         float *tn = NULL;
         if ((st = norm_copy("train embeddings", train, n_train, d, &tn)) != MX_OK) goto done;
-        st = mx_utilization(q, nq, tn, n_train, d, &out->utilization);
+        st = mx_utilization_stop(q, nq, tn, n_train, d, &out->utilization, cfg->stop);
         mx_free(tn);
         if (st != MX_OK) goto done;
         out->has_utilization = 1;

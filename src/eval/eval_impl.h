@@ -9,7 +9,18 @@
 /* The kNN engine on caller-owned buffers: per query row i, an unsorted bounded heap of k
  * (hs, hi) + i*k holding cnt[i] items. Tiles are computed and scanned per thread. */
 mx_status mx_knn_heaps(const float *q, int64_t nq, const float *g, int64_t ng, int64_t d, int64_t k,
-                       int exclude_self, float *hs, int64_t *hi, int64_t *cnt);
+                       int exclude_self, float *hs, int64_t *hi, int64_t *cnt,
+                       volatile const int *stop);
+
+/* mx_knn, mx_utilization and mx_align_uniform with a stop flag (may be NULL; see mx_stopped):
+ * checked once per GEMM tile, MX_ERR_INTERRUPTED when it is set. */
+mx_status mx_knn_stop(const float *q, int64_t nq, const float *g, int64_t ng, int64_t d, int64_t k,
+                      int exclude_self, int64_t *idx, float *sim, volatile const int *stop);
+mx_status mx_utilization_stop(const float *q, int64_t nq, const float *x, int64_t nx, int64_t d,
+                              double *out, volatile const int *stop);
+mx_status mx_align_uniform_stop(const float *x, const int64_t *labels, int64_t n, int64_t d,
+                                double t, double *alignment, double *uniformity,
+                                volatile const int *stop);
 
 /* Dense ids of labels: ids[i] in [0, *n_ids) in sorted label order (ids may be NULL);
  * *uniq_out (may be NULL) receives the sorted distinct labels (free()). */
@@ -26,6 +37,7 @@ typedef struct mx_kmeans_opts {
     const float *init;  /* n_clusters x d initial centres instead of k-means++ (default NULL) */
     int seed_trials;    /* small path: candidates per centre of the greedy k-means++; 0: default
                            mx_kmeans_default_trials, 1: plain k-means++ */
+    volatile const int *stop; /* checked per centre, tile and Lloyd pass (may be NULL) */
 } mx_kmeans_opts;
 
 #define MX_KMEANS_LARGE_WORK 1e10

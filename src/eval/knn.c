@@ -129,7 +129,8 @@ static void feed_cols(const float *tile, int64_t m, int64_t ld, int64_t c0, int6
 }
 
 mx_status mx_knn_heaps(const float *q, int64_t nq, const float *g, int64_t ng, int64_t d, int64_t k,
-                       int exclude_self, float *hs, int64_t *hi, int64_t *cnt) {
+                       int exclude_self, float *hs, int64_t *hi, int64_t *cnt,
+                       volatile const int *stop) {
     int sym = q == g && nq == ng && exclude_self;
     int nth = mx_threads_get();
     float *tiles = mx_alloc((size_t)nth * KNN_T * KNN_T * sizeof(float));
@@ -141,7 +142,7 @@ mx_status mx_knn_heaps(const float *q, int64_t nq, const float *g, int64_t ng, i
         for (int64_t bi = 0; bi < nbq; bi++) {
             float *tile = tiles + (size_t)omp_get_thread_num() * KNN_T * KNN_T;
             int64_t i0 = bi * KNN_T, m = MX_MIN(KNN_T, nq - i0);
-            for (int64_t j0 = 0; j0 < ng; j0 += KNN_T) {
+            for (int64_t j0 = 0; j0 < ng && !mx_stopped(stop); j0 += KNN_T) {
                 int64_t n = MX_MIN(KNN_T, ng - j0);
                 /* tile (m x n) = q[i0 .. i0+m) . g[j0 .. j0+n)^T, single-threaded in here */
                 mx_sgemm(0, 1, m, n, d, 1.0f, q + i0 * d, d, g + j0 * d, d, 0.0f, tile, n);
@@ -153,7 +154,7 @@ mx_status mx_knn_heaps(const float *q, int64_t nq, const float *g, int64_t ng, i
             }
         }
         mx_free(tiles);
-        return MX_OK;
+        return mx_stopped(stop) ? mx_error(MX_ERR_INTERRUPTED, "kNN search interrupted") : MX_OK;
     }
     /* symmetric: upper-triangle tiles (I, J), J >= I, ordered by diagonal offset so that tiles
      * running together rarely share a block; a lock per block guards the heaps of its rows,
@@ -167,6 +168,7 @@ mx_status mx_knn_heaps(const float *q, int64_t nq, const float *g, int64_t ng, i
     for (int64_t b = 0; b < nbq; b++) omp_init_lock(&locks[b]);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
     for (int64_t t = 0; t < ntiles; t++) {
+        if (mx_stopped(stop)) continue; /* drain the remaining tiles */
         /* t -> (offset o, block bi): offset o holds nbq - o tiles */
         int64_t o = 0, rest = t;
         while (rest >= nbq - o) {
@@ -194,11 +196,16 @@ mx_status mx_knn_heaps(const float *q, int64_t nq, const float *g, int64_t ng, i
     for (int64_t b = 0; b < nbq; b++) omp_destroy_lock(&locks[b]);
     free(locks);
     mx_free(tiles);
-    return MX_OK;
+    return mx_stopped(stop) ? mx_error(MX_ERR_INTERRUPTED, "kNN search interrupted") : MX_OK;
 }
 
 mx_status mx_knn(const float *q, int64_t nq, const float *g, int64_t ng, int64_t d, int64_t k,
                  int exclude_self, int64_t *idx, float *sim) {
+    return mx_knn_stop(q, nq, g, ng, d, k, exclude_self, idx, sim, NULL);
+}
+
+mx_status mx_knn_stop(const float *q, int64_t nq, const float *g, int64_t ng, int64_t d, int64_t k,
+                      int exclude_self, int64_t *idx, float *sim, volatile const int *stop) {
     if (nq < 0 || ng < 0 || d <= 0 || k <= 0 || (nq > 0 && (!q || !g || !idx)))
         return mx_error(MX_ERR_ARG,
                         "mx_knn: expected nq, ng >= 0, d, k > 0 and non-NULL arrays "
@@ -218,7 +225,7 @@ mx_status mx_knn(const float *q, int64_t nq, const float *g, int64_t ng, int64_t
                       (long long)nq, (long long)k);
         goto done;
     }
-    st = mx_knn_heaps(q, nq, g, ng, d, k, exclude_self, hs, idx, cnt);
+    st = mx_knn_heaps(q, nq, g, ng, d, k, exclude_self, hs, idx, cnt, stop);
     if (st != MX_OK) goto done;
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < nq; i++) heap_finish(hs + i * k, idx + i * k, k, cnt[i]);

@@ -164,12 +164,14 @@ static float sqdist_f(const float *a, const float *b, int64_t d) {
  * [c0, c1) of xn[c] - 2 q_i . x_c (= ||q_i - x_c||^2 - ||q_i||^2 with xn[c] = ||x_c||^2) and, if
  * arg is not NULL, arg[i] = that c (ties: smaller c). x: centres / gallery rows (c1 x d). */
 static void nearest_rows(const float *q, int64_t nq, int64_t d, const float *x, const float *xn,
-                         int64_t c0, int64_t c1, float *tiles, float *best, int64_t *arg) {
+                         int64_t c0, int64_t c1, float *tiles, float *best, int64_t *arg,
+                         volatile const int *stop) {
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t i0 = 0; i0 < nq; i0 += TILE_ROWS) {
+        if (mx_stopped(stop)) continue; /* results are discarded: the caller checks stop */
         int64_t m = MX_MIN(TILE_ROWS, nq - i0);
         float *tile = tiles + (size_t)omp_get_thread_num() * TILE_SIZE;
-        for (int64_t j0 = c0; j0 < c1; j0 += TILE_COLS) {
+        for (int64_t j0 = c0; j0 < c1 && !mx_stopped(stop); j0 += TILE_COLS) {
             int64_t w = MX_MIN(TILE_COLS, c1 - j0);
             mx_sgemm(0, 1, m, w, d, 1.0f, q + i0 * d, d, x + j0 * d, d, 0.0f, tile, w);
             for (int64_t r = 0; r < m; r++) {
@@ -192,8 +194,9 @@ static void nearest_rows(const float *q, int64_t nq, int64_t d, const float *x, 
 
 /* na[i] = argmin_c ||x_i - c||^2 (ties: smaller c), bd: n floats of workspace. */
 static void kmeans_assign(const float *x, int64_t n, int64_t d, const float *cent,
-                          const float *cnorm, int64_t nc, float *tiles, float *bd, int64_t *na) {
-    nearest_rows(x, n, d, cent, cnorm, 0, nc, tiles, bd, na);
+                          const float *cnorm, int64_t nc, float *tiles, float *bd, int64_t *na,
+                          volatile const int *stop) {
+    nearest_rows(x, n, d, cent, cnorm, 0, nc, tiles, bd, na, stop);
 }
 
 /* Squared-distance rounding allowance (relative to ||x||^2 + max ||c||^2) of the float GEMM form
@@ -206,8 +209,8 @@ static void kmeans_assign(const float *x, int64_t n, int64_t d, const float *cen
  * bd: n floats of workspace. */
 static void kmeans_seed_update(const float *x, const float *xn, int64_t n, int64_t d,
                                const float *cent, const float *cnorm, int64_t c0, int64_t c1,
-                               float *tiles, float *bd, double *mind) {
-    nearest_rows(x, n, d, cent, cnorm, c0, c1, tiles, bd, NULL);
+                               float *tiles, float *bd, double *mind, volatile const int *stop) {
+    nearest_rows(x, n, d, cent, cnorm, c0, c1, tiles, bd, NULL, stop);
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         double t = (double)xn[i] + bd[i];
@@ -230,15 +233,16 @@ static void kmeans_seed_update(const float *x, const float *xn, int64_t n, int64
  * depend on the thread count. cum: n doubles, bd: n floats of workspace. */
 static void kmeans_seed_batched(const float *x, const float *xn, int64_t n, int64_t d, int64_t nc,
                                 int64_t bmax, mx_rng *rng, float *cent, float *cnorm, double *mind,
-                                double *cum, float *tiles, float *bd, mx_kmeans_stats *stats) {
+                                double *cum, float *tiles, float *bd, mx_kmeans_stats *stats,
+                                volatile const int *stop) {
     int64_t first = (int64_t)mx_rng_below(rng, (uint64_t)n);
     memcpy(cent, x + first * d, (size_t)d * sizeof(float));
     cnorm[0] = xn[first];
     for (int64_t i = 0; i < n; i++) mind[i] = INFINITY;
-    kmeans_seed_update(x, xn, n, d, cent, cnorm, 0, 1, tiles, bd, mind);
+    kmeans_seed_update(x, xn, n, d, cent, cnorm, 0, 1, tiles, bd, mind, stop);
     stats->batches = 1;
     int64_t c = 1;
-    while (c < nc) {
+    while (c < nc && !mx_stopped(stop)) {
         double tot = 0;
         for (int64_t i = 0; i < n; i++) cum[i] = tot += mind[i];
         int64_t b0 = c;
@@ -273,7 +277,7 @@ static void kmeans_seed_batched(const float *x, const float *xn, int64_t n, int6
                 }
             }
         }
-        kmeans_seed_update(x, xn, n, d, cent, cnorm, b0, c, tiles, bd, mind);
+        kmeans_seed_update(x, xn, n, d, cent, cnorm, b0, c, tiles, bd, mind, stop);
         stats->batches++;
     }
 }
@@ -318,17 +322,19 @@ static int64_t kmeans_assign_large(const float *x, const float *xn, int64_t n, i
                                    const float *cent, const float *cnorm, float maxcn, int64_t nc,
                                    const int64_t *moved, int64_t nm, const float *mcent,
                                    const float *mnorm, float *tiles, float *gbuf,
-                                   const int64_t *assign, float *ub, float *lb, int64_t *na) {
+                                   const int64_t *assign, float *ub, float *lb, int64_t *na,
+                                   volatile const int *stop) {
     int64_t scored = 0;
 #pragma omp parallel for schedule(dynamic, 1) reduction(+ : scored)
     for (int64_t i0 = 0; i0 < n; i0 += TILE_ROWS) {
+        if (mx_stopped(stop)) continue; /* results are discarded: the caller checks stop */
         int64_t m = MX_MIN(TILE_ROWS, n - i0), rows[TILE_ROWS], ba[TILE_ROWS], g = 0;
         float b1[TILE_ROWS], b2[TILE_ROWS];
         float *tile = tiles + (size_t)omp_get_thread_num() * TILE_SIZE;
         float *gb = gbuf + (size_t)omp_get_thread_num() * TILE_ROWS * (size_t)d;
         if (nm >= 0) {
             for (int64_t r = 0; r < m; r++) b1[r] = b2[r] = INFINITY, ba[r] = -1;
-            for (int64_t c0 = 0; c0 < nm; c0 += TILE_COLS)
+            for (int64_t c0 = 0; c0 < nm && !mx_stopped(stop); c0 += TILE_COLS)
                 score_rows(x + i0 * d, m, d, mcent + c0 * d, mnorm + c0, MX_MIN(TILE_COLS, nm - c0),
                            0, moved + c0, tile, b1, b2, ba);
             for (int64_t r = 0; r < m; r++) {
@@ -374,7 +380,7 @@ static int64_t kmeans_assign_large(const float *x, const float *xn, int64_t n, i
         scored += g;
         const float *a = nm < 0 ? x + i0 * d : gb;
         for (int64_t r = 0; r < g; r++) b1[r] = b2[r] = INFINITY, ba[r] = 0;
-        for (int64_t c0 = 0; c0 < nc; c0 += TILE_COLS)
+        for (int64_t c0 = 0; c0 < nc && !mx_stopped(stop); c0 += TILE_COLS)
             score_rows(a, g, d, cent + c0 * d, cnorm + c0, MX_MIN(TILE_COLS, nc - c0), c0, NULL,
                        tile, b1, b2, ba);
         for (int64_t r = 0; r < g; r++) {
@@ -508,7 +514,7 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
                         "mx_kmeans: expected 0 < n_clusters <= n and d > 0 (n=%lld d=%lld "
                         "n_clusters=%lld)",
                         (long long)n, (long long)d, (long long)nc);
-    mx_kmeans_opts o = {MX_KMEANS_LARGE_WORK, 256, NULL, 0};
+    mx_kmeans_opts o = {MX_KMEANS_LARGE_WORK, 256, NULL, 0, NULL};
     if (opt) o = *opt;
     if (o.seed_batch < 1) o.seed_batch = 1;
     mx_kmeans_stats st0;
@@ -566,8 +572,8 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
     if (o.init) {
         memcpy(cent, o.init, (size_t)nc * (size_t)d * sizeof(float));
     } else if (large) {
-        kmeans_seed_batched(x, xn, n, d, nc, o.seed_batch, rng, cent, cnorm, mind, cum, tile, bd,
-                            S);
+        kmeans_seed_batched(x, xn, n, d, nc, o.seed_batch, rng, cent, cnorm, mind, cum, tile, bd, S,
+                            o.stop);
     } else {
         S->seed_potential =
             mx_kmeans_seed_greedy(x, n, d, nc, trials, rng, cent, mind, cum, dcand, cand);
@@ -576,7 +582,7 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
     S->seed_s = t1 - t0;
     /* Lloyd iterations */
     for (int64_t i = 0; i < n; i++) assign[i] = -1;
-    for (int it = 0; it < (max_iter > 0 ? max_iter : 1); it++) {
+    for (int it = 0; it < (max_iter > 0 ? max_iter : 1) && !mx_stopped(o.stop); it++) {
         float maxcn = 0;
 #pragma omp parallel for schedule(static) reduction(max : maxcn)
         for (int64_t c = 0; c < nc; c++) {
@@ -599,12 +605,14 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
                 memcpy(mcent + t * d, cent + moved[t] * d, (size_t)d * sizeof(float));
                 mnorm[t] = cnorm[moved[t]];
             }
-            S->recomputed += kmeans_assign_large(x, xn, n, d, cent, cnorm, maxcn, nc, moved, nm,
-                                                 mcent, mnorm, tile, gbuf, assign, ub, lb, na);
+            S->recomputed +=
+                kmeans_assign_large(x, xn, n, d, cent, cnorm, maxcn, nc, moved, nm, mcent, mnorm,
+                                    tile, gbuf, assign, ub, lb, na, o.stop);
         } else {
-            kmeans_assign(x, n, d, cent, cnorm, nc, tile, bd, na);
+            kmeans_assign(x, n, d, cent, cnorm, nc, tile, bd, na, o.stop);
             S->recomputed += n;
         }
+        if (mx_stopped(o.stop)) break;
         int64_t changed = 0;
         for (int64_t i = 0; i < n; i++) {
             changed += na[i] != assign[i];
@@ -620,6 +628,7 @@ mx_status mx_kmeans_ex(const float *x, int64_t n, int64_t d, int64_t nc, int max
                       large ? drift : NULL);
     }
     S->lloyd_s = now_s() - t1;
+    if (mx_stopped(o.stop)) st = mx_error(MX_ERR_INTERRUPTED, "k-means interrupted");
 done:
     mx_free(cent);
     mx_free(cnorm);
@@ -654,6 +663,11 @@ mx_status mx_kmeans(const float *x, int64_t n, int64_t d, int64_t nc, int max_it
 
 mx_status mx_utilization(const float *q, int64_t nq, const float *x, int64_t nx, int64_t d,
                          double *out) {
+    return mx_utilization_stop(q, nq, x, nx, d, out, NULL);
+}
+
+mx_status mx_utilization_stop(const float *q, int64_t nq, const float *x, int64_t nx, int64_t d,
+                              double *out, volatile const int *stop) {
     if (nq <= 0 || nx <= 0 || d <= 0 || !q || !x || !out)
         return mx_error(MX_ERR_ARG,
                         "mx_utilization: expected non-empty Q and X (nq=%lld "
@@ -669,7 +683,11 @@ mx_status mx_utilization(const float *q, int64_t nq, const float *x, int64_t nx,
     }
     row_sqnorms(q, nq, d, qn);
     row_sqnorms(x, nx, d, xn);
-    nearest_rows(q, nq, d, x, xn, 0, nx, tile, best, NULL);
+    nearest_rows(q, nq, d, x, xn, 0, nx, tile, best, NULL, stop);
+    if (mx_stopped(stop)) {
+        st = mx_error(MX_ERR_INTERRUPTED, "utilization interrupted");
+        goto done;
+    }
     double s = 0;
     for (int64_t i = 0; i < nq; i++) {
         double t = (double)qn[i] + best[i];
@@ -688,6 +706,12 @@ done:
 
 mx_status mx_align_uniform(const float *x, const int64_t *labels, int64_t n, int64_t d, double t,
                            double *alignment, double *uniformity) {
+    return mx_align_uniform_stop(x, labels, n, d, t, alignment, uniformity, NULL);
+}
+
+mx_status mx_align_uniform_stop(const float *x, const int64_t *labels, int64_t n, int64_t d,
+                                double t, double *alignment, double *uniformity,
+                                volatile const int *stop) {
     if (n < 2 || d <= 0 || !x)
         return mx_error(MX_ERR_ARG, "mx_align_uniform: expected n >= 2 rows (n=%lld)",
                         (long long)n);
@@ -750,7 +774,7 @@ mx_status mx_align_uniform(const float *x, const int64_t *labels, int64_t n, int
             for (int64_t i0 = 0; i0 < n; i0 += TILE_ROWS) {
                 int64_t m = MX_MIN(TILE_ROWS, n - i0);
                 float *tp = tile + (size_t)omp_get_thread_num() * TILE_SIZE;
-                for (int64_t j0 = i0; j0 < n; j0 += TILE_COLS) {
+                for (int64_t j0 = i0; j0 < n && !mx_stopped(stop); j0 += TILE_COLS) {
                     int64_t w = MX_MIN(TILE_COLS, n - j0);
                     mx_sgemm(0, 1, m, w, d, 1.0f, x + i0 * d, d, x + j0 * d, d, 0.0f, tp, w);
                     for (int64_t r = 0; r < m; r++) {
@@ -766,7 +790,10 @@ mx_status mx_align_uniform(const float *x, const int64_t *labels, int64_t n, int
             }
             double tot = 0;
             for (int64_t i = 0; i < n; i++) tot += rs[i];
-            *uniformity = log(tot / ((double)n * (double)(n - 1) / 2));
+            if (mx_stopped(stop))
+                st = mx_error(MX_ERR_INTERRUPTED, "uniformity interrupted");
+            else
+                *uniformity = log(tot / ((double)n * (double)(n - 1) / 2));
         }
         free(rs);
         mx_free(tile);

@@ -124,6 +124,10 @@ mx_status mx_ckpt_set_meta(mx_ckpt *c, const char *key, const char *value) {
 }
 
 mx_status mx_ckpt_save(const mx_ckpt *c, const char *path) {
+    return mx_ckpt_save_fault(c, path, 0);
+}
+
+mx_status mx_ckpt_save_fault(const mx_ckpt *c, const char *path, int kill_midway) {
     if (!c || !path) return mx_error(MX_ERR_ARG, "mx_ckpt_save: NULL argument");
     for (size_t i = 0; i < c->n_meta; i++)
         if (strcmp(c->meta[2 * i], MX_CKPT_FORMAT_KEY) == 0)
@@ -143,7 +147,7 @@ mx_status mx_ckpt_save(const mx_ckpt *c, const char *path) {
     meta[0] = MX_CKPT_FORMAT_KEY;
     meta[1] = MX_CKPT_FORMAT;
     for (size_t i = 0; i < 2 * c->n_meta; i++) meta[2 + i] = c->meta[i];
-    mx_status s = mx_st_write(path, v, c->n, meta, c->n_meta + 1);
+    mx_status s = mx_st_write_fault(path, v, c->n, meta, c->n_meta + 1, kill_midway);
     free(v);
     free(meta);
     return s;

@@ -22,4 +22,11 @@ int mx_io_numel(int ndim, const int64_t *shape, int64_t *numel);
 /* Writes "(2, 3)" style shape text into buf (for messages). */
 const char *mx_io_shape_str(char *buf, size_t cap, int ndim, const int64_t *shape);
 
+/* Fault injection for the trainer's fault tests (never called otherwise): mx_st_write /
+ * mx_ckpt_save that, when kill_midway is non-zero, flush half the tensors into the temporary
+ * file and raise SIGKILL, as a crash in the middle of a checkpoint write would. */
+mx_status mx_st_write_fault(const char *path, const mx_tensor_view *tensors, size_t n,
+                            const char *const *meta, size_t n_meta, int kill_midway);
+mx_status mx_ckpt_save_fault(const mx_ckpt *c, const char *path, int kill_midway);
+
 #endif

@@ -3,6 +3,7 @@
  * Layout: "\x93NUMPY" major minor | header length (u16 LE in v1, u32 LE in v2/v3) | header: a
  * Python dict literal {'descr': '<f4', 'fortran_order': False, 'shape': (N, D), } padded with
  * spaces and ended by '\n' | raw data. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,8 +268,9 @@ mx_status mx_npy_write(const char *path, mx_dtype dtype, int ndim, const int64_t
     int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(hdr, 1, hl, fp) == hl &&
              (nbytes == 0 || fwrite(data, 1, nbytes, fp) == nbytes);
     if (!ok) {
-        mx_atomic_abort(af);
-        return mx_error(MX_ERR_IO, "%s: write failed (disk full?)", path);
+        int err = errno;
+        mx_atomic_abort(af); /* removes the temporary file */
+        return mx_error(MX_ERR_IO, "%s: write failed: %s", path, strerror(err));
     }
     return mx_atomic_commit(af);
 }

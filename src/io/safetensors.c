@@ -3,6 +3,8 @@
  * File layout: u64 LE header length N | N bytes of JSON header (may be space padded) | data.
  * The header is parsed with json-c in strict mode; the checks json-c does not do (duplicate
  * keys, exact entry fields, tiling of the byte ranges, file size) are done here. */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -673,6 +675,11 @@ static mx_status build_header(const char *path, const mx_tensor_view *t, size_t 
 
 mx_status mx_st_write(const char *path, const mx_tensor_view *tensors, size_t n,
                       const char *const *meta, size_t n_meta) {
+    return mx_st_write_fault(path, tensors, n, meta, n_meta, 0);
+}
+
+mx_status mx_st_write_fault(const char *path, const mx_tensor_view *tensors, size_t n,
+                            const char *const *meta, size_t n_meta, int kill_midway) {
     if (!path || (n && !tensors) || (n_meta && !meta))
         return mx_error(MX_ERR_ARG, "mx_st_write: NULL argument");
     char *hdr = NULL;
@@ -688,13 +695,19 @@ mx_status mx_st_write(const char *path, const mx_tensor_view *tensors, size_t n,
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hl >> (8 * i));
     int ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(hdr, 1, hl, fp) == hl;
-    for (size_t i = 0; ok && i < n; i++)
+    for (size_t i = 0; ok && i < n; i++) {
+        if (kill_midway && i == n / 2) { /* fault tests: die with half the tensors on disk */
+            fflush(fp);
+            raise(SIGKILL);
+        }
         ok = tensors[i].nbytes == 0 ||
              fwrite(tensors[i].data, 1, tensors[i].nbytes, fp) == tensors[i].nbytes;
+    }
     free(hdr);
     if (!ok) {
-        mx_atomic_abort(af);
-        return mx_error(MX_ERR_IO, "%s: write failed (disk full?)", path);
+        int err = errno;
+        mx_atomic_abort(af); /* removes the temporary file */
+        return mx_error(MX_ERR_IO, "%s: write failed: %s", path, strerror(err));
     }
     return mx_atomic_commit(af);
 }

@@ -7,6 +7,7 @@
 #include "core/core_impl.h"
 #include "metrix/gemm.h"
 #include "metrix/plot.h"
+#include "plot/plot_impl.h"
 
 /* Subspace size: the top-2 axes converge at rate lambda_9 / lambda_2. */
 #define PCA_BLOCK 8
@@ -16,6 +17,8 @@
  * accurate), or when theta_0, theta_1 stop changing (nearly equal eigenvalues: any basis of their
  * plane is as good, and the residual would converge very slowly). */
 #define PCA_TOL 1e-7
+/* Covariance columns per GEMM call when d is large (a stop request is seen between calls). */
+#define PCA_COV_COLS 64
 
 /* Cyclic Jacobi eigen-decomposition of the symmetric m x m matrix a (destroyed). On return
  * w[j] are the eigenvalues sorted in decreasing order and column j of v (m x m, row-major) the
@@ -148,6 +151,11 @@ static void project(const float *emb, int64_t n, int64_t d, const double *mean, 
 }
 
 mx_status mx_pca_2d(const float *emb, int64_t n, int64_t d, float *out_xy, double explained[2]) {
+    return mx_pca_2d_stop(emb, n, d, out_xy, explained, NULL);
+}
+
+mx_status mx_pca_2d_stop(const float *emb, int64_t n, int64_t d, float *out_xy, double explained[2],
+                         volatile const int *stop) {
     MX_TRY(check_args("mx_pca_2d", emb, n, d, out_xy));
     const int k = (int)MX_MIN(d, PCA_BLOCK);
     double *mean = malloc((size_t)d * sizeof *mean);
@@ -165,11 +173,14 @@ mx_status mx_pca_2d(const float *emb, int64_t n, int64_t d, float *out_xy, doubl
     column_means(emb, n, d, mean);
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < d; j++) xc[i * d + j] = (float)(emb[i * d + j] - mean[j]);
-    /* C (d x d) = Xc^T Xc / (n - 1) */
-    mx_sgemm(1, 0, d, d, n, 1.0f / (float)(n - 1), xc, d, xc, d, 0.0f, cf, d);
+    /* C (d x d) = Xc^T Xc / (n - 1), PCA_COV_COLS columns C[:, j0 .. j0+w) per call */
+    for (int64_t j0 = 0; j0 < d && !mx_stopped(stop); j0 += PCA_COV_COLS) {
+        int64_t w = MX_MIN(PCA_COV_COLS, d - j0);
+        mx_sgemm(1, 0, d, w, n, 1.0f / (float)(n - 1), xc, d, xc + j0, d, 0.0f, cf + j0, d);
+    }
     double trace = 0.0;
-    for (int64_t i = 0; i < d; i++)
-        for (int64_t j = 0; j < d; j++) /* symmetrise the float result */
+    for (int64_t i = 0; i < d && !mx_stopped(stop); i++) /* (strided: seconds at d = 8192) */
+        for (int64_t j = 0; j < d; j++)                  /* symmetrise the float result */
             c[i * d + j] = 0.5 * ((double)cf[i * d + j] + (double)cf[j * d + i]);
     for (int64_t i = 0; i < d; i++) trace += c[i * d + i];
 
@@ -179,10 +190,11 @@ mx_status mx_pca_2d(const float *emb, int64_t n, int64_t d, float *out_xy, doubl
     orthonormalize(v, d, k);
     double h[PCA_BLOCK * PCA_BLOCK], q[PCA_BLOCK * PCA_BLOCK], theta[PCA_BLOCK];
     double prev[2] = {-1.0, -1.0};
-    for (int it = 0; it < PCA_MAX_ITER; it++) {
+    for (int it = 0; it < PCA_MAX_ITER && !mx_stopped(stop); it++) {
         /* Z = C V (d x k), H = V^T Z (k x k) */
 #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < d; r++) {
+            if (mx_stopped(stop)) continue; /* z is discarded below */
             double acc[PCA_BLOCK] = {0};
             for (int64_t t = 0; t < d; t++) {
                 double crt = c[r * d + t];
@@ -228,6 +240,10 @@ mx_status mx_pca_2d(const float *emb, int64_t n, int64_t d, float *out_xy, doubl
         prev[1] = theta[1];
         memcpy(v, zr, (size_t)(d * k) * sizeof *v);
         orthonormalize(v, d, k);
+    }
+    if (mx_stopped(stop)) {
+        st = mx_error(MX_ERR_INTERRUPTED, "PCA interrupted");
+        goto done;
     }
     fix_sign(vr, d, k);
     fix_sign(vr + 1, d, k);

@@ -91,8 +91,77 @@ static void set_lr_for_epoch(mx_trainer *t) {
     mx_model_set_trunk_frozen(t->model, frozen);
 }
 
+/* Saves checkpoint_last at the current step and returns MX_ERR_INTERRUPTED. */
+static mx_status interrupted(mx_trainer *t, const mx_train_callbacks *cb, const char *where) {
+    MX_TRY(mx_tr_ckpt_save(t, "checkpoint_last.safetensors"));
+    mx_tr_say(cb,
+              "interrupted %s: saved %s/checkpoint_last.safetensors (epoch %" PRId64
+              ", step %" PRId64 "); continue with: metrix train --resume %s",
+              where, t->dir, t->epoch + 1, t->step_in_epoch, t->dir);
+    return mx_error(MX_ERR_INTERRUPTED, "training interrupted%s%s; checkpoint saved in %s",
+                    where[0] ? " " : "", where, t->dir);
+}
+
+/* The epoch's validation / test evaluation into e; on a stop request the epoch is rolled back
+ * to "all steps done, not evaluated" (t->epoch - 1, step_in_epoch = steps_done) and saved, so
+ * that a resume evaluates it and continues exactly. */
+static mx_status evaluate_epoch(mx_trainer *t, const mx_train_callbacks *cb, int64_t steps_done,
+                                mx_epoch_summary *e) {
+    mx_status s = MX_OK;
+    mx_eval_report r;
+    mx_tr_fault_hit(t, MX_TR_FAULT_EVAL_SIGTERM);
+    mx_tr_evalset es; /* validation, then test (In-Shop: query against gallery) */
+    if (mx_tr_evalset_of(t, MX_SPLIT_VAL, &es)) {
+        s = mx_tr_evaluate(t, &es, NULL, 0, 0, &r, NULL, NULL);
+        if (s == MX_OK) e->val_r1 = r.recall[0], e->val_map_r = r.map_at_r;
+    }
+    int test = t->cfg.eval_test && mx_tr_evalset_of(t, MX_SPLIT_TEST, &es);
+    if (s == MX_OK && test) {
+        s = mx_tr_evaluate(t, &es, NULL, 0, 0, &r, NULL, NULL);
+        if (s == MX_OK) e->test_r1 = r.recall[0], e->test_map_r = r.map_at_r;
+    }
+    if (s == MX_OK) {
+        if (t->ds_val) t->hist_val_r1[t->epoch - 1] = e->val_r1;
+        if (test) t->hist_test_r1[t->epoch - 1] = e->test_r1;
+    } else if (s == MX_ERR_INTERRUPTED) {
+        t->epoch--;
+        t->hist_loss[t->epoch] = NAN;
+        t->step_in_epoch = steps_done;
+        return interrupted(t, cb, "during the epoch's evaluation");
+    }
+    return s;
+}
+
+/* log.csv row, then checkpoint_best (if best) and checkpoint_last: the epoch is committed when
+ * checkpoint_last is renamed into place. The row goes first (fsynced) so that a committed epoch
+ * always has its row; a row whose checkpoint fails is cut off again here, and one left by a
+ * crash before the commit is cut off by the resume (see trainer_rundir.c). */
+static mx_status commit_epoch(mx_trainer *t, const mx_epoch_summary *e) {
+    int64_t log_size = 0;
+    MX_TRY(mx_tr_write_log_row(t, e, &log_size));
+    mx_tr_fault_hit(t, MX_TR_FAULT_LOG_ROW);
+    mx_status s = MX_OK;
+    if (e->best) {
+        s = mx_tr_ckpt_save(t, "checkpoint_best.safetensors");
+        if (s == MX_OK) mx_tr_fault_hit(t, MX_TR_FAULT_CKPT_DONE);
+    }
+    if (s == MX_OK) s = mx_tr_ckpt_save(t, "checkpoint_last.safetensors");
+    if (s != MX_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", mx_errmsg());
+        mx_status cut = mx_tr_log_truncate(t, log_size);
+        return mx_error(s, "%s; the run stays at epoch %" PRId64 " (its checkpoint_last%s)", msg,
+                        t->epoch - 1,
+                        cut == MX_OK ? " and log.csv are intact"
+                                     : " is intact; log.csv is cut back on --resume");
+    }
+    mx_tr_fault_hit(t, MX_TR_FAULT_CKPT_DONE);
+    return MX_OK;
+}
+
 mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile const int *stop) {
     const mx_train_config *c = &t->cfg;
+    t->stop = stop;
     int64_t steps = mx_loader_batches(t->loader);
     if (c->max_steps_per_epoch > 0 && steps > c->max_steps_per_epoch)
         steps = c->max_steps_per_epoch;
@@ -110,15 +179,7 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
         double t0 = mx_tr_now();
         int64_t done_here = 0;
         while (t->step_in_epoch < steps) {
-            if (stop && *stop) {
-                MX_TRY(mx_tr_ckpt_save(t, "checkpoint_last.safetensors"));
-                mx_tr_say(cb,
-                          "interrupted: saved %s/checkpoint_last.safetensors (epoch %" PRId64
-                          ", step %" PRId64 "); continue with: metrix train --resume %s",
-                          t->dir, t->epoch + 1, t->step_in_epoch, t->dir);
-                return mx_error(MX_ERR_INTERRUPTED, "training interrupted; checkpoint saved in %s",
-                                t->dir);
-            }
+            if (mx_stopped(stop)) return interrupted(t, cb, "");
             MX_TRY(mx_loader_next(t->loader, t->images, t->labels, &n));
             if (n == 0) break;
             mx_loss_result res;
@@ -154,24 +215,13 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
                               NAN,
                               NAN,
                               0};
+        int64_t steps_done = t->step_in_epoch;
         t->hist_loss[t->epoch] = e.loss;
         t->epoch++;
         t->step_in_epoch = 0;
         int last = t->epoch == c->epochs;
         int evaluate = (c->eval_every > 0 && t->epoch % c->eval_every == 0) || last;
-        mx_tr_evalset es; /* validation, then test (In-Shop: query against gallery) */
-        if (evaluate && mx_tr_evalset_of(t, MX_SPLIT_VAL, &es)) {
-            mx_eval_report r;
-            MX_TRY(mx_tr_evaluate(t, &es, NULL, 0, 0, &r, NULL, NULL));
-            e.val_r1 = r.recall[0], e.val_map_r = r.map_at_r;
-            t->hist_val_r1[t->epoch - 1] = e.val_r1;
-        }
-        if (evaluate && c->eval_test && mx_tr_evalset_of(t, MX_SPLIT_TEST, &es)) {
-            mx_eval_report r;
-            MX_TRY(mx_tr_evaluate(t, &es, NULL, 0, 0, &r, NULL, NULL));
-            e.test_r1 = r.recall[0], e.test_map_r = r.map_at_r;
-            t->hist_test_r1[t->epoch - 1] = e.test_r1;
-        }
+        if (evaluate) MX_TRY(evaluate_epoch(t, cb, steps_done, &e));
         /* model selection on the validation split only; without one the last epoch is "best" */
         double metric = t->ds_val ? e.val_r1 : (double)t->epoch;
         if (isfinite(metric) && metric > t->best_metric) {
@@ -179,11 +229,21 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
             t->best_epoch = t->epoch;
             e.best = 1;
         }
-        MX_TRY(mx_tr_write_log_row(t, &e));
-        MX_TRY(mx_tr_ckpt_save(t, "checkpoint_last.safetensors"));
-        if (e.best) MX_TRY(mx_tr_ckpt_save(t, "checkpoint_best.safetensors"));
+        MX_TRY(commit_epoch(t, &e));
         MX_TRY(mx_tr_write_curves(t));
         if (cb && cb->epoch_end) cb->epoch_end(cb->user, &e);
     }
-    return mx_tr_final_report(t, cb);
+    mx_tr_fault_hit(t, MX_TR_FAULT_REPORT_SIGTERM);
+    mx_status s = mx_tr_final_report(t, cb);
+    if (s == MX_ERR_INTERRUPTED) {
+        mx_tr_say(cb,
+                  "interrupted during the final report: the training is complete and its "
+                  "checkpoints are intact; redo the report with: metrix train --resume %s",
+                  t->dir);
+        return mx_error(MX_ERR_INTERRUPTED,
+                        "interrupted during the final report; the checkpoints in %s are "
+                        "complete (--resume redoes the report)",
+                        t->dir);
+    }
+    return s;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/io_impl.h"
 #include "train/trainer_impl.h"
 
 /* ---- checkpoints ------------------------------------------------------------------------- */
@@ -54,8 +55,13 @@ mx_status mx_tr_ckpt_save(mx_trainer *t, const char *name) {
     if (s == MX_OK) s = mx_ckpt_add_i64(c, "train.step_in_epoch", t->step_in_epoch);
     if (s == MX_OK) s = mx_ckpt_add_i64(c, "train.best_epoch", t->best_epoch);
     if (s == MX_OK) s = mx_ckpt_add_rng(c, "train.rng_mix", &t->rng_mix);
+    /* the last epoch's sampled mixed embeddings (utilization in the final report), so that a
+     * run resumed in or after its last epoch reports the same (n_util_mixed x d) */
+    int64_t um_shape[2] = {t->n_util_mixed, t->d};
+    if (s == MX_OK && t->n_util_mixed > 0)
+        s = mx_ckpt_add(c, "train.util_mixed", MX_DTYPE_F32, 2, um_shape, t->util_mixed);
     if (s == MX_OK) s = mx_ckpt_set_meta(c, "backbone", t->cfg.backbone);
-    if (s == MX_OK) s = mx_ckpt_save(c, path);
+    if (s == MX_OK) s = mx_ckpt_save_fault(c, path, mx_tr_fault_hit(t, MX_TR_FAULT_CKPT_WRITE));
     mx_ckpt_free(c);
     return s;
 }
@@ -88,7 +94,15 @@ mx_status mx_tr_ckpt_load(mx_trainer *t, const char *path) {
         s = mx_st_read_raw(st, name, e.type == MX_OPTIM_STATE_F32 ? MX_DTYPE_F32 : MX_DTYPE_I64, 1,
                            &e.numel, e.data);
     }
-    int64_t hist_shape = t->cfg.epochs, four = 4;
+    /* the history as long as the run's epochs when the checkpoint was saved: a run extended by
+     * `--resume --epochs` has more (its config.json is rewritten before the next checkpoint) */
+    const mx_tensor_view *hv = s == MX_OK ? mx_st_find(st, "train.hist_loss") : NULL;
+    int64_t hist_shape = hv && hv->ndim == 1 ? hv->shape[0] : 0, four = 4;
+    if (s == MX_OK && (hist_shape < 1 || hist_shape > t->cfg.epochs))
+        s = mx_error(MX_ERR_SHAPE,
+                     "%s: train.hist_loss: expected a history of 1 to %d epochs (the run's "
+                     "epochs), got %s",
+                     path, t->cfg.epochs, hv ? "another shape" : "none");
     double acc[4];
     if (s == MX_OK)
         s = mx_st_read_raw(st, "train.hist_loss", MX_DTYPE_F64, 1, &hist_shape, t->hist_loss);
@@ -101,12 +115,20 @@ mx_status mx_tr_ckpt_load(mx_trainer *t, const char *path) {
     if (s == MX_OK) s = mx_ckpt_read_i64(st, "train.step_in_epoch", &t->step_in_epoch);
     if (s == MX_OK) s = mx_ckpt_read_i64(st, "train.best_epoch", &t->best_epoch);
     if (s == MX_OK) s = mx_ckpt_read_rng(st, "train.rng_mix", &t->rng_mix);
+    const mx_tensor_view *um = s == MX_OK ? mx_st_find(st, "train.util_mixed") : NULL;
+    t->n_util_mixed = 0;
+    if (um &&
+        (um->ndim != 2 || um->shape[0] < 0 || um->shape[0] > MX_UTIL_MIXED_CAP || !t->util_mixed))
+        s = mx_error(MX_ERR_SHAPE, "%s: train.util_mixed: expected at most %d rows of %d", path,
+                     MX_UTIL_MIXED_CAP, t->d);
+    if (s == MX_OK && um) {
+        int64_t shape[2] = {um->shape[0], t->d};
+        s = mx_st_read_f32(st, "train.util_mixed", 2, shape, t->util_mixed);
+        if (s == MX_OK) t->n_util_mixed = um->shape[0];
+    }
     if (s == MX_OK) {
         t->acc_loss = acc[0], t->acc_clean = acc[1], t->acc_mixed = acc[2], t->best_metric = acc[3];
     }
     mx_st_free(st);
     return s;
 }
-
-/* Reopens run_dir with its config.json and the named checkpoint. The per-epoch history was saved
- * with the run's original epoch count; a run extended to more epochs gets longer arrays. */

@@ -21,6 +21,12 @@ mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int
     mx_status s = mx_loader_start_epoch(ld, 0);
     int64_t done = 0, n = 0;
     while (s == MX_OK) {
+        if (mx_stopped(t->stop)) {
+            s = mx_error(MX_ERR_INTERRUPTED,
+                         "embedding interrupted after %" PRId64 " of %" PRId64 " examples", done,
+                         mx_dataset_size(ds));
+            break;
+        }
         s = mx_loader_next(ld, t->images, labels + done, &n);
         if (s != MX_OK || n == 0) break;
         s = mx_model_forward(t->model, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, t->images, n,
@@ -118,6 +124,7 @@ mx_status mx_tr_evaluate(mx_trainer *t, const mx_tr_evalset *es, const float *tr
     mx_eval_config ec = mx_train_eval_config(t->cfg.dataset);
     ec.nmi = full;
     ec.align_uniform = full;
+    ec.stop = t->stop;
     mx_rng r;
     mx_rng_seed(&r, t->cfg.seed ^ 0xe7a1);
     if (s == MX_OK && es->gallery)

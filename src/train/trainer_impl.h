@@ -6,7 +6,9 @@
  *   trainer_eval.c    embedding and evaluating a split (leave-one-out or query/gallery)
  *   trainer_ckpt.c    checkpoint save / load
  *   trainer_report.c  log.csv, curves, the final report and its plots
- *   trainer_retrievals.c  the retrieval picture (retrievals.png) */
+ *   trainer_retrievals.c  the retrieval picture (retrievals.png)
+ *   trainer_rundir.c  the run directory's integrity: lock, write probe, stale temp files, log.csv
+ *                     cut back to the checkpointed epochs, fault injection for the fault tests */
 #ifndef MX_TRAINER_IMPL_H
 #define MX_TRAINER_IMPL_H
 
@@ -86,6 +88,23 @@ struct mx_trainer {
     double *hist_loss, *hist_val_r1, *hist_test_r1; /* per epoch (cfg.epochs) */
 
     char report_text[8192];
+
+    /* cancellation: set by mx_trainer_run / mx_trainer_set_stop, checked by every long phase */
+    volatile const int *stop;
+    int lock_fd; /* the run directory, flock()ed while the trainer trains in it (-1: none) */
+    /* fault injection (trainer_rundir.c): SIGKILL at the fault_n-th event of kind fault_kind */
+    int fault_kind;
+    int64_t fault_n, fault_seen[6];
+};
+
+/* fault-injection points (MX_FAULT_INJECT=<name>:<n>, see trainer_fault.h) */
+enum {
+    MX_TR_FAULT_NONE,
+    MX_TR_FAULT_CKPT_WRITE,
+    MX_TR_FAULT_LOG_ROW,
+    MX_TR_FAULT_CKPT_DONE,
+    MX_TR_FAULT_EVAL_SIGTERM,
+    MX_TR_FAULT_REPORT_SIGTERM
 };
 
 /* ---- shared helpers (trainer.c) ---------------------------------------------------------- */
@@ -129,12 +148,29 @@ int mx_tr_evalset_of(const mx_trainer *t, mx_split split, mx_tr_evalset *es);
 mx_status mx_tr_evaluate(mx_trainer *t, const mx_tr_evalset *es, const float *train,
                          int64_t n_train, int full, mx_eval_report *rep, float **emb_out,
                          int64_t **lab_out);
-/* trainer_report.c */
-mx_status mx_tr_write_log_row(mx_trainer *t, const mx_epoch_summary *e);
+/* trainer_report.c: appends (and fsyncs) a row; *size_before (may be NULL) receives the file's
+ * size before it, for mx_tr_log_truncate */
+mx_status mx_tr_write_log_row(mx_trainer *t, const mx_epoch_summary *e, int64_t *size_before);
 mx_status mx_tr_write_curves(mx_trainer *t);
 mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb);
 /* trainer_retrievals.c: <run>/retrievals.png of the test split; test_emb: its embeddings when
  * already computed (leave-one-out splits), else NULL */
 mx_status mx_tr_final_retrievals(mx_trainer *t, const float *test_emb);
+/* trainer_rundir.c */
+/* Takes an exclusive flock on the run directory (one trainer per run) and checks that it is
+ * writable by creating and removing a probe file; clear errors for both. */
+mx_status mx_tr_dir_acquire(mx_trainer *t);
+/* Removes stale "<run file>.tmp.<suffix>" temp files left by a killed writer (our own names
+ * only: the run's checkpoints, config, log, report and plots). Call with the lock held. What
+ * it repairs is logged as a warning (the next two too). */
+mx_status mx_tr_dir_clean_temps(mx_trainer *t);
+/* Rewrites log.csv atomically with only its header and the complete rows of epochs <= max_epoch
+ * (the checkpointed history); a missing log.csv is left missing. */
+mx_status mx_tr_log_cut(mx_trainer *t, int64_t max_epoch);
+/* Cuts log.csv back to size bytes (undoes a row whose checkpoint could not be written). */
+mx_status mx_tr_log_truncate(mx_trainer *t, int64_t size);
+/* Fault injection: counts an event of kind k and, at the armed one, raises SIGKILL (SIGTERM for
+ * the *_SIGTERM kinds; ckpt_write returns 1 and the writer dies half-way). */
+int mx_tr_fault_hit(mx_trainer *t, int kind);
 
 #endif

@@ -5,25 +5,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "eval/eval_impl.h"
+#include "plot/plot_impl.h"
 #include "train/trainer_impl.h"
 
 /* ---- epoch bookkeeping ------------------------------------------------------------------- */
 
-mx_status mx_tr_write_log_row(mx_trainer *t, const mx_epoch_summary *e) {
+mx_status mx_tr_write_log_row(mx_trainer *t, const mx_epoch_summary *e, int64_t *size_before) {
     char path[1100];
     mx_tr_path(t, "log.csv", path, sizeof path);
-    int fresh = access(path, F_OK) != 0;
+    struct stat sb;
+    int64_t before = stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
+    if (size_before) *size_before = before;
     FILE *f = fopen(path, "ab");
     if (!f) return mx_error(MX_ERR_IO, "%s: cannot append: %s", path, strerror(errno));
-    if (fresh)
+    if (before == 0)
         fprintf(f, "epoch,loss,loss_clean,loss_mixed,lr,seconds,images_per_s,trunk_frozen,val_r1,"
                    "val_map_r,test_r1,test_map_r,best\n");
     fprintf(f, "%d,%.6f,%.6f,%.6f,%.6g,%.2f,%.1f,%d,%.4f,%.4f,%.4f,%.4f,%d\n", e->epoch, e->loss,
             e->loss_clean, e->loss_mixed, e->lr, e->seconds, e->images_per_s, e->trunk_frozen,
             e->val_r1, e->val_map_r, e->test_r1, e->test_map_r, e->best);
-    if (fclose(f) != 0) return mx_error(MX_ERR_IO, "%s: write failed", path);
+    /* on disk before the epoch's checkpoint is committed (see trainer_rundir.c) */
+    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int err = ok ? 0 : errno;
+    if (fclose(f) != 0 && ok) ok = 0, err = errno;
+    if (!ok) {
+        /* no torn row (best effort: a resume cuts the log back to the checkpoint anyway) */
+        int cut = truncate(path, (off_t)before);
+        return mx_error(MX_ERR_IO, "%s: cannot append epoch %d's row: %s%s", path, e->epoch,
+                        strerror(err), cut == 0 ? "" : " (and cannot cut the torn row)");
+    }
     return MX_OK;
 }
 
@@ -85,7 +99,7 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
                 memcpy(q, te, sizeof(float) * (size_t)(nq * t->d));
                 mx_eval_normalize(q, nq, t->d);
                 mx_eval_normalize(x, nx, t->d);
-                s = mx_utilization(q, nq, x, nx, t->d, &util_mixed);
+                s = mx_utilization_stop(q, nq, x, nx, t->d, &util_mixed, t->stop);
             }
             mx_free(q);
             mx_free(x);
@@ -139,7 +153,8 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
                         names[k] = ids[k];
                     }
                 }
-            s = mx_pca_2d(te, n, t->d, xy, NULL);
+            mx_tr_say(cb, "drawing the PCA map of the test embeddings");
+            s = mx_pca_2d_stop(te, n, t->d, xy, NULL, t->stop);
             if (s == MX_OK)
                 s = mx_plot_scatter(path,
                                     es.set ? "Test embeddings (PCA), unseen classes"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "train/trainer_impl.h"
 
@@ -318,12 +319,14 @@ mx_status mx_trainer_create(const mx_train_config *cfg, const char *run_dir, mx_
                         run_dir, run_dir);
     mx_trainer *t = calloc(1, sizeof *t);
     if (!t) return mx_error(MX_ERR_NOMEM, "trainer");
+    t->lock_fd = -1;
     t->cfg = *cfg;
     snprintf(t->dir, sizeof t->dir, "%s", run_dir);
     mx_threads_set(cfg->threads);
     mx_status s = mx_tr_build(t);
     if (s == MX_OK && mkdir(run_dir, 0777) != 0)
         s = mx_error(MX_ERR_IO, "%s: cannot create run directory: %s", run_dir, strerror(errno));
+    if (s == MX_OK) s = mx_tr_dir_acquire(t);
     if (s == MX_OK) s = mx_tr_write_config(t);
     if (s != MX_OK) {
         mx_trainer_free(t);
@@ -363,7 +366,12 @@ void mx_trainer_free(mx_trainer *t) {
     mx_mix_head_free(t->mhead);
     mx_free(t->util_mixed);
     free(t->hist_loss);
+    if (t->lock_fd >= 0) close(t->lock_fd); /* releases the run directory's lock */
     free(t);
+}
+
+void mx_trainer_set_stop(mx_trainer *t, volatile const int *stop) {
+    if (t) t->stop = stop;
 }
 
 const mx_train_config *mx_trainer_config(const mx_trainer *t) {
@@ -374,13 +382,38 @@ const char *mx_trainer_report_text(const mx_trainer *t) {
     return t->report_text;
 }
 
-static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, mx_trainer **out) {
+/* config.json of run_dir into *cfg, with what to do when it is missing or damaged. */
+static mx_status load_run_config(const char *run_dir, mx_train_config *cfg) {
+    char path[1100];
+    struct stat st;
+    if (stat(run_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return mx_error(MX_ERR_IO, "%s: no such run directory", run_dir);
+    snprintf(path, sizeof path, "%s/config.json", run_dir);
+    if (stat(path, &st) != 0 && errno == ENOENT)
+        return mx_error(MX_ERR_IO,
+                        "%s: missing: the run was stopped before it was set up, so nothing was "
+                        "trained; remove %s and start the run again",
+                        path, run_dir);
+    mx_status s = mx_train_config_load(cfg, path);
+    if (s == MX_OK) s = mx_train_config_validate(cfg);
+    if (s != MX_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", mx_errmsg());
+        return mx_error(s,
+                        "%s (the run's config.json is damaged: restore it from a copy of the "
+                        "run, or remove %s and train again)",
+                        msg, run_dir);
+    }
+    return MX_OK;
+}
+
+/* resume: the run's checkpoint, or none yet (a fresh start) */
+static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, int resume,
+                          mx_trainer **out) {
     *out = NULL;
     char path[1100];
     mx_train_config cfg = mx_train_config_default();
-    snprintf(path, sizeof path, "%s/config.json", run_dir);
-    MX_TRY(mx_train_config_load(&cfg, path));
-    MX_TRY(mx_train_config_validate(&cfg));
+    MX_TRY(load_run_config(run_dir, &cfg));
     int saved_epochs = cfg.epochs;
     int E = epochs > 0 ? epochs : saved_epochs;
     if (E < saved_epochs)
@@ -390,17 +423,27 @@ static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, mx_
                         E, saved_epochs);
     mx_trainer *t = calloc(1, sizeof *t);
     if (!t) return mx_error(MX_ERR_NOMEM, "trainer");
+    t->lock_fd = -1;
     t->cfg = cfg;
     t->cfg.epochs = E; /* sizes the history and the cosine schedule */
     snprintf(t->dir, sizeof t->dir, "%s", run_dir);
     mx_threads_set(cfg.threads);
     mx_status s = mx_tr_build(t);
-    if (s == MX_OK) {
-        snprintf(path, sizeof path, "%s/%s", run_dir, ckpt);
-        t->cfg.epochs = saved_epochs; /* the checkpoint's history length */
+    /* resume: lock, write probe and stale temp files before reading the checkpoint */
+    if (s == MX_OK && resume) s = mx_tr_dir_acquire(t);
+    if (s == MX_OK && resume) s = mx_tr_dir_clean_temps(t);
+    snprintf(path, sizeof path, "%s/%s", run_dir, ckpt);
+    struct stat st;
+    if (s == MX_OK && resume && stat(path, &st) != 0 && errno == ENOENT) {
+        mx_log(MX_LOG_WARN,
+               "%s: no checkpoint yet (the run stopped before its first one): starting it from "
+               "the beginning with its config.json",
+               run_dir);
+    } else if (s == MX_OK) {
         s = mx_tr_ckpt_load(t, path);
-        t->cfg.epochs = E;
     }
+    /* the log describes exactly the checkpointed epochs */
+    if (s == MX_OK && resume) s = mx_tr_log_cut(t, t->epoch);
     if (s == MX_OK && E != saved_epochs) s = mx_tr_write_config(t);
     if (s != MX_OK) {
         mx_trainer_free(t);
@@ -411,7 +454,7 @@ static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, mx_
 }
 
 mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out) {
-    return open_run(run_dir, epochs, "checkpoint_last.safetensors", out);
+    return open_run(run_dir, epochs, "checkpoint_last.safetensors", 1, out);
 }
 
 mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_trainer **out) {
@@ -422,5 +465,5 @@ mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_traine
         snprintf(name, sizeof name, "checkpoint_last.safetensors");
     else
         snprintf(name, sizeof name, "%s", checkpoint);
-    return open_run(run_dir, 0, name, out);
+    return open_run(run_dir, 0, name, 0, out);
 }
