@@ -315,13 +315,34 @@ void mx_model_free(mx_model *m) {
     free(m);
 }
 
-mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int w) {
-    if (n_slots < 1 || max_batch < 1 || h < 1 || w < 1)
+mx_plan_config mx_plan_config_default(int n_slots, int64_t max_batch, int h, int w) {
+    mx_plan_config pc;
+    memset(&pc, 0, sizeof pc);
+    pc.n_slots = n_slots;
+    for (int i = 0; i < MX_PLAN_MAX_SLOTS; i++) pc.max_batch[i] = max_batch;
+    pc.h = h;
+    pc.w = w;
+    return pc;
+}
+
+/* Checks pc and sets the spatial size of every tensor for an h x w input (m->th, m->tw). */
+static mx_status plan_shapes(mx_model *m, const mx_plan_config *pc) {
+    int h = pc->h, w = pc->w;
+    if (pc->n_slots < 1 || pc->n_slots > MX_PLAN_MAX_SLOTS || h < 1 || w < 1)
         return mx_error(MX_ERR_ARG,
-                        "nn: plan: expected n_slots >= 1, max_batch >= 1, h, w >= 1 "
-                        "(got %d, %lld, %d, %d)",
-                        n_slots, (long long)max_batch, h, w);
-    /* spatial sizes */
+                        "nn: plan: expected 1 <= n_slots <= %d, h, w >= 1 (got %d, %d, %d)",
+                        MX_PLAN_MAX_SLOTS, pc->n_slots, h, w);
+    for (int i = 0; i < pc->n_slots; i++) {
+        if (pc->max_batch[i] < 1)
+            return mx_error(MX_ERR_ARG, "nn: plan: slot %d: expected max_batch >= 1, got %lld", i,
+                            (long long)pc->max_batch[i]);
+        if (pc->from_stage[i] < 0 || pc->from_stage[i] >= m->n_stages)
+            return mx_error(MX_ERR_ARG,
+                            "nn: plan: slot %d: from_stage %d out of range 0..%d (%s has %d trunk "
+                            "stages)",
+                            i, pc->from_stage[i], m->n_stages - 1,
+                            mx_backbone_name(m->cfg.backbone), m->n_stages);
+    }
     m->th[0] = h;
     m->tw[0] = w;
     for (int i = 0; i < m->n_nodes; i++) {
@@ -341,11 +362,40 @@ mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int 
             m->tw[nd->out] = iw;
         }
     }
-    m->plan_h = h;
-    m->plan_w = w;
+    return MX_OK;
+}
+
+mx_status mx_model_plan_ex(mx_model *m, const mx_plan_config *pc) {
     mx_nn_plan_free(m->plan);
     m->plan = NULL;
-    return mx_nn_plan_create(m, n_slots, max_batch, &m->plan);
+    m->plan_h = m->plan_w = 0;
+    MX_TRY(plan_shapes(m, pc));
+    m->plan_h = pc->h;
+    m->plan_w = pc->w;
+    return mx_nn_plan_create(m, pc, &m->plan);
+}
+
+mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int w) {
+    if (n_slots < 1 || max_batch < 1 || h < 1 || w < 1)
+        return mx_error(MX_ERR_ARG,
+                        "nn: plan: expected n_slots >= 1, max_batch >= 1, h, w >= 1 "
+                        "(got %d, %lld, %d, %d)",
+                        n_slots, (long long)max_batch, h, w);
+    mx_plan_config pc = mx_plan_config_default(n_slots, max_batch, h, w);
+    return mx_model_plan_ex(m, &pc);
+}
+
+mx_status mx_model_plan_estimate(mx_model *m, const mx_plan_config *pc, int64_t *bytes) {
+    *bytes = 0;
+    /* the shapes are the current plan's: keep them */
+    int th[MX_NN_MAX_NODES + 1], tw[MX_NN_MAX_NODES + 1];
+    memcpy(th, m->th, sizeof th);
+    memcpy(tw, m->tw, sizeof tw);
+    mx_status s = plan_shapes(m, pc);
+    if (s == MX_OK) s = mx_nn_plan_size(m, pc, bytes);
+    memcpy(m->th, th, sizeof th);
+    memcpy(m->tw, tw, sizeof tw);
+    return s;
 }
 
 /* ---- accessors --------------------------------------------------------------------------- */
