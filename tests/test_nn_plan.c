@@ -165,7 +165,7 @@ static void test_from_stage(mx_backbone bb, int hw, int s, mx_rng *rng) {
     mx_test_compare(what, g[1], g[0], (size_t)np, 1e-6, 1e-5);
     CHECK(mx_model_forward(m, 1, MX_STAGE_INPUT, MX_STAGE_EMBED, f, N, e[1]) == MX_ERR_ARG);
     /* bad configurations */
-    part.from_stage[1] = mx_model_n_stages(m);
+    part.from_stage[1] = mx_model_n_stages(m) + 1;
     CHECK(mx_model_plan_estimate(m, &part, &bp) == MX_ERR_ARG);
     part.from_stage[1] = 0;
     part.max_batch[0] = 0;
@@ -185,5 +185,6 @@ int main(void) {
     test_equivalence(MX_BACKBONE_RESNET50, 64, &rng);
     test_from_stage(MX_BACKBONE_SMALLCNN, 12, 2, &rng);
     test_from_stage(MX_BACKBONE_RESNET18, 64, 3, &rng);
+    test_from_stage(MX_BACKBONE_RESNET18, 64, 5, &rng); /* the head alone (layer4 mixing) */
     return mx_test_finish("test_nn_plan");
 }

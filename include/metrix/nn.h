@@ -127,7 +127,7 @@ mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int 
 typedef struct mx_plan_config {
     int n_slots;                          /* 1..MX_PLAN_MAX_SLOTS */
     int64_t max_batch[MX_PLAN_MAX_SLOTS]; /* >= 1 */
-    int from_stage[MX_PLAN_MAX_SLOTS];    /* MX_STAGE_INPUT (default) .. n_stages - 1 */
+    int from_stage[MX_PLAN_MAX_SLOTS];    /* MX_STAGE_INPUT (default) .. n_stages (the head) */
     int h, w;                             /* input spatial size */
     int inference;                        /* default 0 */
 } mx_plan_config;

@@ -336,12 +336,12 @@ static mx_status plan_shapes(mx_model *m, const mx_plan_config *pc) {
         if (pc->max_batch[i] < 1)
             return mx_error(MX_ERR_ARG, "nn: plan: slot %d: expected max_batch >= 1, got %lld", i,
                             (long long)pc->max_batch[i]);
-        if (pc->from_stage[i] < 0 || pc->from_stage[i] >= m->n_stages)
+        if (pc->from_stage[i] < 0 || pc->from_stage[i] > m->n_stages)
             return mx_error(MX_ERR_ARG,
                             "nn: plan: slot %d: from_stage %d out of range 0..%d (%s has %d trunk "
                             "stages)",
-                            i, pc->from_stage[i], m->n_stages - 1,
-                            mx_backbone_name(m->cfg.backbone), m->n_stages);
+                            i, pc->from_stage[i], m->n_stages, mx_backbone_name(m->cfg.backbone),
+                            m->n_stages);
     }
     m->th[0] = h;
     m->tw[0] = w;

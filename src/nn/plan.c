@@ -128,6 +128,7 @@ static void slot_train(const mx_model *m, const mx_nn_layout *L, mx_nn_slot_layo
         S->dif_n[k] = MX_MAX(S->dif_n[k], tsz(m, t));
         S->scratch_n = MX_MAX(S->scratch_n, tsz(m, t));
     }
+    if (S->from == m->n_stages) S->scratch_n = 0; /* the head alone accumulates nothing */
 }
 
 /* Inference: a buffer is handed to a tensor when its producer runs and returned once its last
