@@ -90,10 +90,15 @@ static void test_learns_and_writes(void) {
     CHECK_OK(mx_trainer_run(t, NULL, NULL));
     const char *rep = mx_trainer_report_text(t);
     CHECK(strstr(rep, "R@1") != NULL || strstr(rep, "Recall@1") != NULL);
+    float *emb = NULL;
+    int64_t *lab = NULL, n_emb = 0;
+    int d_emb = mx_trainer_embed_dim(t);
+    CHECK_OK(mx_trainer_embed(t, MX_SPLIT_TEST, &emb, &lab, &n_emb));
     mx_trainer_free(t);
-    const char *files[] = {"config.json", "log.csv", "checkpoint_last.safetensors",
-                           "checkpoint_best.safetensors", "loss.png", "recall.png",
-                           "embeddings_pca.png", "report.txt", "report.json"};
+    const char *files[] = {
+        "config.json", "log.csv",    "checkpoint_last.safetensors", "checkpoint_best.safetensors",
+        "loss.png",    "recall.png", "embeddings_pca.png",          "report.txt",
+        "report.json"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         int ok = exists(run_path(files[i]));
         CHECK(ok);
@@ -138,6 +143,27 @@ static void test_learns_and_writes(void) {
         printf("test Recall@1 after a short run: %.4f\n", v);
         CHECK(v > 0.45);
     }
+    /* the run opened for evaluation (inference-only plan) embeds the test split as the training
+     * plan did (its last checkpoint holds the final weights); it cannot train */
+    mx_trainer *o = NULL;
+    CHECK_OK(mx_trainer_open(g_dir, "last", &o));
+    if (o && emb) {
+        float *e2 = NULL;
+        int64_t *l2 = NULL, n2 = 0;
+        CHECK_OK(mx_trainer_embed(o, MX_SPLIT_TEST, &e2, &l2, &n2));
+        CHECK(n2 == n_emb);
+        if (e2 && n2 == n_emb) {
+            mx_test_compare("opened run vs training plan: test embeddings", e2, emb,
+                            (size_t)(n2 * d_emb), 1e-5, 0);
+            CHECK(memcmp(l2, lab, sizeof(int64_t) * (size_t)n2) == 0);
+        }
+        mx_free(e2);
+        mx_free(l2);
+        CHECK(mx_trainer_run(o, NULL, NULL) == MX_ERR_ARG);
+    }
+    mx_trainer_free(o);
+    mx_free(emb);
+    mx_free(lab);
     /* an existing run directory is never overwritten */
     mx_trainer *t2 = NULL;
     CHECK(mx_trainer_create(&c, g_dir, &t2) == MX_ERR_IO);
@@ -285,14 +311,38 @@ static void test_bad_config(void) {
     CHECK(mx_trainer_create(&c, g_dir, &t) == MX_ERR_CONFIG);
 }
 
+/* A run that cannot fit fails before anything is created, naming the options and the bytes. */
+static void test_memory_check(void) {
+    mx_train_config c = small_config("feature");
+    snprintf(c.mix_negatives, sizeof c.mix_negatives, "all");
+    c.memory_mb = 1;
+    snprintf(g_dir, sizeof g_dir, "%s/train_run_memory", MX_BINARY_DIR);
+    rm_rf(g_dir);
+    mx_trainer *t = NULL;
+    CHECK(mx_trainer_create(&c, g_dir, &t) == MX_ERR_NOMEM);
+    CHECK(t == NULL);
+    const char *msg = mx_errmsg();
+    printf("memory check: %s\n", msg);
+    CHECK(strstr(msg, "memory_mb=1") != NULL && strstr(msg, "GiB") != NULL);
+    CHECK(strstr(msg, "lower batch (now 64") != NULL);
+    CHECK(strstr(msg, "mix_negatives=random|hardest") != NULL && strstr(msg, "4032") != NULL);
+    CHECK(!exists(g_dir));
+    c.memory_mb = 1 << 20; /* 1 TiB: fits */
+    CHECK_OK(mx_trainer_create(&c, g_dir, &t));
+    mx_trainer_free(t);
+    rm_rf(g_dir);
+}
+
 int main(void) {
     if (!exists(MX_FMNIST_DIR "/train-images-idx3-ubyte.gz")) {
-        printf("test_train_run: skipped: %s not installed (apt-get install dataset-fashion-mnist)\n",
-               MX_FMNIST_DIR);
+        printf(
+            "test_train_run: skipped: %s not installed (apt-get install dataset-fashion-mnist)\n",
+            MX_FMNIST_DIR);
         return mx_test_finish("test_train_run");
     }
     mx_threads_set(2);
     test_bad_config();
+    test_memory_check();
     test_nan_stops();
     test_learns_and_writes();
     test_resume_identical("feature");

@@ -169,9 +169,11 @@ int mx_cmd_embed(int argc, char **argv) {
     s = mx_model_create(&cfg, &rng, &m);
     if (s == MX_OK) s = mx_model_load(m, wpath, 1);
     if (s == MX_OK) {
+        /* forward only: activation buffers are reused along the pass */
+        mx_plan_config pc = mx_plan_config_default(1, b, (int)h, (int)w);
+        pc.inference = 1;
         mx_model_set_train(m, 0);
-        mx_model_set_inference(m, 1);
-        s = mx_model_plan(m, 1, b, (int)h, (int)w);
+        s = mx_model_plan_ex(m, &pc);
     }
     emb = s == MX_OK ? malloc((size_t)(n * dim) * sizeof(float)) : NULL;
     if (s == MX_OK && !emb)

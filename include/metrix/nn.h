@@ -113,10 +113,36 @@ void mx_model_free(mx_model *m); /* NULL: no-op */
  * in_channels x h x w: creates every oneDNN primitive and allocates every buffer. Call again to
  * re-plan (frees the previous plan). No allocation happens in forward/backward afterwards. */
 mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int w);
-/* A lower bound on the bytes mx_model_plan would allocate (activations and gradients); 0 if
- * h x w is too small for the network, INT64_MAX on overflow. mx_model_plan fails with
- * MX_ERR_NOMEM naming this size when it exceeds the machine's physical memory. */
-int64_t mx_model_plan_bytes(const mx_model *m, int n_slots, int64_t max_batch, int h, int w);
+
+/* A plan in detail. Slot i holds batches of up to max_batch[i] examples and runs only stages
+ * (from_stage[i], ...]: activations before that stage are not allocated (feature mixup's slot 1
+ * starts at the mixing stage), and calls must have from >= from_stage[i].
+ * inference = 1: a forward-only plan. Activation buffers are shared by liveness along the forward
+ * pass (a tensor's buffer is reused once its last reader has run; residual adds and batch norm
+ * write over their input when that was its last use), so a ResNet-50 batch needs a few maps' worth
+ * of memory instead of all of them; no gradient buffers; inference primitives (BN on running
+ * statistics). mx_model_backward then fails, and a stage map kept in a slot (forward with
+ * out = NULL) is consumed by the forward that reads it. */
+#define MX_PLAN_MAX_SLOTS 4
+typedef struct mx_plan_config {
+    int n_slots;                          /* 1..MX_PLAN_MAX_SLOTS */
+    int64_t max_batch[MX_PLAN_MAX_SLOTS]; /* >= 1 */
+    int from_stage[MX_PLAN_MAX_SLOTS];    /* MX_STAGE_INPUT (default) .. n_stages (the head) */
+    int h, w;                             /* input spatial size */
+    int inference;                        /* default 0 */
+} mx_plan_config;
+
+/* n_slots slots of max_batch examples each, from the input, training plan. */
+mx_plan_config mx_plan_config_default(int n_slots, int64_t max_batch, int h, int w);
+mx_status mx_model_plan_ex(mx_model *m, const mx_plan_config *pc);
+/* Bytes of the buffers mx_model_plan_ex(m, pc) would allocate (activations, gradients, scratch,
+ * head), computed without allocating anything; the current plan is left as it is. oneDNN's own
+ * memory (reordered weights, workspaces) is known only once planned: mx_model_plan_bytes. */
+mx_status mx_model_plan_estimate(mx_model *m, const mx_plan_config *pc, int64_t *bytes);
+/* Bytes the current plan holds: its buffers (as mx_model_plan_estimate counts them) plus the
+ * memory oneDNN allocated for its primitives (weights in primitive layouts, BN / pooling
+ * workspaces); 0 without a plan. Parameters, gradients and statistics are not included. */
+int64_t mx_model_plan_bytes(const mx_model *m);
 /* Convolutions whose forward pass runs on Winograd in the current plan (see mx_conv_algo). */
 int mx_model_conv_winograd_count(const mx_model *m);
 

@@ -80,6 +80,7 @@ typedef struct mx_train_config {
     int threads;             /* 0 = all cores */
     int eval_every;          /* evaluate every N epochs (0 = only at the end) */
     int eval_test;           /* also evaluate the test split during training */
+    int memory_mb;           /* memory the run may use, MiB (0 = the system's available memory) */
     char output[MX_CFG_STR]; /* run directory ("" = runs/<dataset>-<loss>-<mix>-<seed>) */
 } mx_train_config;
 
@@ -161,13 +162,18 @@ mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out);
 void mx_trainer_free(mx_trainer *t);
 const mx_train_config *mx_trainer_config(const mx_trainer *t);
 
-/* Trains until the last epoch, then evaluates the test split and writes report.txt/.json,
+/* Before allocating, create and resume estimate the run's memory (the network plan's buffers,
+ * parameters, gradients, optimizer state, step and mixing buffers, the loader's ring) and fail
+ * with MX_ERR_NOMEM naming the options to change (batch, mix_negatives / mix_k, mix_stage) when
+ * it exceeds memory_mb or, by default, the system's available memory.
+ *
+ * Trains until the last epoch, then evaluates the test split and writes report.txt/.json,
  * log.csv and the plots. *stop becoming non-zero (e.g. from a SIGINT handler) makes it return
  * MX_ERR_INTERRUPTED within about a second: during training steps or an epoch's evaluation it
  * first saves checkpoint_last at the current step; during the final evaluation, report and
  * plots the checkpoints are already complete (a resume redoes the report). A NaN or Inf loss
  * returns MX_ERR_NUMERIC; the last good checkpoint stays on disk. log.csv holds exactly the
- * epochs of checkpoint_last (see docs/reliability-faults.md). */
+ * epochs of checkpoint_last (see docs/reliability.md). */
 mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile const int *stop);
 
 /* Cancellation for mx_trainer_evaluate / mx_trainer_embed (mx_trainer_run takes its own): when
@@ -178,7 +184,10 @@ void mx_trainer_set_stop(mx_trainer *t, volatile const int *stop);
 const char *mx_trainer_report_text(const mx_trainer *t);
 
 /* Opens a finished (or interrupted) run for evaluation: checkpoint "best" (default when NULL),
- * "last", or a file name inside run_dir. */
+ * "last", or a file name inside run_dir. Inference only: the network is planned forward-only
+ * (activation buffers reused along the pass), no gradients, optimizer state or training
+ * buffers are allocated, and only the weights and BN statistics are read from the checkpoint;
+ * mx_trainer_run refuses such a trainer. */
 mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_trainer **out);
 /* L2-normalised embeddings (n x d) and labels (n) of a split, test transform, BN in eval mode.
  * Every split the run's dataset has: train, val (val_fraction > 0), test, and In-Shop's query and

@@ -9,7 +9,9 @@
  * by mx_model_params_updated / mx_model_params / mx_model_load); weight gradients are reordered
  * back and ADDED to the gradient buffer. Primitives are built for a slot's batch size and mode on
  * the first call with that (n, mode) and kept: steady-state steps allocate nothing.
- * Activation gradients share a few buffers per slot, assigned by a liveness walk at plan time. */
+ * Which buffer each activation and activation gradient lives in is decided by plan.c (the
+ * layout); this file allocates it. Memory oneDNN allocates itself (weights in primitive layouts,
+ * workspaces) is counted per slot (dnnl_bytes) for mx_model_plan_bytes. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,7 @@
 #include "metrix/gemm.h"
 #include "nn/nn_impl.h"
 
-#define T_MAX (MX_NN_MAX_NODES + 1)
+#define T_MAX MX_NN_T_MAX
 
 typedef struct nexec {
     dnnl_primitive_t fwd, bwd_d, bwd_w;
@@ -36,9 +38,12 @@ typedef struct nexec {
 
 typedef struct slot {
     int64_t max_n, n; /* n: batch the primitives are built for (0: none) */
+    int from;         /* first stage: tensors before it have no buffers (act NULL) */
     int mode;         /* bn_train + 2 * inference at build time */
-    float *act[T_MAX], *dif[T_MAX], *scratch, *difpool[T_MAX];
-    int n_difpool;
+    float *act[T_MAX], *dif[T_MAX], *scratch; /* views into actpool / difpool (NULL: none) */
+    float *actpool[T_MAX], *difpool[T_MAX];
+    int n_actpool, n_difpool;
+    int64_t dnnl_bytes; /* memory oneDNN allocated for this slot's primitives */
     dnnl_memory_desc_t md[T_MAX];
     dnnl_memory_t ma[T_MAX], mdf[T_MAX], msc[T_MAX];
     nexec ne[MX_NN_MAX_NODES];
@@ -54,10 +59,10 @@ struct mx_plan {
     dnnl_format_tag_t tag;
     int blk;
     int n_slots;
+    int inference; /* forward-only plan (mx_plan_config.inference) */
     slot *s;
     float *dw_tmp;
-    int dif_of[T_MAX];
-    int act_of[T_MAX]; /* tensor whose activation buffer tensor t uses (t itself, or an alias) */
+    mx_nn_layout L;
 };
 
 #define DN(call)                                                                                   \
@@ -90,6 +95,21 @@ static mx_status mem(dnnl_memory_t *out, const dnnl_memory_desc_t *md, dnnl_engi
                      void *handle) {
     DN(dnnl_memory_create(out, md, eng, handle ? handle : DNNL_MEMORY_ALLOCATE));
     return MX_OK;
+}
+
+static int64_t mem_size(const_dnnl_memory_t mm) {
+    const dnnl_memory_desc_t *md = NULL;
+    if (!mm || dnnl_memory_get_memory_desc(mm, &md) != dnnl_success) return 0;
+    return (int64_t)dnnl_memory_desc_get_size(md);
+}
+
+/* Bytes oneDNN allocated for node e: weights reordered into primitive layouts (a reorder
+ * primitive exists exactly then), workspaces; plus the per-channel arrays. */
+static int64_t nexec_owned_bytes(const nexec *e, int c) {
+    int64_t b = (e->wr ? mem_size(e->w_fwd) : 0) + (e->wr_bd ? mem_size(e->w_bd) : 0) +
+                (e->dwr ? mem_size(e->dw_prim) : 0) + mem_size(e->ws);
+    return b + (int64_t)c * sizeof(float) *
+                   ((e->bmean != NULL) + (e->bvar != NULL) + (e->dsc != NULL) + (e->dsh != NULL));
 }
 
 static mx_status run(mx_plan *p, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args) {
@@ -167,6 +187,7 @@ static void slot_unbuild(mx_plan *p, slot *s) {
         s->ma[t] = s->mdf[t] = s->msc[t] = NULL;
     }
     s->n = 0;
+    s->dnnl_bytes = 0;
 }
 
 void mx_nn_plan_free(mx_plan *p) {
@@ -174,8 +195,7 @@ void mx_nn_plan_free(mx_plan *p) {
     for (int i = 0; i < p->n_slots; i++) {
         slot *s = &p->s[i];
         slot_unbuild(p, s);
-        for (int t = 0; t < p->m->n_tensors; t++)
-            if (p->act_of[t] == t) mx_free(s->act[t]);
+        for (int k = 0; k < s->n_actpool; k++) mx_free(s->actpool[k]);
         for (int k = 0; k < s->n_difpool; k++) mx_free(s->difpool[k]);
         mx_free(s->scratch);
         mx_free(s->P);
@@ -420,17 +440,18 @@ static mx_status build_pool(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
 /* (Re)creates the primitives and memory objects of slot s for batch n in the model's mode. */
 static mx_status slot_build(mx_plan *p, slot *s, int64_t n) {
     mx_model *m = p->m;
-    int inference = m->inference, global = !m->bn_train || inference;
+    int inference = m->inference || p->inference, global = !m->bn_train || inference;
     int mode = m->bn_train + 2 * inference;
     if (s->n == n && s->mode == mode) return MX_OK;
     slot_unbuild(p, s);
     for (int t = 0; t < m->n_tensors; t++) {
+        if (!s->act[t]) continue; /* not in this slot */
         md_tag(&s->md[t], n, m->tensor_c[t], m->th[t], m->tw[t], t == 0 ? dnnl_nchw : p->tag);
         MX_TRY(mem(&s->ma[t], &s->md[t], p->eng, s->act[t]));
-        MX_TRY(mem(&s->mdf[t], &s->md[t], p->eng, s->dif[t]));
-        MX_TRY(mem(&s->msc[t], &s->md[t], p->eng, s->scratch));
+        if (s->dif[t]) MX_TRY(mem(&s->mdf[t], &s->md[t], p->eng, s->dif[t]));
+        if (s->scratch) MX_TRY(mem(&s->msc[t], &s->md[t], p->eng, s->scratch));
     }
-    for (int i = 0; i < m->n_nodes; i++) {
+    for (int i = m->stage_end[s->from]; i < m->n_nodes; i++) {
         const mx_node *nd = &m->nodes[i];
         nexec *e = &s->ne[i];
         mx_status rs = MX_OK;
@@ -445,143 +466,88 @@ static mx_status slot_build(mx_plan *p, slot *s, int64_t n) {
             return rs;
         }
     }
+    s->dnnl_bytes = 0;
+    for (int i = m->stage_end[s->from]; i < m->n_nodes; i++)
+        s->dnnl_bytes += nexec_owned_bytes(&s->ne[i], m->tensor_c[m->nodes[i].out]);
     s->n = n;
     s->mode = mode;
     return MX_OK;
 }
 
-mx_status mx_nn_plan_create(mx_model *m, int n_slots, int64_t max_batch, mx_plan **out) {
+/* Allocates slot i's buffers as the layout says. */
+static mx_status slot_alloc(mx_plan *p, slot *s, const mx_nn_slot_layout *S) {
+    const mx_model *m = p->m;
+    int64_t n = S->max_n;
+    s->max_n = n;
+    s->from = S->from;
+    s->n_actpool = S->n_act_buf;
+    for (int k = 0; k < S->n_act_buf; k++)
+        if (!(s->actpool[k] = mx_alloc((size_t)(n * S->act_n[k]) * sizeof(float))))
+            return mx_error(MX_ERR_NOMEM, "nn: out of memory for activations");
+    s->n_difpool = S->n_dif_buf;
+    for (int k = 0; k < S->n_dif_buf; k++)
+        if (S->dif_n[k] && !(s->difpool[k] = mx_alloc((size_t)(n * S->dif_n[k]) * sizeof(float))))
+            return mx_error(MX_ERR_NOMEM, "nn: out of memory for gradients");
+    for (int t = 0; t < m->n_tensors; t++) {
+        s->act[t] = S->act_buf[t] >= 0 ? s->actpool[S->act_buf[t]] : NULL;
+        s->dif[t] = S->dif_buf[t] >= 0 ? s->difpool[S->dif_buf[t]] : NULL;
+    }
+    if (S->scratch_n && !(s->scratch = mx_alloc((size_t)(n * S->scratch_n) * sizeof(float))))
+        return mx_error(MX_ERR_NOMEM, "nn: out of memory");
+    int C = p->L.head_c, d = m->d;
+    s->P = mx_alloc((size_t)(n * C) * sizeof(float));
+    s->Y = mx_alloc((size_t)(n * d) * sizeof(float));
+    s->argmax = mx_alloc((size_t)(n * C) * sizeof(int32_t));
+    if (!s->P || !s->Y || !s->argmax) return mx_error(MX_ERR_NOMEM, "nn: out of memory");
+    if (!p->inference) {
+        s->dP = mx_alloc((size_t)(n * C) * sizeof(float));
+        s->dY = mx_alloc((size_t)(n * d) * sizeof(float));
+        if (!s->dP || !s->dY) return mx_error(MX_ERR_NOMEM, "nn: out of memory");
+    }
+    return slot_build(p, s, n);
+}
+
+mx_status mx_nn_plan_create(mx_model *m, const mx_plan_config *pc, mx_plan **out) {
     *out = NULL;
     mx_plan *p = calloc(1, sizeof *p);
     if (!p) return mx_error(MX_ERR_NOMEM, "nn: out of memory");
     p->m = m;
-    p->s = calloc((size_t)n_slots, sizeof *p->s);
-    mx_status rs = MX_OK;
+    p->s = calloc((size_t)pc->n_slots, sizeof *p->s);
     if (!p->s) {
         free(p);
         return mx_error(MX_ERR_NOMEM, "nn: out of memory");
     }
-    p->n_slots = n_slots;
+    p->n_slots = pc->n_slots;
+    p->inference = pc->inference != 0;
     if (dnnl_engine_create(&p->eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&p->strm, p->eng, dnnl_stream_default_flags) != dnnl_success) {
         mx_nn_plan_free(p);
         return mx_error(MX_ERR_BACKEND, "nn: cannot create the oneDNN CPU engine / stream");
     }
-    rs = probe_layout(p);
-    int64_t maxw = 0, maxt = 0;
-    for (int i = 0; i < m->n_ptab; i++)
-        if (m->params[i].kind == MX_PARAM_CONV_WEIGHT) maxw = MX_MAX(maxw, m->params[i].numel);
-    for (int t = 1; t < m->n_tensors; t++) {
-        maxt = MX_MAX(maxt, tsize(m, t));
+    mx_status rs = probe_layout(p);
+    for (int t = 1; t < m->n_tensors && rs == MX_OK; t++)
         if (p->blk > 1 && m->tensor_c[t] % p->blk)
             rs = mx_error(MX_ERR_INTERNAL,
                           "nn: %d channels are not a multiple of the layout "
                           "block %d",
                           m->tensor_c[t], p->blk);
-    }
-    p->dw_tmp = mx_alloc((size_t)maxw * sizeof(float));
-    if (!p->dw_tmp) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
-    /* liveness walk over the backward order: which diff buffer each tensor uses. A buffer is
-     * released (refs[b] -> 0) when the backward of every tensor sharing it has run. */
-    int n_buf = 0, free_list[T_MAX], n_free = 0, refs[T_MAX] = {0};
-    for (int t = 0; t < m->n_tensors; t++) p->dif_of[t] = -1;
-    int tl = m->stage_tensor[m->n_stages];
-#define ASSIGN(t)                                                                                  \
-    do {                                                                                           \
-        if ((t) > 0 && p->dif_of[t] < 0) {                                                         \
-            int b_ = n_free ? free_list[--n_free] : n_buf++;                                       \
-            p->dif_of[t] = b_;                                                                     \
-            refs[b_] = 1;                                                                          \
-        }                                                                                          \
-    } while (0)
-#define RELEASE(t)                                                                                 \
-    do {                                                                                           \
-        int b_ = p->dif_of[t];                                                                     \
-        if (b_ >= 0 && --refs[b_] == 0) free_list[n_free++] = b_;                                  \
-    } while (0)
-    int n_use[T_MAX] = {0};
-    for (int i = 0; i < m->n_nodes; i++) {
-        n_use[m->nodes[i].in0]++;
-        if (m->nodes[i].kind == MX_NODE_ADD) n_use[m->nodes[i].in1]++;
-    }
-    ASSIGN(tl);
-    for (int i = m->n_nodes - 1; i >= 0; i--) {
-        const mx_node *nd = &m->nodes[i];
-        if (nd->kind == MX_NODE_ADD && nd->in0 > 0 && nd->in0 != nd->in1 && n_use[nd->in0] == 1 &&
-            p->dif_of[nd->in0] < 0) {
-            if (nd->in1 > 0 && p->dif_of[nd->in1] < 0) {
-                /* no gradient has reached x1 yet (its other consumers run later in backward):
-                 * both inputs get the same g = relu'(y) dy, written once into one buffer */
-                ASSIGN(nd->in1);
-                p->dif_of[nd->in0] = p->dif_of[nd->in1];
-                refs[p->dif_of[nd->in1]]++;
-                RELEASE(nd->out);
-            } else {
-                /* the residual branch's gradient is computed in place in the add's output
-                 * gradient */
-                p->dif_of[nd->in0] = p->dif_of[nd->out];
-                ASSIGN(nd->in1);
-            }
-            continue;
-        }
-        ASSIGN(nd->in0);
-        if (nd->kind == MX_NODE_ADD) ASSIGN(nd->in1);
-        RELEASE(nd->out);
-    }
-#undef RELEASE
-#undef ASSIGN
-    /* A residual add writes its output over its residual-branch input x0 when nothing else
-     * reads x0: x0 is used by the add alone, is no stage output, and comes from a conv or BN,
-     * whose backward passes read their input (and workspace) but never their output. Saves a
-     * buffer and a write-allocate per add (ResNet-50, batch 32: 700 MB). */
-    int is_stage[T_MAX] = {0};
-    for (int k = 0; k <= m->n_stages; k++) is_stage[m->stage_tensor[k]] = 1;
-    for (int t = 0; t < m->n_tensors; t++) p->act_of[t] = t;
-    for (int i = 0; i < m->n_nodes; i++) {
-        const mx_node *nd = &m->nodes[i];
-        if (nd->kind != MX_NODE_ADD || nd->in0 == nd->in1 || nd->in0 == 0 || n_use[nd->in0] != 1 ||
-            is_stage[nd->in0] || p->act_of[nd->in0] != nd->in0)
-            continue;
-        for (int j = 0; j < i; j++)
-            if (m->nodes[j].out == nd->in0 &&
-                (m->nodes[j].kind == MX_NODE_CONV || m->nodes[j].kind == MX_NODE_BN))
-                p->act_of[nd->out] = nd->in0;
-    }
-    int C = m->tensor_c[tl], d = m->d;
-    for (int i = 0; i < n_slots && rs == MX_OK; i++) {
-        slot *s = &p->s[i];
-        s->max_n = max_batch;
-        for (int t = 0; t < m->n_tensors && rs == MX_OK; t++) {
-            if (p->act_of[t] != t) continue;
-            s->act[t] = mx_alloc((size_t)(max_batch * tsize(m, t)) * sizeof(float));
-            if (!s->act[t]) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory for activations");
-        }
-        for (int t = 0; t < m->n_tensors; t++) s->act[t] = s->act[p->act_of[t]];
-        s->n_difpool = n_buf + 1; /* +1: the input's own (plain) diff buffer */
-        for (int k = 0; k < s->n_difpool && rs == MX_OK; k++) {
-            int64_t sz = k < n_buf ? maxt : tsize(m, 0);
-            s->difpool[k] = mx_alloc((size_t)(max_batch * sz) * sizeof(float));
-            if (!s->difpool[k]) rs = mx_error(MX_ERR_NOMEM, "nn: out of memory for gradients");
-        }
-        if (rs != MX_OK) break;
-        for (int t = 0; t < m->n_tensors; t++)
-            s->dif[t] = t == 0 ? s->difpool[n_buf] : s->difpool[p->dif_of[t]];
-        s->scratch = mx_alloc((size_t)(max_batch * MX_MAX(maxt, tsize(m, 0))) * sizeof(float));
-        s->P = mx_alloc((size_t)(max_batch * C) * sizeof(float));
-        s->dP = mx_alloc((size_t)(max_batch * C) * sizeof(float));
-        s->Y = mx_alloc((size_t)(max_batch * d) * sizeof(float));
-        s->dY = mx_alloc((size_t)(max_batch * d) * sizeof(float));
-        s->argmax = mx_alloc((size_t)(max_batch * C) * sizeof(int32_t));
-        if (!s->scratch || !s->P || !s->dP || !s->Y || !s->dY || !s->argmax)
-            rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
-        if (rs == MX_OK) rs = slot_build(p, s, max_batch);
-    }
+    mx_nn_layout_make(m, pc, &p->L);
+    if (rs == MX_OK && p->L.dw_n && !(p->dw_tmp = mx_alloc((size_t)p->L.dw_n * sizeof(float))))
+        rs = mx_error(MX_ERR_NOMEM, "nn: out of memory");
+    for (int i = 0; i < p->n_slots && rs == MX_OK; i++) rs = slot_alloc(p, &p->s[i], &p->L.s[i]);
     if (rs != MX_OK) {
         mx_nn_plan_free(p);
         return rs;
     }
     *out = p;
     return MX_OK;
+}
+
+int64_t mx_model_plan_bytes(const mx_model *m) {
+    if (!m->plan) return 0;
+    int64_t b = mx_nn_layout_bytes(m, &m->plan->L);
+    for (int i = 0; i < m->plan->n_slots; i++) b += m->plan->s[i].dnnl_bytes;
+    return b;
 }
 
 /* ---- forward / backward ------------------------------------------------------------------ */
@@ -801,6 +767,9 @@ static mx_status check_call(const mx_model *m, int slot_i, int from, int to, int
     if (n < 1 || n > m->plan->s[slot_i].max_n)
         return mx_error(MX_ERR_ARG, "nn: batch %lld out of range 1..%lld (planned)", (long long)n,
                         (long long)m->plan->s[slot_i].max_n);
+    if (from < m->plan->s[slot_i].from)
+        return mx_error(MX_ERR_ARG, "nn: slot %d was planned from stage %d; cannot run from %d",
+                        slot_i, m->plan->s[slot_i].from, from);
     if (from < 0 || from > m->n_stages ||
         (to != MX_STAGE_EMBED && (to <= from || to > m->n_stages)))
         return mx_error(MX_ERR_ARG,
@@ -840,6 +809,7 @@ mx_status mx_model_backward(mx_model *m, int slot_i, int from, int to, const flo
     mx_plan *p = m->plan;
     MX_TRY(check_call(m, slot_i, from, to, 1));
     slot *s = &p->s[slot_i];
+    if (p->inference) return mx_error(MX_ERR_ARG, "nn: backward on an inference-only plan");
     if (s->mode & 2) return mx_error(MX_ERR_ARG, "nn: backward after an inference-mode forward");
     int64_t n = s->n;
     int last = to == MX_STAGE_EMBED ? m->n_stages : to;

@@ -316,51 +316,64 @@ void mx_model_free(mx_model *m) {
     free(m);
 }
 
-/* Spatial size of every tensor for h x w input into th / tw; MX_ERR_SHAPE if too small. */
-static mx_status plan_sizes(const mx_model *m, int h, int w, int *th, int *tw) {
-    th[0] = h;
-    tw[0] = w;
+mx_plan_config mx_plan_config_default(int n_slots, int64_t max_batch, int h, int w) {
+    mx_plan_config pc;
+    memset(&pc, 0, sizeof pc);
+    pc.n_slots = n_slots;
+    for (int i = 0; i < MX_PLAN_MAX_SLOTS; i++) pc.max_batch[i] = max_batch;
+    pc.h = h;
+    pc.w = w;
+    return pc;
+}
+
+/* Checks pc and sets the spatial size of every tensor for an h x w input (m->th, m->tw). */
+static mx_status plan_shapes(mx_model *m, const mx_plan_config *pc) {
+    int h = pc->h, w = pc->w;
+    if (pc->n_slots < 1 || pc->n_slots > MX_PLAN_MAX_SLOTS || h < 1 || w < 1)
+        return mx_error(MX_ERR_ARG,
+                        "nn: plan: expected 1 <= n_slots <= %d, h, w >= 1 (got %d, %d, %d)",
+                        MX_PLAN_MAX_SLOTS, pc->n_slots, h, w);
+    for (int i = 0; i < pc->n_slots; i++) {
+        if (pc->max_batch[i] < 1)
+            return mx_error(MX_ERR_ARG, "nn: plan: slot %d: expected max_batch >= 1, got %lld", i,
+                            (long long)pc->max_batch[i]);
+        if (pc->from_stage[i] < 0 || pc->from_stage[i] > m->n_stages)
+            return mx_error(MX_ERR_ARG,
+                            "nn: plan: slot %d: from_stage %d out of range 0..%d (%s has %d trunk "
+                            "stages)",
+                            i, pc->from_stage[i], m->n_stages, mx_backbone_name(m->cfg.backbone),
+                            m->n_stages);
+    }
+    m->th[0] = h;
+    m->tw[0] = w;
     for (int i = 0; i < m->n_nodes; i++) {
         const mx_node *nd = &m->nodes[i];
-        int ih = th[nd->in0], iw = tw[nd->in0];
+        int ih = m->th[nd->in0], iw = m->tw[nd->in0];
         if (nd->kind == MX_NODE_CONV || nd->kind == MX_NODE_MAXPOOL) {
+            int oh = (ih + 2 * nd->pad - nd->k) / nd->stride + 1;
+            int ow = (iw + 2 * nd->pad - nd->k) / nd->stride + 1;
             if (ih + 2 * nd->pad < nd->k || iw + 2 * nd->pad < nd->k)
                 return mx_error(MX_ERR_SHAPE,
                                 "nn: plan: input %dx%d is too small for %s (node %d sees %dx%d)", h,
                                 w, mx_backbone_name(m->cfg.backbone), i, ih, iw);
-            th[nd->out] = (ih + 2 * nd->pad - nd->k) / nd->stride + 1;
-            tw[nd->out] = (iw + 2 * nd->pad - nd->k) / nd->stride + 1;
+            m->th[nd->out] = oh;
+            m->tw[nd->out] = ow;
         } else {
-            th[nd->out] = ih;
-            tw[nd->out] = iw;
+            m->th[nd->out] = ih;
+            m->tw[nd->out] = iw;
         }
     }
     return MX_OK;
 }
 
-/* Lower bound on a plan's buffers: per slot and example, every tensor's activation except a
- * residual add's output (it may overwrite its input), the largest tensor once more for the
- * gradients, and the input's gradient; in floats. 0 if h x w is too small. */
-static int64_t plan_floats_per_example(const mx_model *m, int h, int w) {
-    int th[MX_NN_MAX_NODES + 1], tw[MX_NN_MAX_NODES + 1];
-    if (plan_sizes(m, h, w, th, tw) != MX_OK) return 0;
-    int64_t sum = 0, maxt = 0;
-    for (int t = 0; t < m->n_tensors; t++) {
-        int64_t sz = (int64_t)m->tensor_c[t] * th[t] * tw[t];
-        maxt = MX_MAX(maxt, sz);
-        int add_out = 0;
-        for (int i = 0; i < m->n_nodes; i++)
-            add_out |= m->nodes[i].out == t && m->nodes[i].kind == MX_NODE_ADD;
-        if (!add_out) sum += sz;
-    }
-    return sum + maxt + (int64_t)m->tensor_c[0] * h * w;
-}
-
-int64_t mx_model_plan_bytes(const mx_model *m, int n_slots, int64_t max_batch, int h, int w) {
-    int64_t per = plan_floats_per_example(m, h, w) * (int64_t)sizeof(float);
-    if (n_slots < 1 || max_batch < 1 || per <= 0) return 0;
-    if (max_batch > INT64_MAX / n_slots / per) return INT64_MAX;
-    return per * n_slots * max_batch;
+mx_status mx_model_plan_ex(mx_model *m, const mx_plan_config *pc) {
+    mx_nn_plan_free(m->plan);
+    m->plan = NULL;
+    m->plan_h = m->plan_w = 0;
+    MX_TRY(plan_shapes(m, pc));
+    m->plan_h = pc->h;
+    m->plan_w = pc->w;
+    return mx_nn_plan_create(m, pc, &m->plan);
 }
 
 mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int w) {
@@ -369,26 +382,21 @@ mx_status mx_model_plan(mx_model *m, int n_slots, int64_t max_batch, int h, int 
                         "nn: plan: expected n_slots >= 1, max_batch >= 1, h, w >= 1 "
                         "(got %d, %lld, %d, %d)",
                         n_slots, (long long)max_batch, h, w);
+    mx_plan_config pc = mx_plan_config_default(n_slots, max_batch, h, w);
+    return mx_model_plan_ex(m, &pc);
+}
+
+mx_status mx_model_plan_estimate(mx_model *m, const mx_plan_config *pc, int64_t *bytes) {
+    *bytes = 0;
+    /* the shapes are the current plan's: keep them */
     int th[MX_NN_MAX_NODES + 1], tw[MX_NN_MAX_NODES + 1];
-    MX_TRY(plan_sizes(m, h, w, th, tw));
-    /* refuse a plan that cannot fit in memory before oneDNN or the allocator meet it (a lazily
-     * committed allocation would fail later, mid-training) */
-    int64_t need = mx_model_plan_bytes(m, n_slots, max_batch, h, w);
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    int64_t have = pages > 0 && page > 0 ? (int64_t)pages * page : INT64_MAX;
-    if (need > have)
-        return mx_error(MX_ERR_NOMEM,
-                        "nn: plan: %d slot(s) x %lld examples of %dx%dx%d need at least %lld bytes "
-                        "of activations and gradients, more than the %lld bytes of memory",
-                        n_slots, (long long)max_batch, m->tensor_c[0], h, w, (long long)need,
-                        (long long)have);
+    memcpy(th, m->th, sizeof th);
+    memcpy(tw, m->tw, sizeof tw);
+    mx_status s = plan_shapes(m, pc);
+    if (s == MX_OK) s = mx_nn_plan_size(m, pc, bytes);
     memcpy(m->th, th, sizeof th);
     memcpy(m->tw, tw, sizeof tw);
-    m->plan_h = h;
-    m->plan_w = w;
-    mx_nn_plan_free(m->plan);
-    m->plan = NULL;
-    return mx_nn_plan_create(m, n_slots, max_batch, &m->plan);
+    return s;
 }
 
 /* ---- accessors --------------------------------------------------------------------------- */

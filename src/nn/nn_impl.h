@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "metrix/loss.h" /* mx_mix_pair */
+#include "core/core_impl.h"
 #include "metrix/nn.h"
 
 /* ---- reference layers: double precision, NCHW, naive loops. Backward ADDS into dx/dw/db. -- */
@@ -100,6 +101,34 @@ typedef struct mx_tensor_shape {
 
 typedef struct mx_plan mx_plan; /* oneDNN state: exec.c */
 
+#define MX_NN_T_MAX (MX_NN_MAX_NODES + 1) /* tensors */
+
+/* Memory layout of one slot (plan.c). Sizes are floats per example (times max_n). */
+typedef struct mx_nn_slot_layout {
+    int from;                            /* first stage (mx_plan_config.from_stage) */
+    int64_t max_n;                       /* examples */
+    int n_act_buf, act_buf[MX_NN_T_MAX]; /* tensor -> activation buffer (-1: not in this slot) */
+    int64_t act_n[MX_NN_T_MAX];
+    int n_dif_buf, dif_buf[MX_NN_T_MAX]; /* tensor -> gradient buffer (-1: none) */
+    int64_t dif_n[MX_NN_T_MAX];          /* 0: buffer unused by this slot */
+    int64_t scratch_n;                   /* gradient accumulation scratch (training) */
+} mx_nn_slot_layout;
+
+typedef struct mx_nn_layout {
+    int inference, n_slots;
+    int dif_of[MX_NN_T_MAX]; /* training: gradient buffer per tensor (-1: none; input: own) */
+    int act_of[MX_NN_T_MAX]; /* training: tensor whose activation buffer t uses (in-place adds) */
+    int n_dif_buf;
+    int head_c;   /* channels of the last trunk map */
+    int64_t dw_n; /* floats of the weight-gradient reorder buffer (training) */
+    mx_nn_slot_layout s[MX_PLAN_MAX_SLOTS];
+} mx_nn_layout;
+
+void mx_nn_layout_make(const mx_model *m, const mx_plan_config *pc, mx_nn_layout *L);
+/* Bytes of every buffer of the layout; head bytes per example. */
+int64_t mx_nn_layout_bytes(const mx_model *m, const mx_nn_layout *L);
+int64_t mx_nn_layout_head_bytes(const mx_model *m, const mx_nn_layout *L);
+
 struct mx_model {
     mx_model_config cfg;
     int d;
@@ -129,7 +158,10 @@ struct mx_model {
 
 /* exec.c */
 void mx_nn_plan_free(mx_plan *p);
-mx_status mx_nn_plan_create(mx_model *m, int n_slots, int64_t max_batch, mx_plan **out);
+/* pc was checked and m->th / m->tw set for it (model.c). */
+mx_status mx_nn_plan_create(mx_model *m, const mx_plan_config *pc, mx_plan **out);
+/* Bytes of the buffers mx_nn_plan_create would allocate for pc (nothing is allocated). */
+mx_status mx_nn_plan_size(const mx_model *m, const mx_plan_config *pc, int64_t *bytes);
 int64_t mx_nn_stage_size(const mx_model *m, int stage);
 /* Channel block of the layout of stage's map (1: plain NCHW, as the input). Requires a plan. */
 int mx_nn_layout_block(const mx_model *m, int stage);

@@ -116,6 +116,9 @@ static const cfg_key keys[] = {
     I("threads", threads, 0, 1024, "threads (0: all cores)"),
     I("eval_every", eval_every, 0, 100000, "evaluate every N epochs (0: only at the end)"),
     B("eval_test", eval_test, "also evaluate the test split during training"),
+    I("memory_mb", memory_mb, 0, 1000000000,
+      "memory the run may use in MiB, checked before training starts (0: what the system has "
+      "available)"),
     S("output", output, NULL, "run directory (empty: runs/<dataset>-<loss>-<mix>-s<seed>)"),
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])

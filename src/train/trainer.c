@@ -161,6 +161,11 @@ static mx_status commit_epoch(mx_trainer *t, const mx_epoch_summary *e) {
 
 mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile const int *stop) {
     const mx_train_config *c = &t->cfg;
+    if (t->infer_only)
+        return mx_error(MX_ERR_ARG,
+                        "%s: opened for evaluation (mx_trainer_open); continue a run with "
+                        "mx_trainer_resume",
+                        t->dir);
     t->stop = stop;
     int64_t steps = mx_loader_batches(t->loader);
     if (c->max_steps_per_epoch > 0 && steps > c->max_steps_per_epoch)

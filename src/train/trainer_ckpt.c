@@ -80,6 +80,10 @@ mx_status mx_tr_ckpt_load(mx_trainer *t, const char *path) {
         s = mx_st_read_f32(st, p->name, 1, &p->numel, stats + p->offset);
     }
     if (s == MX_OK) s = mx_model_check_finite(t->model, path);
+    if (t->infer_only) { /* evaluation needs the network alone */
+        mx_st_free(st);
+        return s;
+    }
     if (s == MX_OK && t->proxy_loss) {
         int64_t shape[2] = {t->n_classes, t->d};
         s = mx_st_read_f32(st, "loss.proxies", 2, shape, t->proxies);

@@ -34,6 +34,8 @@ typedef enum { MIX_NONE, MIX_INPUT, MIX_FEATURE, MIX_EMBED } mix_level;
 struct mx_trainer {
     mx_train_config cfg;
     char dir[1024];
+    int infer_only; /* opened for evaluation (mx_trainer_open): forward-only plan, no training state
+                     */
 
     /* data */
     mx_dataset *ds_train, *ds_val, *ds_test, *ds_query, *ds_gallery;
@@ -56,6 +58,7 @@ struct mx_trainer {
     mx_optim *opt;
     int g_trunk, g_head, g_proxy;
     mx_lr_schedule sched;
+    int64_t loader_bytes; /* the training loader's ring of prefetched batches */
     mx_mix_config mix_cfg;
     mx_mixer *mixer;
     int64_t max_mixed;  /* pairs the sampler may select per step */
@@ -124,6 +127,16 @@ mx_status mx_tr_open_split(const mx_trainer *t, mx_split split, mx_dataset **out
 
 /* trainer_setup.c */
 mx_status mx_tr_write_config(const mx_trainer *t);
+/* trainer_mem.c: the memory check before allocating (see mx_trainer_run in train.h).
+ * fixed: bytes besides the plan and the step buffers (parameters, gradients, statistics,
+ * optimizer state, loader); plan: the activation plan's bytes, mixed_plan the part of it for the
+ * mixed examples' slot; steps / mixed: the trainer's step buffers and its mixed-path buffers;
+ * when: "before planning" or "after planning". */
+typedef struct mx_tr_mem {
+    int64_t fixed, plan, mixed_plan, steps, mixed;
+} mx_tr_mem;
+int64_t mx_tr_mem_fixed(const mx_trainer *t);
+mx_status mx_tr_mem_check(const mx_trainer *t, const mx_tr_mem *mem, const char *when);
 /* trainer_ckpt.c */
 mx_status mx_tr_ckpt_save(mx_trainer *t, const char *name);
 mx_status mx_tr_ckpt_load(mx_trainer *t, const char *path);

@@ -39,6 +39,8 @@ static mx_status setup_data(mx_trainer *t) {
     t->size = t->tf_train.out_size;
     t->img_floats = (int64_t)t->channels * t->size * t->size;
 
+    t->B = c->batch;
+    if (t->infer_only) return MX_OK; /* no training loader */
     mx_sampler_config sc = mx_sampler_config_default();
     sc.kind = !strcmp(c->sampler, "m-per-class") ? MX_SAMPLER_M_PER_CLASS : MX_SAMPLER_RANDOM;
     sc.batch_size = c->batch;
@@ -50,7 +52,8 @@ static mx_status setup_data(mx_trainer *t) {
     lc.workers = c->workers;
     lc.seed = c->seed ^ 0xa06e;
     MX_TRY(mx_loader_create(t->ds_train, t->sampler, 0, &t->tf_train, &lc, &t->loader));
-    t->B = c->batch;
+    /* the loader's ring: prefetch batches of B images (data.h) */
+    t->loader_bytes = (int64_t)lc.prefetch * t->B * t->img_floats * (int64_t)sizeof(float);
     return MX_OK;
 }
 
@@ -226,53 +229,105 @@ static void describe_mix_path(mx_trainer *t) {
                  (long long)t->max_run, M);
 }
 
-static mx_status setup_buffers(mx_trainer *t) {
-    int64_t B = t->B, M = t->max_mixed, d = t->d;
-    /* slot 1 runs the mixed examples through the network: input level, unfused feature level */
-    int slots = t->level == MIX_INPUT || (t->level == MIX_FEATURE && !t->fused) ? 2 : 1;
-    int64_t plan_batch = MX_MAX(B, slots == 2 ? t->max_run : 0);
-    mx_status ps = mx_model_plan(t->model, slots, plan_batch, t->size, t->size);
-    if (ps != MX_OK && plan_batch > B) { /* the mixed batch made the request: say which options */
-        char why[400];
-        snprintf(why, sizeof why, "%s", mx_errmsg());
-        return mx_error(
-            ps,
-            "batch = %lld, mix = %s, mix_negatives = %s, mix_k = %d, mix_pairs = %s, "
-            "mix_input_max = %d: %lld mixed examples per step need about %lld bytes of "
-            "activations: %s; lower mix_k, mix_input_max or batch (mix_negatives = all mixes "
-            "batch - 1 negatives per anchor)",
-            (long long)B, t->cfg.mix, t->cfg.mix_negatives, t->cfg.mix_k, t->cfg.mix_pairs,
-            t->cfg.mix_input_max, (long long)plan_batch,
-            (long long)mx_model_plan_bytes(t->model, slots, plan_batch, t->size, t->size), why);
+/* The network plan: slot 0 for the clean batch; slot 1 for the mixed examples, from the mixing
+ * stage on (unfused feature level: M) or the input (input level: max_run); the fused head
+ * (feature level, only the head after the mixing stage) needs no slot. Evaluation runs in slot 0 in
+ * inference mode, inside the training plan's memory. An opened run plans inference only. */
+static mx_plan_config plan_config(const mx_trainer *t) {
+    int slots = !t->infer_only && (t->level == MIX_INPUT || (t->level == MIX_FEATURE && !t->fused))
+                    ? 2
+                    : 1;
+    mx_plan_config pc = mx_plan_config_default(slots, t->B, t->size, t->size);
+    if (slots == 2) {
+        pc.max_batch[1] = MX_MAX(t->level == MIX_INPUT ? t->max_run : t->max_mixed, 1);
+        pc.from_stage[1] = t->level == MIX_FEATURE ? t->stage : MX_STAGE_INPUT;
     }
-    MX_TRY(ps);
-    t->feat_size = t->level == MIX_FEATURE ? mx_model_stage_size(t->model, t->stage) : 0;
-    MX_TRY(mx_tr_alloc_f(&t->images, B * t->img_floats));
-    t->labels = mx_calloc((size_t)B, sizeof(int64_t));
-    if (!t->labels) return mx_error(MX_ERR_NOMEM, "trainer: labels");
-    MX_TRY(mx_tr_alloc_f(&t->emb, B * d));
-    MX_TRY(mx_tr_alloc_f(&t->sim, B * B));
-    MX_TRY(mx_tr_alloc_f(&t->d_emb, B * d));
+    pc.inference = t->infer_only;
+    return pc;
+}
+
+/* One step buffer of n floats (or bytes): allocated, or only counted into *size when size is
+ * given (the memory check sizes the buffers before allocating them). */
+static mx_status buf_f(float **p, int64_t n, int64_t *size) {
+    if (size) {
+        *size += n * (int64_t)sizeof(float);
+        return MX_OK;
+    }
+    return mx_tr_alloc_f(p, n);
+}
+
+static mx_status buf_b(void **p, int64_t bytes, int64_t *size, const char *what) {
+    if (size) {
+        *size += bytes;
+        return MX_OK;
+    }
+    *p = mx_calloc((size_t)bytes, 1);
+    return *p ? MX_OK : mx_error(MX_ERR_NOMEM, "trainer: %s", what);
+}
+
+/* The step buffers; with steps / mixed given (both), only their bytes are counted there (the
+ * mixed path's separately). */
+static mx_status step_buffers(mx_trainer *t, int64_t *steps, int64_t *mixed) {
+    int64_t B = t->B, M = t->max_mixed, d = t->d;
+    MX_TRY(buf_f(&t->images, B * t->img_floats, steps));
+    if (t->infer_only) return MX_OK;
+    MX_TRY(buf_b((void **)&t->labels, B * (int64_t)sizeof(int64_t), steps, "labels"));
+    MX_TRY(buf_f(&t->emb, B * d, steps));
+    MX_TRY(buf_f(&t->sim, B * B, steps));
+    MX_TRY(buf_f(&t->d_emb, B * d, steps));
     if (t->level == MIX_FEATURE) {
-        MX_TRY(mx_tr_alloc_f(&t->feat, B * t->feat_size));
-        MX_TRY(mx_tr_alloc_f(&t->d_feat, B * t->feat_size));
-        if (t->fused && M > 0) {
-            MX_TRY(mx_mix_head_create(t->model, B, M, &t->mhead));
+        MX_TRY(buf_f(&t->feat, B * t->feat_size, steps));
+        MX_TRY(buf_f(&t->d_feat, B * t->feat_size, steps));
+        if (t->fused && M > 0) { /* O(M C) pooled buffers: counted from a probe head */
+            mx_mix_head *h = NULL;
+            MX_TRY(mx_mix_head_create(t->model, B, M, &h));
+            if (mixed) {
+                *mixed += mx_mix_head_bytes(h);
+                mx_mix_head_free(h);
+            } else {
+                t->mhead = h;
+            }
         } else {
-            MX_TRY(mx_tr_alloc_f(&t->mixed_in, M * t->feat_size));
-            MX_TRY(mx_tr_alloc_f(&t->d_mixed_in, M * t->feat_size));
+            MX_TRY(buf_f(&t->mixed_in, M * t->feat_size, mixed));
+            MX_TRY(buf_f(&t->d_mixed_in, M * t->feat_size, mixed));
         }
     } else if (t->level == MIX_INPUT) {
-        MX_TRY(mx_tr_alloc_f(&t->mixed_in, t->max_run * t->img_floats));
+        MX_TRY(buf_f(&t->mixed_in, t->max_run * t->img_floats, mixed));
     }
-    describe_mix_path(t);
+    if (!steps) describe_mix_path(t);
     if (M > 0) {
-        MX_TRY(mx_tr_alloc_f(&t->emb_mixed, M * d));
-        MX_TRY(mx_tr_alloc_f(&t->d_emb_mixed, M * d));
-        t->pairs = mx_calloc((size_t)M, sizeof(mx_mix_pair));
-        if (!t->pairs) return mx_error(MX_ERR_NOMEM, "trainer: mixed pairs");
-        MX_TRY(mx_tr_alloc_f(&t->util_mixed, (int64_t)MX_UTIL_MIXED_CAP * d));
+        MX_TRY(buf_f(&t->emb_mixed, M * d, mixed));
+        MX_TRY(buf_f(&t->d_emb_mixed, M * d, mixed));
+        MX_TRY(buf_b((void **)&t->pairs, M * (int64_t)sizeof(mx_mix_pair), mixed, "mixed pairs"));
+        MX_TRY(buf_f(&t->util_mixed, (int64_t)MX_UTIL_MIXED_CAP * d, mixed));
     }
+    return MX_OK;
+}
+
+static mx_status setup_buffers(mx_trainer *t) {
+    mx_plan_config pc = plan_config(t);
+    if (t->infer_only) {
+        MX_TRY(mx_model_plan_ex(t->model, &pc));
+        return step_buffers(t, NULL, NULL);
+    }
+    /* the memory check, before the plan's buffers (estimated) and again with the plan made
+     * (oneDNN's memory included) and the step buffers sized; nothing is touched before it */
+    mx_tr_mem mem = {.fixed = mx_tr_mem_fixed(t)};
+    MX_TRY(mx_model_plan_estimate(t->model, &pc, &mem.plan));
+    if (pc.n_slots == 2) {
+        mx_plan_config one = pc;
+        int64_t clean = 0;
+        one.n_slots = 1;
+        MX_TRY(mx_model_plan_estimate(t->model, &one, &clean));
+        mem.mixed_plan = mem.plan - clean;
+    }
+    MX_TRY(mx_tr_mem_check(t, &mem, "before planning"));
+    MX_TRY(mx_model_plan_ex(t->model, &pc));
+    t->feat_size = t->level == MIX_FEATURE ? mx_model_stage_size(t->model, t->stage) : 0;
+    MX_TRY(step_buffers(t, &mem.steps, &mem.mixed));
+    mem.plan = mx_model_plan_bytes(t->model);
+    MX_TRY(mx_tr_mem_check(t, &mem, "after planning"));
+    MX_TRY(step_buffers(t, NULL, NULL));
     int E = t->cfg.epochs;
     t->hist_loss = malloc(sizeof(double) * (size_t)E * 3);
     if (!t->hist_loss) return mx_error(MX_ERR_NOMEM, "trainer: history");
@@ -289,8 +344,10 @@ static mx_status mx_tr_build(mx_trainer *t) {
     t->rng_mix = mx_rng_split(&root);
     MX_TRY(setup_data(t));
     MX_TRY(setup_model(t, &init));
-    MX_TRY(setup_loss_mix(t, &init));
-    MX_TRY(setup_optim(t));
+    if (!t->infer_only) {
+        MX_TRY(setup_loss_mix(t, &init));
+        MX_TRY(setup_optim(t));
+    }
     MX_TRY(setup_buffers(t));
     t->best_metric = -INFINITY;
     t->best_epoch = -1;
@@ -426,6 +483,7 @@ static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, int
     t->lock_fd = -1;
     t->cfg = cfg;
     t->cfg.epochs = E; /* sizes the history and the cosine schedule */
+    t->infer_only = !resume; /* an opened run (eval / embed) plans inference only */
     snprintf(t->dir, sizeof t->dir, "%s", run_dir);
     mx_threads_set(cfg.threads);
     mx_status s = mx_tr_build(t);
