@@ -315,6 +315,8 @@ static void test_bad_config(void) {
 static void test_memory_check(void) {
     mx_train_config c = small_config("feature");
     snprintf(c.mix_negatives, sizeof c.mix_negatives, "all");
+    /* the unfused path: M mixed feature maps run through a second network slot */
+    snprintf(c.mix_fused, sizeof c.mix_fused, "off");
     c.memory_mb = 1;
     snprintf(g_dir, sizeof g_dir, "%s/train_run_memory", MX_BINARY_DIR);
     rm_rf(g_dir);
