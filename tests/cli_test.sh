@@ -85,10 +85,12 @@ check "report printed" 0 grep -q "Recall@1" "$work/last"
 check "existing run refused" 1 "$bin" train "${small[@]}" --output "$run"
 expect_err "existing run refused" "resume"
 # a mixed batch too large for memory: refused at planning, naming the options and the bytes
-check "train: mixed batch too large" 1 "$bin" train --batch 2048 --mix_k 100000 --quiet \
-    --output "$work/run_mixk"
-expect_err "train: mixed batch too large" "batch = 2048, mix_negatives = random, mix_k = 100000"
-expect_err "train: mixed batch too large" "mixed examples per step need about [0-9]* bytes"
+# (the unfused path: the fused head needs no network slot for the mixed examples)
+check "train: mixed batch too large" 1 "$bin" train --batch 2048 --mix_k 100000 --mix_fused off \
+    --quiet --output "$work/run_mixk"
+expect_err "train: mixed batch too large" "lower batch (now 2048"
+expect_err "train: mixed batch too large" "mix_k (now 100000: up to 4192256 mixed examples)"
+expect_err "train: mixed batch too large" "needs at least [0-9.]* GiB"
 check "train: mixed batch too large left no run folder" 1 test -e "$work/run_mixk"
 check "eval --run" 0 "$bin" eval --run "$run" --json
 check "eval --run gives JSON" 0 grep -q '"map_at_r"' "$work/last"
