@@ -371,6 +371,16 @@ mx_status mx_model_plan_ex(mx_model *m, const mx_plan_config *pc) {
     m->plan = NULL;
     m->plan_h = m->plan_w = 0;
     MX_TRY(plan_shapes(m, pc));
+    /* refuse a plan larger than the machine's memory before the allocator meets it */
+    int64_t need = 0;
+    MX_TRY(mx_nn_plan_size(m, pc, &need));
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    int64_t have = pages > 0 && page > 0 ? (int64_t)pages * page : INT64_MAX;
+    if (need > have)
+        return mx_error(MX_ERR_NOMEM,
+                        "nn: plan: the network's buffers need %lld bytes, more than the %lld bytes "
+                        "of memory",
+                        (long long)need, (long long)have);
     m->plan_h = pc->h;
     m->plan_w = pc->w;
     return mx_nn_plan_create(m, pc, &m->plan);
