@@ -244,10 +244,9 @@ static mx_status begin(cairo_surface_t **surf, cairo_t **cr) {
     return MX_OK;
 }
 
-static mx_status finish(cairo_surface_t *surf, cairo_t *cr, const char *path) {
-    mx_status st = MX_OK;
+mx_status mx_plot_finish(cairo_surface_t *surf, cairo_t *cr, const char *path, mx_status st) {
     cairo_surface_flush(surf);
-    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS)
+    if (st == MX_OK && cairo_status(cr) != CAIRO_STATUS_SUCCESS)
         st = mx_error(MX_ERR_BACKEND, "%s: cairo: %s", path,
                       cairo_status_to_string(cairo_status(cr)));
     cairo_destroy(cr);
@@ -314,7 +313,7 @@ mx_status mx_plot_lines(const char *path, const char *title, const char *x_label
     }
     cairo_restore(cr);
     draw_legend(cr, f.left + f.width - 10, f.top + 10, 1, n_series, names, "series", 1, 0);
-    return finish(surf, cr, path);
+    return mx_plot_finish(surf, cr, path, MX_OK);
 }
 
 mx_status mx_plot_scatter(const char *path, const char *title, int64_t n, const float *xy,
@@ -359,5 +358,5 @@ mx_status mx_plot_scatter(const char *path, const char *title, int64_t n, const 
     int shown = MX_MIN(n_classes, LEGEND_MAX);
     draw_legend(cr, f.left + f.width + 12, f.top, 0, shown, class_names, "class", 0,
                 n_classes - shown);
-    return finish(surf, cr, path);
+    return mx_plot_finish(surf, cr, path, MX_OK);
 }

@@ -12,6 +12,10 @@ typedef struct _cairo_surface cairo_surface_t;
 
 /* Writes the surface to path as PNG atomically (temporary file next to it, fsync, rename). */
 mx_status mx_plot_save_png(cairo_surface_t *surf, const char *path);
+/* Ends a figure: flushes the surface; if st is MX_OK and cairo reports no error, saves it as PNG
+ * (mx_plot_save_png). Destroys cr and surf in every case; returns the first error. */
+typedef struct _cairo cairo_t;
+mx_status mx_plot_finish(cairo_surface_t *surf, cairo_t *cr, const char *path, mx_status st);
 
 /* mx_pca_2d with a stop flag (may be NULL; see mx_stopped in core_impl.h): checked between
  * column blocks of the covariance GEMM and once per subspace iteration (about 0.3 s each at

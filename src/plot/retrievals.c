@@ -150,12 +150,5 @@ mx_status mx_plot_retrievals(const char *path, const char *title, int n_rows, in
                 snprintf(buf, sizeof buf, "%d", c);
             caption(cr, buf, x + TILE / 2.0, cy + 13, TILE + GAP - 2);
         }
-    cairo_surface_flush(surf);
-    if (st == MX_OK && cairo_status(cr) != CAIRO_STATUS_SUCCESS)
-        st = mx_error(MX_ERR_BACKEND, "%s: cairo: %s", path,
-                      cairo_status_to_string(cairo_status(cr)));
-    cairo_destroy(cr);
-    if (st == MX_OK) st = mx_plot_save_png(surf, path);
-    cairo_surface_destroy(surf);
-    return st;
+    return mx_plot_finish(surf, cr, path, st);
 }
