@@ -364,6 +364,17 @@ mx_status mx_tr_write_config(const mx_trainer *t) {
     return mx_atomic_commit(af);
 }
 
+/* A trainer for run_dir with cfg, nothing built yet (NULL when out of memory); sets the threads. */
+static mx_trainer *trainer_new(const mx_train_config *cfg, const char *run_dir) {
+    mx_trainer *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->lock_fd = -1;
+    t->cfg = *cfg;
+    snprintf(t->dir, sizeof t->dir, "%s", run_dir);
+    mx_threads_set(cfg->threads);
+    return t;
+}
+
 mx_status mx_trainer_create(const mx_train_config *cfg, const char *run_dir, mx_trainer **out) {
     *out = NULL;
     MX_TRY(mx_train_config_validate(cfg));
@@ -374,12 +385,8 @@ mx_status mx_trainer_create(const mx_train_config *cfg, const char *run_dir, mx_
                         "%s: run directory exists; continue it with --resume %s or choose another "
                         "--output (runs are never overwritten)",
                         run_dir, run_dir);
-    mx_trainer *t = calloc(1, sizeof *t);
+    mx_trainer *t = trainer_new(cfg, run_dir);
     if (!t) return mx_error(MX_ERR_NOMEM, "trainer");
-    t->lock_fd = -1;
-    t->cfg = *cfg;
-    snprintf(t->dir, sizeof t->dir, "%s", run_dir);
-    mx_threads_set(cfg->threads);
     mx_status s = mx_tr_build(t);
     if (s == MX_OK && mkdir(run_dir, 0777) != 0)
         s = mx_error(MX_ERR_IO, "%s: cannot create run directory: %s", run_dir, strerror(errno));
@@ -478,14 +485,10 @@ static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, int
                         "--epochs %d: the run was planned for %d epochs; a resumed "
                         "run can only be extended",
                         E, saved_epochs);
-    mx_trainer *t = calloc(1, sizeof *t);
+    mx_trainer *t = trainer_new(&cfg, run_dir);
     if (!t) return mx_error(MX_ERR_NOMEM, "trainer");
-    t->lock_fd = -1;
-    t->cfg = cfg;
     t->cfg.epochs = E; /* sizes the history and the cosine schedule */
     t->infer_only = !resume; /* an opened run (eval / embed) plans inference only */
-    snprintf(t->dir, sizeof t->dir, "%s", run_dir);
-    mx_threads_set(cfg.threads);
     mx_status s = mx_tr_build(t);
     /* resume: lock, write probe and stale temp files before reading the checkpoint */
     if (s == MX_OK && resume) s = mx_tr_dir_acquire(t);
