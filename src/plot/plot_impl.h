@@ -20,7 +20,7 @@ mx_status mx_plot_finish(cairo_surface_t *surf, cairo_t *cr, const char *path, m
 /* mx_pca_2d with a stop flag (may be NULL; see mx_stopped in core_impl.h): checked between
  * column blocks of the covariance GEMM and once per subspace iteration (about 0.3 s each at
  * d = 8192); MX_ERR_INTERRUPTED when set, out_xy then undefined. */
-mx_status mx_pca_2d_stop(const float *emb, int64_t n, int64_t d, float *out_xy,
-                         double explained[2], volatile const int *stop);
+mx_status mx_pca_2d_stop(const float *emb, int64_t n, int64_t d, float *out_xy, double explained[2],
+                         volatile const int *stop);
 
 #endif

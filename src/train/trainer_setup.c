@@ -234,9 +234,8 @@ static void describe_mix_path(mx_trainer *t) {
  * (feature level, only the head after the mixing stage) needs no slot. Evaluation runs in slot 0 in
  * inference mode, inside the training plan's memory. An opened run plans inference only. */
 static mx_plan_config plan_config(const mx_trainer *t) {
-    int slots = !t->infer_only && (t->level == MIX_INPUT || (t->level == MIX_FEATURE && !t->fused))
-                    ? 2
-                    : 1;
+    int slots =
+        !t->infer_only && (t->level == MIX_INPUT || (t->level == MIX_FEATURE && !t->fused)) ? 2 : 1;
     mx_plan_config pc = mx_plan_config_default(slots, t->B, t->size, t->size);
     if (slots == 2) {
         pc.max_batch[1] = MX_MAX(t->level == MIX_INPUT ? t->max_run : t->max_mixed, 1);
@@ -487,7 +486,7 @@ static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, int
                         E, saved_epochs);
     mx_trainer *t = trainer_new(&cfg, run_dir);
     if (!t) return mx_error(MX_ERR_NOMEM, "trainer");
-    t->cfg.epochs = E; /* sizes the history and the cosine schedule */
+    t->cfg.epochs = E;       /* sizes the history and the cosine schedule */
     t->infer_only = !resume; /* an opened run (eval / embed) plans inference only */
     mx_status s = mx_tr_build(t);
     /* resume: lock, write probe and stale temp files before reading the checkpoint */
