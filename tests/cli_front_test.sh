@@ -81,6 +81,16 @@ check "embed --images FOLDER" 0 "$bin" embed --run "$run" --images "$work/galler
     --output "$work/E.npy" --paths-output "$work/P.txt"
 check "embed --run --split test" 0 "$bin" embed --run "$run" --output "$work/T.npy" \
     --labels-output "$work/TL.npy"
+# the run trained at batch 64; an opened run embeds in chunks of 32, on the threads asked for
+check "embed --run --threads 1" 0 "$bin" embed --run "$run" --output "$work/T1.npy" \
+    --labels-output "$work/TL1.npy" --threads 1
+pycheck "1 thread, chunks of 32: the same embeddings" "
+T, T1 = np.load(w + '/T.npy'), np.load(w + '/T1.npy')
+assert T.shape == T1.shape and float(np.abs(T - T1).max()) < 1e-5, float(np.abs(T - T1).max())
+assert (np.load(w + '/TL.npy') == np.load(w + '/TL1.npy')).all()"
+check "embed --run --threads -2" 2 "$bin" embed --run "$run" --output "$work/T2.npy" \
+    --labels-output "$work/TL2.npy" --threads -2
+check "eval --run --threads 1" 0 "$bin" eval --run "$run" --threads 1 --json
 pycheck "folder: 25 rows, sorted paths; 28x28 PNGs embed as the run's test split rows" "
 E, T = np.load(w + '/E.npy'), np.load(w + '/T.npy'); P = open(w + '/P.txt').read().split()
 assert E.shape == (25, T.shape[1]) and len(P) == 25 and P == sorted(P), (E.shape, len(P))

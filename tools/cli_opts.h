@@ -48,20 +48,21 @@ typedef struct mx_cli_spec {
 #define MX_CLI_NOMIN LLONG_MIN
 #define MX_CLI_NOMAX LLONG_MAX
 #define MX_CLI_STR(name, meta, dst, help, def)                                                     \
-    {name, MX_CLI_STRING, dst, meta, 0, 0, 0, 0, NULL, NULL, help, def}
+    { name, MX_CLI_STRING, dst, meta, 0, 0, 0, 0, NULL, NULL, help, def }
 #define MX_CLI_CHOICE(name, meta, dst, choices, help, def)                                         \
-    {name, MX_CLI_STRING, dst, meta, 0, 0, 0, 0, choices, NULL, help, def}
+    { name, MX_CLI_STRING, dst, meta, 0, 0, 0, 0, choices, NULL, help, def }
 #define MX_CLI_I(name, meta, dst, lo, hi, help, def)                                               \
-    {name, MX_CLI_INT, dst, meta, lo, hi, 0, 0, NULL, NULL, help, def}
+    { name, MX_CLI_INT, dst, meta, lo, hi, 0, 0, NULL, NULL, help, def }
 #define MX_CLI_LL(name, meta, dst, lo, hi, help, def)                                              \
-    {name, MX_CLI_LONG, dst, meta, lo, hi, 0, 0, NULL, NULL, help, def}
+    { name, MX_CLI_LONG, dst, meta, lo, hi, 0, 0, NULL, NULL, help, def }
 #define MX_CLI_F(name, meta, dst, lo, hi, help, def)                                               \
-    {name, MX_CLI_DOUBLE, dst, meta, 0, 0, lo, hi, NULL, NULL, help, def}
+    { name, MX_CLI_DOUBLE, dst, meta, 0, 0, lo, hi, NULL, NULL, help, def }
 #define MX_CLI_FLAGV(name, dst, value, help)                                                       \
-    {name, MX_CLI_FLAG, dst, NULL, value, 0, 0, 0, NULL, NULL, help, NULL}
+    { name, MX_CLI_FLAG, dst, NULL, value, 0, 0, 0, NULL, NULL, help, NULL }
 #define MX_CLI_FN(name, meta, dst, fn, help, def)                                                  \
-    {name, MX_CLI_CUSTOM, dst, meta, 0, 0, 0, 0, NULL, fn, help, def}
-#define MX_CLI_END {NULL, MX_CLI_FLAG, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL}
+    { name, MX_CLI_CUSTOM, dst, meta, 0, 0, 0, 0, NULL, fn, help, def }
+#define MX_CLI_END                                                                                 \
+    { NULL, MX_CLI_FLAG, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
 
 /* --threads T, 0 = all cores, into an int (the same row in every command). */
 #define MX_CLI_THREADS(dst) MX_CLI_I("--threads", "T", dst, 0, 4096, "threads", "0 = all cores")
@@ -83,6 +84,10 @@ int mx_cli_parse_split(const char *cmd, const char *name, const char *value, voi
 
 /* The first rows of eval's and embed's --run mode: --run DIR (first: it selects the mode, see
  * mx_cli_spec.also), --checkpoint best|last|FILE, --split test|val|train. */
+/* --threads of a command that opens a run: -1 keeps the run's own setting */
+#define MX_CLI_RUN_THREADS(dst)                                                                    \
+    MX_CLI_I("--threads", "T", dst, -1, 4096, "threads (0 = all cores)", "the run's own setting")
+
 #define MX_CLI_RUN_ROWS(dir, ckpt, split)                                                          \
     MX_CLI_STR("--run", "DIR", dir, "a trained run's directory (required)", ""),                   \
         MX_CLI_STR("--checkpoint", "CKPT", ckpt, "best, last or a checkpoint FILE", NULL),         \

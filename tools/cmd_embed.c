@@ -11,7 +11,7 @@
 
 /* metrix embed --run DIR: a run's checkpoint on a split of the run's own dataset. */
 static int embed_run_dir(const char *dir, const char *ckpt, mx_split sp, const char *outp,
-                         const char *lab) {
+                         const char *lab, int threads) {
     if (!outp || !lab) {
         fprintf(stderr, "metrix embed: --run needs --output E.npy and --labels-output L.npy\n");
         return 2;
@@ -20,7 +20,7 @@ static int embed_run_dir(const char *dir, const char *ckpt, mx_split sp, const c
     float *e = NULL;
     int64_t *l = NULL, n = 0;
     volatile const int *stop = mx_cli_stop_on_signals();
-    mx_status st = mx_trainer_open(dir, ckpt, &t);
+    mx_status st = mx_trainer_open_threads(dir, ckpt, threads, &t);
     if (st == MX_OK) {
         mx_trainer_set_stop(t, stop);
         fprintf(stderr, "metrix embed: embedding with %s (checkpoint %s)\n", dir, ckpt);
@@ -49,7 +49,7 @@ int mx_cmd_embed(int argc, char **argv) {
     /* metrix embed --run DIR ... */
     const char *dir = NULL, *ckpt = "best", *lab = NULL;
     mx_split split = MX_SPLIT_TEST;
-    mx_embed_images_opts ui = {NULL, NULL, 0}; /* --images: a user's own images */
+    mx_embed_images_opts ui = {NULL, NULL, 0, -1}; /* --images: a user's own images */
     /* metrix embed --backbone NAME ... (and --output in both) */
     const char *bbname = NULL, *wpath = NULL, *in = NULL, *outp = NULL, *algo = "winograd";
     long long dim = 0, batch = 64;
@@ -59,6 +59,7 @@ int mx_cmd_embed(int argc, char **argv) {
         MX_CLI_STR("--output", "E.npy", &outp, "float32 N x d embeddings (required)", ""),
         MX_CLI_STR("--labels-output", "L.npy", &lab, "int64 N labels (required)", ""),
         MX_EMBED_IMAGES_ROWS(&ui),
+        MX_CLI_RUN_THREADS(&ui.threads),
         MX_CLI_END,
     };
     const mx_cli_spec run_spec = {
@@ -72,7 +73,7 @@ int mx_cmd_embed(int argc, char **argv) {
                  "  your own JPEG / PNG images, with the run's test-time transform\n",
         .opts = run_opts,
         .hint = "with --run only --checkpoint, --split, --output, --labels-output, --images, "
-                "--paths-output and --skip-unreadable apply",
+                "--paths-output, --skip-unreadable and --threads apply",
     };
     const mx_cli_opt opts[] = {
         MX_CLI_CHOICE("--backbone", "NAME", &bbname, "smallcnn|resnet18|resnet50",
@@ -101,7 +102,7 @@ int mx_cmd_embed(int argc, char **argv) {
     int rc = mx_cli_parse(&spec, argc, argv);
     if (rc >= 0) return rc;
     if (dir && ui.images) return mx_embed_images(dir, ckpt, &ui, outp, lab);
-    if (dir) return embed_run_dir(dir, ckpt, split, outp, lab);
+    if (dir) return embed_run_dir(dir, ckpt, split, outp, lab, ui.threads);
     mx_backbone bb;
     if (!bbname || !wpath || !in || !outp) {
         fprintf(stderr, "metrix embed: --backbone, --weights, --input and --output are required "

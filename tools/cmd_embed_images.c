@@ -23,7 +23,7 @@ int mx_embed_images(const char *dir, const char *ckpt, const mx_embed_images_opt
     float *e = NULL;
     int64_t *kept = NULL, n = 0;
     int rc = 1;
-    mx_status st = mx_trainer_open(dir, ckpt, &t);
+    mx_status st = mx_trainer_open_threads(dir, ckpt, o->threads, &t);
     if (st != MX_OK) {
         fprintf(stderr, "metrix embed: %s\n", mx_errmsg());
         goto done;

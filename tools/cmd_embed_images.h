@@ -8,6 +8,7 @@ typedef struct mx_embed_images_opts {
     const char *images;       /* --images FOLDER | LIST.txt */
     const char *paths_output; /* --paths-output P.txt: the embedded images' paths, in row order */
     int skip_unreadable;      /* --skip-unreadable: report and skip, else fatal */
+    int threads;              /* --threads: -1 keeps the run's own setting */
 } mx_embed_images_opts;
 
 #define MX_EMBED_IMAGES_ROWS(o)                                                                    \

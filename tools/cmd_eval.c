@@ -99,12 +99,12 @@ static int parse_k(const char *cmd, const char *name, const char *s, void *dst) 
 }
 
 /* metrix eval --run DIR: evaluates a run's checkpoint on a split of the run's dataset. */
-static int eval_run_dir(const char *dir, const char *ckpt, mx_split sp, int json,
+static int eval_run_dir(const char *dir, const char *ckpt, mx_split sp, int json, int threads,
                         const mx_eval_retrievals_opts *ro) {
     mx_trainer *t = NULL;
     mx_eval_report rep;
     volatile const int *stop = mx_cli_stop_on_signals();
-    mx_status st = mx_trainer_open(dir, ckpt, &t);
+    mx_status st = mx_trainer_open_threads(dir, ckpt, threads, &t);
     if (st == MX_OK) {
         mx_trainer_set_stop(t, stop);
         fprintf(stderr, "metrix eval: evaluating %s (checkpoint %s)\n", dir, ckpt);
@@ -128,7 +128,7 @@ int mx_cmd_eval(int argc, char **argv) {
     /* metrix eval --embeddings ... | --query-embeddings ... (and --json in both) */
     const char *emb = NULL, *lab = NULL, *qe = NULL, *ql = NULL, *ge = NULL, *gl = NULL;
     const char *train = NULL;
-    int json = 0, threads = 0;
+    int json = 0, threads = 0, run_threads = -1;
     long long seed = 0;
     mx_eval_config cfg = mx_eval_config_default();
     char footer[512], table[160];
@@ -149,6 +149,7 @@ int mx_cmd_eval(int argc, char **argv) {
         MX_CLI_RUN_ROWS(&dir, &ckpt, &split),
         MX_CLI_FLAGV("--json", &json, 1, "print one JSON object instead of text"),
         RETRIEVAL_ROWS("--k"),
+        MX_CLI_RUN_THREADS(&run_threads),
         MX_CLI_END,
     };
     const mx_cli_spec run_spec = {
@@ -157,8 +158,8 @@ int mx_cmd_eval(int argc, char **argv) {
                  "dataset)\n",
         .opts = run_opts,
         .footer = footer,
-        .hint = "with --run only --checkpoint, --split, --json, --retrievals, --queries and --k "
-                "apply",
+        .hint = "with --run only --checkpoint, --split, --json, --retrievals, --queries, --k and "
+                "--threads apply",
     };
     const mx_cli_opt opts[] = {
         MX_CLI_STR("--embeddings", "PATH", &emb, "evaluation set, leave-one-out (self excluded)",
@@ -209,7 +210,7 @@ int mx_cmd_eval(int argc, char **argv) {
     };
     int rc = mx_cli_parse(&spec, argc, argv);
     if (rc >= 0) return rc;
-    if (dir) return eval_run_dir(dir, ckpt, split, json, &ro);
+    if (dir) return eval_run_dir(dir, ckpt, split, json, run_threads, &ro);
     int loo = emb || lab, qg = qe || ql || ge || gl;
     if (loo == qg || (loo && !(emb && lab)) || (qg && !(qe && ql && ge && gl))) {
         fprintf(stderr, "metrix eval: give either --embeddings and --labels, or all four of "

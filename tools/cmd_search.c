@@ -192,13 +192,12 @@ int mx_cmd_search(int argc, char **argv) {
         gpaths = gsplit + (plus - gallery) + 5;
         gallery = gsplit;
     }
-    mx_threads_set(threads);
     rc = 1;
     mx_trainer *t = NULL;
     mx_ui_list gl = {0}, ql = {0};
     float *ge = NULL, *qe = NULL, *sim = NULL;
     int64_t *gkept = NULL, *qkept = NULL, *idx = NULL, ng = 0, nq = 0;
-    mx_status st = mx_trainer_open(dir, ckpt, &t);
+    mx_status st = mx_trainer_open_threads(dir, ckpt, threads, &t); /* sets the threads */
     if (st != MX_OK) {
         fprintf(stderr, "metrix search: %s\n", mx_errmsg());
         goto done;

@@ -189,6 +189,11 @@ const char *mx_trainer_report_text(const mx_trainer *t);
  * buffers are allocated, and only the weights and BN statistics are read from the checkpoint;
  * mx_trainer_run refuses such a trainer. */
 mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_trainer **out);
+/* The same with a thread count: threads < 0 keeps the run's own (config.json), 0 = all cores.
+ * Inference runs on chunks of at most 32 images whatever the run's batch (BN is in eval mode, so
+ * only the memory changes: ResNet-50 at 224 needs about 1 GB). */
+mx_status mx_trainer_open_threads(const char *run_dir, const char *checkpoint, int threads,
+                                  mx_trainer **out);
 /* L2-normalised embeddings (n x d) and labels (n) of a split, test transform, BN in eval mode.
  * Every split the run's dataset has: train, val (val_fraction > 0), test, and In-Shop's query and
  * gallery; In-Shop's test is the query rows followed by the gallery rows. An absent split is

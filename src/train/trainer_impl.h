@@ -28,6 +28,9 @@
 #include "metrix/train.h"
 
 #define MX_UTIL_MIXED_CAP 20000 /* mixed embeddings kept from the last epoch for utilization */
+/* An opened run (eval / embed) runs the network on chunks of at most this many images: BN is in
+ * inference mode, so the chunking changes nothing but the memory (activations grow with it). */
+#define MX_INFER_CHUNK 32
 
 typedef enum { MIX_NONE, MIX_INPUT, MIX_FEATURE, MIX_EMBED } mix_level;
 
@@ -69,13 +72,13 @@ struct mx_trainer {
     float *sim;         /* B x B clean cosine similarities (hardest-negative selection) */
 
     /* step buffers (allocated once) */
-    int B;
-    float *images;                  /* B x C x H x W */
-    int64_t *labels;                /* B */
-    float *emb, *d_emb;             /* B x d */
-    float *feat, *d_feat;           /* B x feat_size (feature level) */
-    float *mixed_in;                /* M x (img_floats | feat_size): mixed inputs or feature maps */
-    float *d_mixed_in;              /* M x feat_size (feature level) */
+    int B;                /* the batch; an opened run: its inference chunk (MX_INFER_CHUNK) */
+    float *images;        /* B x C x H x W */
+    int64_t *labels;      /* B */
+    float *emb, *d_emb;   /* B x d */
+    float *feat, *d_feat; /* B x feat_size (feature level) */
+    float *mixed_in;      /* M x (img_floats | feat_size): mixed inputs or feature maps */
+    float *d_mixed_in;    /* M x feat_size (feature level) */
     float *emb_mixed, *d_emb_mixed; /* M x d */
     mx_mix_pair *pairs;             /* M */
     float *util_mixed;              /* MX_UTIL_MIXED_CAP x d */

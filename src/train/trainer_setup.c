@@ -40,7 +40,10 @@ static mx_status setup_data(mx_trainer *t) {
     t->img_floats = (int64_t)t->channels * t->size * t->size;
 
     t->B = c->batch;
-    if (t->infer_only) return MX_OK; /* no training loader */
+    if (t->infer_only) { /* no training loader; inference runs in chunks */
+        t->B = MX_MIN(c->batch, MX_INFER_CHUNK);
+        return MX_OK;
+    }
     mx_sampler_config sc = mx_sampler_config_default();
     sc.kind = !strcmp(c->sampler, "m-per-class") ? MX_SAMPLER_M_PER_CLASS : MX_SAMPLER_RANDOM;
     sc.batch_size = c->batch;
@@ -472,11 +475,12 @@ static mx_status load_run_config(const char *run_dir, mx_train_config *cfg) {
 
 /* resume: the run's checkpoint, or none yet (a fresh start) */
 static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, int resume,
-                          mx_trainer **out) {
+                          int threads, mx_trainer **out) {
     *out = NULL;
     char path[1100];
     mx_train_config cfg = mx_train_config_default();
     MX_TRY(load_run_config(run_dir, &cfg));
+    if (threads >= 0) cfg.threads = threads; /* an opened run: the caller's choice */
     int saved_epochs = cfg.epochs;
     int E = epochs > 0 ? epochs : saved_epochs;
     if (E < saved_epochs)
@@ -514,10 +518,15 @@ static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, int
 }
 
 mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out) {
-    return open_run(run_dir, epochs, "checkpoint_last.safetensors", 1, out);
+    return open_run(run_dir, epochs, "checkpoint_last.safetensors", 1, -1, out);
 }
 
 mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_trainer **out) {
+    return mx_trainer_open_threads(run_dir, checkpoint, -1, out);
+}
+
+mx_status mx_trainer_open_threads(const char *run_dir, const char *checkpoint, int threads,
+                                  mx_trainer **out) {
     char name[300];
     if (!checkpoint || !strcmp(checkpoint, "best"))
         snprintf(name, sizeof name, "checkpoint_best.safetensors");
@@ -525,5 +534,5 @@ mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_traine
         snprintf(name, sizeof name, "checkpoint_last.safetensors");
     else
         snprintf(name, sizeof name, "%s", checkpoint);
-    return open_run(run_dir, 0, name, 0, out);
+    return open_run(run_dir, 0, name, 0, threads, out);
 }
