@@ -90,8 +90,9 @@ static void kernel_case(mx_rng *rng, int64_t n, int c, int cpad, int hw, int blk
 
 static void test_kernels(mx_rng *rng) {
     for (int lm = 0; lm < 4; lm++) {
-        kernel_case(rng, 6, 32, 32, 9, 16, 200, lm); /* nChw16c, M >> n */
-        kernel_case(rng, 6, 32, 32, 49, 8, 50, lm);  /* nChw8c */
+        kernel_case(rng, 6, 32, 32, 9, 16, 200, lm);  /* nChw16c, M >> n */
+        kernel_case(rng, 6, 32, 32, 49, 8, 50, lm);   /* nChw8c */
+        kernel_case(rng, 7, 32, 32, 49, 16, 203, lm); /* quads of pairs and a tail of 3 */
     }
     kernel_case(rng, 5, 32, 32, 7, 1, 40, 3);    /* plain NCHW */
     kernel_case(rng, 5, 40, 40, 7, 40, 40, 3);   /* nhwc (one block of all channels) */

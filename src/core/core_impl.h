@@ -35,4 +35,13 @@ static inline int mx_stopped(volatile const int *stop) {
 #define MX_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MX_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* Function multiversioning for hot loops: AVX-512 and AVX2 clones picked at load time (the
+ * default build targets baseline x86-64, SSE2). The clones do the same IEEE operations (no
+ * contraction in ISO C mode): identical results on every machine. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define MX_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MX_CLONES
+#endif
+
 #endif

@@ -45,25 +45,53 @@ void mx_nn_gapgmp_bwd(int64_t n, int c, int cpad, int hw, int blk, const int32_t
     }
 }
 
+/* Row kernels of the L2 norm: sums in double over 8 interleaved partials (one AVX-512 vector;
+ * combined pairwise in a fixed order, so the result does not depend on the clone or threads). */
+MX_CLONES static void l2_row_fwd(const float *x, int d, float *y) {
+    double acc[8] = {0};
+    int j = 0;
+    for (; j + 8 <= d; j += 8)
+        for (int q = 0; q < 8; q++) acc[q] += (double)x[j + q] * x[j + q];
+    for (; j < d; j++) acc[j % 8] += (double)x[j] * x[j];
+    double s =
+        1e-12 + (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
+    float r = (float)(1.0 / sqrt(s));
+    for (int k = 0; k < d; k++) y[k] = x[k] * r;
+}
+
+MX_CLONES static void l2_row_bwd(const float *x, int d, const float *dy, float *dx) {
+    double ss[8] = {0}, xd[8] = {0};
+    int j = 0;
+    for (; j + 8 <= d; j += 8)
+        for (int q = 0; q < 8; q++) {
+            ss[q] += (double)x[j + q] * x[j + q];
+            xd[q] += (double)x[j + q] * dy[j + q];
+        }
+    for (; j < d; j++) ss[j % 8] += (double)x[j] * x[j], xd[j % 8] += (double)x[j] * dy[j];
+    double s = 1e-12 + (((ss[0] + ss[1]) + (ss[2] + ss[3])) + ((ss[4] + ss[5]) + (ss[6] + ss[7])));
+    double p = ((xd[0] + xd[1]) + (xd[2] + xd[3])) + ((xd[4] + xd[5]) + (xd[6] + xd[7]));
+    double r = 1.0 / sqrt(s), r3p = r * r * r * p;
+    for (int k = 0; k < d; k++) dx[k] = (float)(r * dy[k] - r3p * x[k]);
+}
+
+/* rows in parallel when there are enough of them to pay for the threads */
+#define L2_PAR_MIN ((int64_t)1 << 15)
+
 void mx_nn_l2norm_fwd(const float *x, int64_t n, int d, float *y) {
+#pragma omp parallel for schedule(static) if (n * d >= L2_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) l2_row_fwd(x + i * d, d, y + i * d);
+}
+
+void mx_nn_bias_l2norm_fwd(float *x, int64_t n, int d, const float *bias, float *y) {
+#pragma omp parallel for schedule(static) if (n * d >= L2_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
-        double s = 1e-12;
-        for (int j = 0; j < d; j++) s += (double)x[i * d + j] * x[i * d + j];
-        float r = (float)(1.0 / sqrt(s));
-        for (int j = 0; j < d; j++) y[i * d + j] = x[i * d + j] * r;
+        for (int k = 0; k < d; k++) x[i * d + k] += bias[k];
+        l2_row_fwd(x + i * d, d, y + i * d);
     }
 }
 
 /* Writes dx = r dy - r^3 x (x . dy), r = (sum x^2 + 1e-12)^-1/2. */
 void mx_nn_l2norm_bwd(const float *x, int64_t n, int d, const float *dy, float *dx) {
-    for (int64_t i = 0; i < n; i++) {
-        double s = 1e-12, xd = 0;
-        for (int j = 0; j < d; j++) {
-            s += (double)x[i * d + j] * x[i * d + j];
-            xd += (double)x[i * d + j] * dy[i * d + j];
-        }
-        double r = 1.0 / sqrt(s);
-        for (int j = 0; j < d; j++)
-            dx[i * d + j] = (float)(r * dy[i * d + j] - r * r * r * x[i * d + j] * xd);
-    }
+#pragma omp parallel for schedule(static) if (n * d >= L2_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) l2_row_bwd(x + i * d, d, dy + i * d, dx + i * d);
 }

@@ -42,15 +42,6 @@ static int64_t ch_off(int ch, int hw, int blk) {
     return (int64_t)(ch / blk) * hw * blk + ch % blk;
 }
 
-/* Function multiversioning: the pooling loop gets AVX-512 and AVX2 clones picked at load time
- * (the default build targets baseline x86-64, SSE2). The clones do the same IEEE operations
- * (multiply, add, compare, select; no contraction in ISO C mode): identical results. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define MX_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MX_CLONES
-#endif
-
 /* max / first argmax over s of l a[s LANES + q] + r b[s LANES + q] for the 16 lanes q of a full
  * nChw16c group, in GCC vector types (one zmm, two ymm or four xmm per clone): selects by masks,
  * no branches. Two chains (even / odd s) hide the compare latency; merging them keeps the first
@@ -103,6 +94,41 @@ MX_CLONES static void mixmax16(const float *a, const float *b, float l, float r,
     memcpy(am_out, &am0, sizeof am0);
 }
 
+/* mixmax16 for four pairs at once: four independent compare chains (one per pair, s in order, so
+ * the first argmax wins ties as in mixmax16) keep the vector units busy where one pair's chain
+ * waits on its compare. a[p], b[p]: the two maps' group slices of pair p; out: 4 x LANES. */
+#define VSTEP(p)                                                                                   \
+    do {                                                                                           \
+        v16f v_, l = lv[p], r = rv[p];                                                             \
+        VMIX(v_, a[p] + (int64_t)s * LANES, b[p] + (int64_t)s * LANES);                            \
+        v16i take_ = v_ > mx[p];                                                                   \
+        VSEL(take_, v_, zero + s, mx[p], am[p]);                                                   \
+    } while (0)
+
+MX_CLONES static void mixmax16x4(const float *const a[4], const float *const b[4],
+                                 const float lam[4], int hw, float *mx_out, int32_t *am_out) {
+    v16f mx[4], lv[4], rv[4];
+    v16i am[4], zero = {0};
+    for (int p = 0; p < 4; p++) {
+        v16f one = (v16f){0} + 1.0f;
+        lv[p] = (v16f){0} + lam[p];
+        rv[p] = one - lv[p]; /* 1 - lambda, rounded as the scalar r = 1.0f - l */
+        v16f l = lv[p], r = rv[p];
+        VMIX(mx[p], a[p], b[p]);
+        am[p] = zero;
+    }
+    for (int s = 1; s < hw; s++) {
+        VSTEP(0);
+        VSTEP(1);
+        VSTEP(2);
+        VSTEP(3);
+    }
+    for (int p = 0; p < 4; p++) {
+        memcpy(mx_out + p * LANES, &mx[p], sizeof mx[p]);
+        memcpy(am_out + p * LANES, &am[p], sizeof am[p]);
+    }
+}
+
 /* the same for any layout: len lanes, consecutive positions stride floats apart */
 static void mixmax(const float *a, const float *b, float l, float r, int hw, int stride, int len,
                    float *mx, int32_t *am) {
@@ -127,32 +153,70 @@ void mx_nn_gap_fwd(const float *x, int64_t n, int c, int cpad, int hw, int blk, 
         }
 }
 
+/* pooled row k, channels [ch0, ch0 + len): the GAP part from the clean means plus the max */
+static void pool_out(const float *gap, int c, const mx_mix_pair *pk, int ch0, int len,
+                     const float *mx, const int32_t *am, float *p, int32_t *argmax) {
+    float l = pk->lambda, r = 1.0f - l;
+    const float *gi = gap + pk->i * c + ch0, *gj = gap + pk->j * c + ch0;
+    for (int q = 0; q < len; q++) {
+        p[ch0 + q] = l * gi[q] + r * gj[q] + mx[q];
+        argmax[ch0 + q] = am[q];
+    }
+}
+
 void mx_nn_mixpool_fwd(const float *x, int64_t n, int c, int cpad, int hw, int blk,
                        const float *gap, const mx_mix_pair *pairs, int64_t m, float *p,
                        int32_t *argmax) {
     (void)n;
     int ng = n_groups(c, blk);
-    int64_t slab = (int64_t)cpad * hw;
+    int64_t slab = (int64_t)cpad * hw, nq = (m + 3) / 4;
+    /* work items: (group, quad of up to 4 consecutive pairs) */
 #pragma omp parallel for collapse(2) schedule(static)
     for (int g = 0; g < ng; g++)
-        for (int64_t k = 0; k < m; k++) {
+        for (int64_t kq = 0; kq < nq; kq++) {
             int ch0, len;
             group_at(g, c, blk, &ch0, &len);
-            const mx_mix_pair *pk = &pairs[k];
-            float l = pk->lambda, r = 1.0f - l, mx[LANES];
-            int32_t am[LANES];
-            const float *a = x + pk->i * slab + ch_off(ch0, hw, blk);
-            const float *b = x + pk->j * slab + ch_off(ch0, hw, blk);
-            if (len == LANES && blk == LANES) /* the common nChw16c case */
-                mixmax16(a, b, l, r, hw, mx, am);
-            else
-                mixmax(a, b, l, r, hw, blk, len, mx, am);
-            const float *gi = gap + pk->i * c + ch0, *gj = gap + pk->j * c + ch0;
-            for (int q = 0; q < len; q++) {
-                p[k * c + ch0 + q] = l * gi[q] + r * gj[q] + mx[q];
-                argmax[k * c + ch0 + q] = am[q];
+            int64_t k0 = kq * 4, kn = MX_MIN(4, m - k0);
+            float mx[4 * LANES];
+            int32_t am[4 * LANES];
+            if (kn == 4 && len == LANES && blk == LANES) { /* the common nChw16c case */
+                const float *a[4], *b[4];
+                float lam[4];
+                for (int q = 0; q < 4; q++) {
+                    a[q] = x + pairs[k0 + q].i * slab + ch_off(ch0, hw, blk);
+                    b[q] = x + pairs[k0 + q].j * slab + ch_off(ch0, hw, blk);
+                    lam[q] = pairs[k0 + q].lambda;
+                }
+                mixmax16x4(a, b, lam, hw, mx, am);
+            } else {
+                for (int64_t q = 0; q < kn; q++) {
+                    const mx_mix_pair *pk = &pairs[k0 + q];
+                    float l = pk->lambda, r = 1.0f - l;
+                    const float *a = x + pk->i * slab + ch_off(ch0, hw, blk);
+                    const float *b = x + pk->j * slab + ch_off(ch0, hw, blk);
+                    if (len == LANES && blk == LANES)
+                        mixmax16(a, b, l, r, hw, mx + q * LANES, am + q * LANES);
+                    else
+                        mixmax(a, b, l, r, hw, blk, len, mx + q * LANES, am + q * LANES);
+                }
             }
+            for (int64_t q = 0; q < kn; q++)
+                pool_out(gap, c, &pairs[k0 + q], ch0, len, mx + q * LANES, am + q * LANES,
+                         p + (k0 + q) * c, argmax + (k0 + q) * c);
         }
+}
+
+/* One pair's backward on a full nChw16c group: dgap rows i, j += (lambda, 1 - lambda) dp, and
+ * the max positions of maps i, j (x slices, positions 16 floats apart) the same. In pair order
+ * per lane, as the general loop below. */
+MX_CLONES static void mixpool_bwd16(float l, float r, const float *d, const int32_t *am, float *gi,
+                                    float *gj, float *xi, float *xj) {
+    float dl[LANES], dr[LANES];
+    for (int q = 0; q < LANES; q++) dl[q] = l * d[q], dr[q] = r * d[q];
+    for (int q = 0; q < LANES; q++) gi[q] += dl[q];
+    for (int q = 0; q < LANES; q++) gj[q] += dr[q];
+    for (int q = 0; q < LANES; q++) xi[am[q] * LANES + q] += dl[q];
+    for (int q = 0; q < LANES; q++) xj[am[q] * LANES + q] += dr[q];
 }
 
 void mx_nn_mixpool_bwd(int64_t n, int c, int cpad, int hw, int blk, const mx_mix_pair *pairs,
@@ -173,6 +237,10 @@ void mx_nn_mixpool_bwd(int64_t n, int c, int cpad, int hw, int blk, const mx_mix
             float *gi = dgap + pk->i * c + ch0, *gj = dgap + pk->j * c + ch0;
             float *xi = dx + pk->i * slab + ch_off(ch0, hw, blk);
             float *xj = dx + pk->j * slab + ch_off(ch0, hw, blk);
+            if (len == LANES && blk == LANES) {
+                mixpool_bwd16(l, r, d, am, gi, gj, xi, xj);
+                continue;
+            }
             for (int q = 0; q < len; q++) gi[q] += l * d[q];
             for (int q = 0; q < len; q++) gj[q] += r * d[q];
             for (int q = 0; q < len; q++) xi[am[q] * blk + q] += l * d[q];
@@ -184,6 +252,19 @@ void mx_nn_mixpool_bwd(int64_t n, int c, int cpad, int hw, int blk, const mx_mix
             for (int s = 0; s < hw; s++)
                 for (int q = 0; q < len; q++) xi[(int64_t)s * blk + q] += gi[q] * inv_hw;
         }
+    }
+}
+
+/* db[j] += sum_k dy[k][j] (m x d): columns split over the threads, rows summed in order. */
+static void col_sums_add(const float *dy, int64_t m, int d, float *db) {
+    int nb = (d + LANES - 1) / LANES;
+#pragma omp parallel for schedule(static) if (m * d >= ((int64_t)1 << 15))
+    for (int b = 0; b < nb; b++) {
+        int j0 = b * LANES, len = MX_MIN(LANES, d - j0);
+        float acc[LANES] = {0};
+        for (int64_t k = 0; k < m; k++)
+            for (int q = 0; q < len; q++) acc[q] += dy[k * d + j0 + q];
+        for (int q = 0; q < len; q++) db[j0 + q] += acc[q];
     }
 }
 
@@ -261,10 +342,7 @@ mx_status mx_mix_head_forward(mx_mix_head *h, const mx_model *m, const float *fe
     mx_nn_gap_fwd(feat, n, c, c, h->hw, h->blk, h->gap);
     mx_nn_mixpool_fwd(feat, n, c, c, h->hw, h->blk, h->gap, pairs, M, h->P, h->argmax);
     mx_sgemm(0, 1, M, d, c, 1.0f, h->P, c, m->p + m->emb_w, c, 0.0f, h->Y, d);
-    const float *bias = m->p + m->emb_b;
-    for (int64_t k = 0; k < M; k++)
-        for (int j = 0; j < d; j++) h->Y[k * d + j] += bias[j];
-    mx_nn_l2norm_fwd(h->Y, M, d, emb);
+    mx_nn_bias_l2norm_fwd(h->Y, M, d, m->p + m->emb_b, emb);
     h->n = n, h->m = M;
     return MX_OK;
 }
@@ -276,9 +354,7 @@ mx_status mx_mix_head_backward(mx_mix_head *h, mx_model *m, const mx_mix_pair *p
     int c = h->c, d = h->d;
     mx_nn_l2norm_bwd(h->Y, M, d, demb, h->dY);
     mx_sgemm(1, 0, d, c, M, 1.0f, h->dY, d, h->P, c, 1.0f, m->g + m->emb_w, c);
-    float *db = m->g + m->emb_b;
-    for (int64_t k = 0; k < M; k++)
-        for (int j = 0; j < d; j++) db[j] += h->dY[k * d + j];
+    col_sums_add(h->dY, M, d, m->g + m->emb_b);
     if (!dfeat) return MX_OK;
     mx_sgemm(0, 0, M, c, d, 1.0f, h->dY, d, m->p + m->emb_w, c, 0.0f, h->dP, c);
     mx_nn_mixpool_bwd(h->n, c, c, h->hw, h->blk, pairs, M, h->argmax, h->dP, h->dgap, dfeat);
