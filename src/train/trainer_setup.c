@@ -28,6 +28,13 @@ static mx_status setup_data(mx_trainer *t) {
     if (fmnist) {
         t->tf_train = mx_transform_config_fmnist(1);
         t->tf_test = mx_transform_config_fmnist(0);
+    } else if (mx_tr_dataset_kind(c->dataset) == MX_DS_GLYPHS) { /* size x size renderings */
+        mx_image im;
+        MX_TRY(mx_dataset_image(t->ds_train, 0, 0, &im));
+        int size = im.w;
+        mx_image_free(&im);
+        t->tf_train = mx_transform_config_glyphs(1, size);
+        t->tf_test = mx_transform_config_glyphs(0, size);
     } else {
         t->tf_train = mx_transform_config_default(MX_TF_TRAIN_RRC);
         t->tf_test = mx_transform_config_default(MX_TF_TEST_RESIZE_CROP);
