@@ -209,6 +209,8 @@ typedef struct preset {
     {"glyphs", "glyphs (CJK / Hangul characters from the installed fonts), Multi-Similarity "      \
                "baseline",                                                                         \
      GLYPHS_COMMON MS_LOSS "mix=none"},                                                            \
+        {"glyphs-ms", "glyphs, Multi-Similarity baseline of glyphs-ms-metrix (= glyphs)",          \
+         GLYPHS_COMMON MS_LOSS "mix=none"},                                                        \
         {"glyphs-ms-metrix", "glyphs, Multi-Similarity + Metrix/feature",                          \
          GLYPHS_COMMON MS_LOSS "mix=feature"},                                                     \
         {"glyphs-contrastive", "glyphs, Contrastive baseline",                                     \

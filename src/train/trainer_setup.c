@@ -398,6 +398,7 @@ mx_status mx_trainer_create(const mx_train_config *cfg, const char *run_dir, mx_
         s = mx_error(MX_ERR_IO, "%s: cannot create run directory: %s", run_dir, strerror(errno));
     if (s == MX_OK) s = mx_tr_dir_acquire(t);
     if (s == MX_OK) s = mx_tr_write_config(t);
+    if (s == MX_OK) s = mx_tr_write_classes(t);
     if (s != MX_OK) {
         mx_trainer_free(t);
         return s;
