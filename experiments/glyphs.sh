@@ -4,6 +4,12 @@
 # paired-difference plots and the README's results block (experiments/results.py).
 #
 #   bash experiments/glyphs.sh [--out DIR] [--threads N] [--only tune|final|fmnist|report]
+#                              [--extra "FLAGS"] [--fm-extra "FLAGS"]
+#
+# --extra / --fm-extra append flags to every glyphs / Fashion-MNIST run (e.g. --data_root for the
+# glyph cache). The grid can be shrunk for a smoke test through the environment (LOSSES,
+# BASE_LRS, METRIX_LRS, METRIX_WS, SEEDS_MAIN, SEEDS_EXTRA, FM_SEEDS; MX_RESULTS_DIR sends the
+# report elsewhere and leaves docs/ and README.md alone); the protocol's run uses none of these.
 #
 # Every run has its own run directory under DIR (default runs/glyphs-experiment). Re-running the
 # script resumes: finished runs (report.json present) are skipped, an interrupted one continues
@@ -16,9 +22,14 @@ cd "$(dirname "$0")/.."
 out=runs/glyphs-experiment
 threads=2
 only=""
+extra=""
+fm_extra=""
+all_args=$(printf '%q ' "$@")
 while [ $# -gt 0 ]; do
     case "$1" in
     --out) out="$2"; shift 2 ;;
+    --extra) extra="$2"; shift 2 ;;
+    --fm-extra) fm_extra="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
@@ -26,19 +37,22 @@ while [ $# -gt 0 ]; do
 done
 bin=${METRIX_BIN:-./build/metrix}
 [ -x "$bin" ] || { echo "build first: cmake -B build && cmake --build build -j2" >&2; exit 1; }
+[ -f "${METRIX_LIB:-build/libmetrix.so}" ] ||
+    { echo "the report's plots need build/libmetrix.so (cmake --build build -j2)" >&2; exit 1; }
 mkdir -p "$out/tune" "$out/final" "$out/fmnist"
 export OMP_WAIT_POLICY=PASSIVE
 
 # ---- the pre-registered grid (PROTOCOL.md) -------------------------------------------------
-losses="contrastive ms proxy-anchor"
+losses=${LOSSES:-"contrastive ms proxy-anchor"}
 tune_seed=100
-base_lrs="2.5e-4 5e-4 1e-3 2e-3"     # baseline: 4 runs per loss
-metrix_lrs="5e-4 1e-3"               # Metrix/feature: 2 x 2 = 4 runs per loss
-metrix_ws="0.2 0.8"
-seeds_main="1 2 3 4 5"               # baseline and Metrix/feature
-seeds_extra="1 2 3"                  # Metrix/input and Metrix/embed
-fm_seeds="1 2 3 4 5"
-fm_flags=(--epochs 3 --max_steps_per_epoch 60 --threads 1)
+base_lrs=${BASE_LRS:-"2.5e-4 5e-4 1e-3 2e-3"} # baseline: 4 runs per loss
+metrix_lrs=${METRIX_LRS:-"5e-4 1e-3"}         # Metrix/feature: 2 x 2 = 4 runs per loss
+metrix_ws=${METRIX_WS:-"0.2 0.8"}
+seeds_main=${SEEDS_MAIN:-"1 2 3 4 5"}         # baseline and Metrix/feature
+seeds_extra=${SEEDS_EXTRA:-"1 2 3"}           # Metrix/input and Metrix/embed
+fm_seeds=${FM_SEEDS:-"1 2 3 4 5"}
+# shellcheck disable=SC2206 # word splitting of the extra flags is intended
+fm_flags=(--epochs 3 --max_steps_per_epoch 60 --threads 1 $fm_extra)
 
 preset_of() { # loss mix -> preset name (glyphs-<loss>, glyphs-<loss>-metrix)
     local p
@@ -66,7 +80,8 @@ run() {
     echo $(( $(date +%s) - t0 )) >> "$dir.wall"
 }
 
-common=(--threads "$threads" --workers 1)
+# shellcheck disable=SC2206
+common=(--threads "$threads" --workers 1 $extra)
 
 # ---- 1. tuning on the validation classes ---------------------------------------------------
 if [ -z "$only" ] || [ "$only" = tune ] || [ "$only" = final ]; then
@@ -127,5 +142,5 @@ if [ -z "$only" ] || [ "$only" = fmnist ]; then
 fi
 
 # ---- 4. the report ----------------------------------------------------------------------------
-python3 experiments/results.py --report "$out" --command "bash experiments/glyphs.sh $*"
-echo "wrote docs/results.md, docs/results_glyphs_paired.png, docs/results_fmnist_paired.png"
+python3 experiments/results.py --report "$out" --command "bash experiments/glyphs.sh $all_args"
+echo "wrote ${MX_RESULTS_DIR:-docs}/results.md and its paired-difference plots"

@@ -19,7 +19,7 @@
  * and weight: the regional / proportional / monospaced variants of a family share their glyphs
  * and would only add near-duplicate instances. */
 static const char DEFAULT_DEF[] =
-    "size 24\nbox 21\nmin_faces 18\ntest_fraction 0.15\nsplit_seed 12\n"
+    "size 16\nbox 14\nmin_faces 18\ntest_fraction 0.15\nsplit_seed 12\n"
     "range 4E00 9FFF\n"                                               /* CJK Unified Ideographs */
     "range AC00 D7A3\n"                                               /* Hangul Syllables */
     "font /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc 2\n" /* fonts-noto-cjk, SC */

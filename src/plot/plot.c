@@ -399,8 +399,7 @@ mx_status mx_plot_paired(const char *path, const char *title, const char *y_labe
         if (isfinite(half[g]))
             y0 = MX_MIN(y0, mean[g] - half[g]), y1 = MX_MAX(y1, mean[g] + half[g]);
     }
-    frame f = {80, 50, MX_PLOT_WIDTH - 80 - 30, MX_PLOT_HEIGHT - 50 - 70, 0.5, n_groups + 0.5,
-               y0, y1};
+    frame f = {80, 50, MX_PLOT_WIDTH - 80 - 30, MX_PLOT_HEIGHT - 50 - 70, 0, n_groups + 1, y0, y1};
     double ystep = nice_range(&f.y0, &f.y1, 6);
     cairo_surface_t *surf;
     cairo_t *cr;
@@ -410,7 +409,7 @@ mx_status mx_plot_paired(const char *path, const char *title, const char *y_labe
         free(half);
         return st;
     }
-    draw_axes(cr, &f, 1.0, ystep, title, "comparison (legend)", y_label);
+    draw_axes(cr, &f, 1.0, ystep, title, "comparison (legend order)", y_label);
     cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
     cairo_set_line_width(cr, 1.0);
     double dash[2] = {6, 4};

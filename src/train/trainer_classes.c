@@ -8,8 +8,10 @@
 #include "train/trainer_impl.h"
 
 static void put_char(FILE *f, int64_t c) {
-    if (c < 0x80 || c > 0x10FFFF) return;
-    if (c < 0x800)
+    if (c <= 0x20 || c == 0x7F || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return;
+    if (c < 0x80)
+        fputc((int)c, f);
+    else if (c < 0x800)
         fprintf(f, "%c%c", (int)(0xC0 | (c >> 6)), (int)(0x80 | (c & 63)));
     else if (c < 0x10000)
         fprintf(f, "%c%c%c", (int)(0xE0 | (c >> 12)), (int)(0x80 | ((c >> 6) & 63)),
