@@ -198,7 +198,8 @@ typedef struct preset {
 
 /* ---- glyphs presets (issue 12; experiments/PROTOCOL.md) ---------------------------------
  * Many classes, few instances (the SOP regime): characters rendered from Debian's CJK / Hangul
- * fonts, 16 x 16 gray, smallcnn. Kept in one block; GLYPHS_COMMON is the pre-registered protocol. */
+ * fonts, 16 x 16 gray, smallcnn. Kept in one block; GLYPHS_COMMON is the pre-registered
+ * protocol. */
 #define GLYPHS_COMMON                                                                              \
     "dataset=glyphs;backbone=smallcnn;embed_dim=128;batch=100;sampler=m-per-class;"               \
     "samples_per_class=5;optimizer=adam;lr=1e-3;weight_decay=1e-4;schedule=step;lr_step=2;"        \
