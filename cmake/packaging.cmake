@@ -22,7 +22,7 @@ set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "python3-torch")
 string(CONCAT CPACK_DEBIAN_PACKAGE_SUGGESTS
        "python3-torchvision, dataset-fashion-mnist, pkg-config, libdnnl-dev, "
        "libopenblas-openmp-dev, libturbojpeg0-dev, libpng-dev, zlib1g-dev, libmatio-dev, "
-       "libcairo2-dev, libjson-c-dev")
+       "libcairo2-dev, libjson-c-dev, libfreetype-dev")
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_GENERATOR DEB)
 include(CPack)

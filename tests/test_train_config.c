@@ -49,7 +49,8 @@ int main(void) {
     /* every preset applies and validates */
     const char *names[] = {"fashion-mnist",   "cub-ms",          "cub-ms-metrix",
                            "cub-contrastive", "cub-pa-metrix",   "cars-ms-metrix",
-                           "sop-ms",          "sop-contrastive", "inshop-ms-metrix"};
+                           "sop-ms",          "sop-contrastive", "inshop-ms-metrix",
+                           "glyphs",          "glyphs-pa-metrix"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         mx_train_config p = mx_train_config_default();
         CHECK_OK(mx_train_config_preset(&p, names[i]));

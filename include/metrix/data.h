@@ -25,6 +25,17 @@
  *           list is read. Sorted distinct labels, first half train, second half test. With a
  *           second file test_list, `list` is the training split and test_list the test split,
  *           each with all of its classes.
+ *   GLYPHS  characters rendered from installed CJK / Hangul fonts with FreeType (dataset_glyphs.c):
+ *           class = Unicode code point (the class id), instance = its rendering by one font face;
+ *           a character is a class when at least min_faces faces really contain it (character map
+ *           entry, non-empty outline, not the face's .notdef box, glyph not shared with another
+ *           code point). The definition (canvas size, box, ranges, faces, split seed) is
+ *           root/glyphs.conf, or the built-in Debian one when that file is absent; the renderings
+ *           are cached in root/glyphs-<key>.bin, keyed by the definition and every font file's
+ *           path, size and mtime (a changed font is re-rendered, a missing one is an error).
+ *           Classes are split class-disjointly by the definition's split seed (test_fraction to
+ *           test); root/glyphs-<key>.txt lists the faces and which character went where. Images
+ *           live in memory as uint8 1 x size x size (white glyph on black).
  * class_lo/class_hi (inclusive, original ids; for FOLDER the sorted folder index) override the
  * protocol's class range for the chosen split. val_fraction > 0 carves a class-disjoint
  * validation split from the training classes (MX_SPLIT_VAL), and MX_SPLIT_TRAIN then holds the
@@ -88,7 +99,12 @@ typedef enum mx_transform_kind {
     /* Fashion-MNIST training: zero-pad by `pad`, random crop out_size, horizontal flip flip_p. */
     MX_TF_TRAIN_PAD_CROP,
     /* No geometry: the image must already be out_size x out_size (Fashion-MNIST test). */
-    MX_TF_NONE
+    MX_TF_NONE,
+    /* Glyphs training: a random affine map about the centre (rotation +-rot_deg, isotropic scale
+     * scale_lo..scale_hi, shift +-pad pixels per axis), bilinear with zero fill, of an
+     * out_size x out_size image, then additive Gaussian noise of std noise_std (in 0..255 units),
+     * clamped to 0..255. */
+    MX_TF_TRAIN_AFFINE
 } mx_transform_kind;
 
 typedef struct mx_transform_config {
@@ -100,6 +116,8 @@ typedef struct mx_transform_config {
     int pad;                                      /* TRAIN_PAD_CROP */
     int channels;          /* 1 or 3: gray is replicated to RGB, RGB is reduced by luma to gray */
     float mean[3], std[3]; /* per output channel, applied to pixel / 255 */
+    float rot_deg;         /* TRAIN_AFFINE: largest rotation in degrees */
+    float noise_std;       /* TRAIN_AFFINE: Gaussian pixel noise, 0..255 units */
 } mx_transform_config;
 
 /* ImageNet protocols (method.md 5.4): TRAIN_RRC 224 (scale 0.08-1, ratio 3/4-4/3, flip 0.5) or
@@ -109,6 +127,9 @@ mx_transform_config mx_transform_config_default(mx_transform_kind kind);
 /* Fashion-MNIST: train = zero-pad 2, random crop 28, flip 0.5; test = none. 1 channel, mean
  * 0.2860, std 0.3530 (the dataset's statistics). */
 mx_transform_config mx_transform_config_fmnist(int train);
+/* Glyphs (size x size renderings): train = TRAIN_AFFINE (rotation 8 degrees, scale 0.9-1.1, shift
+ * 2 px, noise 8), test = none. 1 channel, mean 0.15, std 0.3. */
+mx_transform_config mx_transform_config_glyphs(int train, int size);
 mx_status mx_transform_config_check(const mx_transform_config *cfg);
 
 /* Shorter side the transform needs from the decoder (min_short for mx_image_decode). */
@@ -139,7 +160,8 @@ typedef enum mx_dataset_kind {
     MX_DS_SOP,
     MX_DS_INSHOP,
     MX_DS_FOLDER,
-    MX_DS_LIST
+    MX_DS_LIST,
+    MX_DS_GLYPHS
 } mx_dataset_kind;
 
 typedef enum mx_split {

@@ -33,6 +33,13 @@ mx_status mx_plot_lines(const char *path, const char *title, const char *x_label
 mx_status mx_plot_scatter(const char *path, const char *title, int64_t n, const float *xy,
                           const int32_t *labels, int n_classes, const char *const *class_names);
 
+/* Paired differences (strip chart): group g has counts[g] values (per-seed Metrix - baseline,
+ * concatenated over the groups in values), drawn as points at x = g + 1, with the group's mean
+ * (bar) and its 95% t confidence interval (whisker; counts[g] >= 2), and a dashed zero line.
+ * names[g] (may be NULL) label the legend. Non-finite values are skipped. */
+mx_status mx_plot_paired(const char *path, const char *title, const char *y_label, int n_groups,
+                         const char *const *names, const int *counts, const double *values);
+
 /* ---- retrieval grids -------------------------------------------------------------------- */
 
 /* An 8-bit image, interleaved HWC, c = 1 (gray) or 3 (RGB): the layout of mx_image (data.h);

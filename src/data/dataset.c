@@ -52,15 +52,16 @@ static int64_t find_sorted(const int64_t *d, int64_t n, int64_t v) {
 }
 
 static const char *kind_name(mx_dataset_kind k) {
-    static const char *names[] = {"fmnist", "cub", "cars", "sop", "inshop", "folder", "list"};
-    return (int)k >= 0 && k <= MX_DS_LIST ? names[k] : "?";
+    static const char *names[] = {"fmnist", "cub",    "cars", "sop",
+                                  "inshop", "folder", "list", "glyphs"};
+    return (int)k >= 0 && k <= MX_DS_GLYPHS ? names[k] : "?";
 }
 
 mx_status mx_dataset_open(const mx_dataset_config *cfg, mx_dataset **out) {
     *out = NULL;
     const mx_split sp = cfg->split;
     const int train_side = sp == MX_SPLIT_TRAIN || sp == MX_SPLIT_VAL;
-    if ((int)cfg->kind < 0 || cfg->kind > MX_DS_LIST)
+    if ((int)cfg->kind < 0 || cfg->kind > MX_DS_GLYPHS)
         return mx_error(MX_ERR_CONFIG, "dataset.kind: unknown kind %d", (int)cfg->kind);
     if ((int)sp < 0 || sp > MX_SPLIT_GALLERY)
         return mx_error(MX_ERR_CONFIG, "dataset.split: unknown split %d", (int)sp);
@@ -74,7 +75,8 @@ mx_status mx_dataset_open(const mx_dataset_config *cfg, mx_dataset **out) {
                         cfg->val_fraction);
     if (sp == MX_SPLIT_VAL && cfg->val_fraction <= 0)
         return mx_error(MX_ERR_CONFIG, "dataset.split: val needs dataset.val_fraction > 0");
-    if (cfg->kind != MX_DS_FMNIST && (!cfg->root || !cfg->root[0]) && cfg->kind != MX_DS_LIST)
+    if (cfg->kind != MX_DS_FMNIST && (!cfg->root || !cfg->root[0]) && cfg->kind != MX_DS_LIST &&
+        cfg->kind != MX_DS_GLYPHS)
         return mx_error(MX_ERR_CONFIG, "dataset.root: required for %s", kind_name(cfg->kind));
     if (cfg->kind == MX_DS_LIST && !cfg->list)
         return mx_error(MX_ERR_CONFIG, "dataset.list: required for the list dataset");
@@ -112,6 +114,13 @@ mx_status mx_dataset_open(const mx_dataset_config *cfg, mx_dataset **out) {
         lo = train_side ? 0 : (nfolders + 1) / 2;
         hi = train_side ? (nfolders + 1) / 2 - 1 : nfolders - 1;
         break;
+    case MX_DS_GLYPHS: {
+        char def[4096];
+        st = mx_ds_read_glyphs(
+            cfg->root && cfg->root[0] ? cfg->root : mx_ds_glyphs_default_root(def, sizeof def),
+            train_side, &r);
+        break;
+    }
     case MX_DS_LIST: {
         if (cfg->test_list) { /* separate files: all classes of the chosen file */
             st = mx_ds_read_list(train_side ? cfg->list : cfg->test_list, cfg->root, &r);

@@ -70,4 +70,30 @@ mx_status mx_ds_read_inshop(const char *root, mx_ds_raw *r);
 mx_status mx_ds_read_list(const char *list, const char *root, mx_ds_raw *r);
 mx_status mx_ds_read_folder(const char *root, mx_ds_raw *r, int64_t *n_classes);
 
+/* ---- glyphs (dataset_glyphs.c) ------------------------------------------------------------ */
+
+/* What one face contributed: code points of the candidate set (those at least min_faces
+ * character maps contain) that it renders validly, lacks in its character map, renders empty,
+ * renders as its .notdef box, or draws with a glyph shared by several code points; in_classes:
+ * its renderings in the final set. */
+typedef struct mx_glyphs_face_info {
+    char name[128]; /* family and style */
+    int64_t valid, missing, empty, notdef, shared, in_classes;
+} mx_glyphs_face_info;
+
+typedef struct mx_glyphs_info {
+    int rendered; /* 1: rendered (and cached) by this call, 0: read from the cache */
+    int n_faces;
+    int64_t n_candidates, n_classes, n_records, n_train_classes, n_test_classes;
+    mx_glyphs_face_info face[255];
+    char cache_path[4096];
+} mx_glyphs_info;
+
+/* Default root of the glyph cache: $XDG_CACHE_HOME/metrix/glyphs or ~/.cache/metrix/glyphs. */
+const char *mx_ds_glyphs_default_root(char *buf, size_t cap);
+/* Makes sure root's glyph set is rendered and cached; fills info (counts, cache file). */
+mx_status mx_ds_glyphs_prepare(const char *root, mx_glyphs_info *info);
+/* The records of the train (train != 0) or test classes; class id = Unicode code point. */
+mx_status mx_ds_read_glyphs(const char *root, int train, mx_ds_raw *r);
+
 #endif

@@ -41,8 +41,25 @@ mx_transform_config mx_transform_config_fmnist(int train) {
     return c;
 }
 
+mx_transform_config mx_transform_config_glyphs(int train, int size) {
+    mx_transform_config c = mx_transform_config_default(train ? MX_TF_TRAIN_AFFINE : MX_TF_NONE);
+    c.out_size = c.resize_size = size;
+    c.scale_lo = 0.9f;
+    c.scale_hi = 1.1f;
+    c.rot_deg = 8.0f;
+    c.pad = 2;
+    c.noise_std = 8.0f;
+    c.flip_p = 0; /* a mirrored character is another shape */
+    c.channels = 1;
+    for (int k = 0; k < 3; k++) {
+        c.mean[k] = 0.15f;
+        c.std[k] = 0.3f;
+    }
+    return c;
+}
+
 mx_status mx_transform_config_check(const mx_transform_config *c) {
-    if ((int)c->kind < 0 || c->kind > MX_TF_NONE)
+    if ((int)c->kind < 0 || c->kind > MX_TF_TRAIN_AFFINE)
         return mx_error(MX_ERR_CONFIG, "transform.kind: unknown kind %d", (int)c->kind);
     if (c->out_size < 1 || c->out_size > 8192)
         return mx_error(MX_ERR_CONFIG, "transform.out_size: expected 1..8192, got %d", c->out_size);
@@ -57,6 +74,13 @@ mx_status mx_transform_config_check(const mx_transform_config *c) {
     if (!(c->flip_p >= 0 && c->flip_p <= 1))
         return mx_error(MX_ERR_CONFIG, "transform.flip_p: expected 0..1, got %g", c->flip_p);
     if (c->pad < 0) return mx_error(MX_ERR_CONFIG, "transform.pad: expected >= 0, got %d", c->pad);
+    if (c->kind == MX_TF_TRAIN_AFFINE &&
+        !(c->scale_lo > 0 && c->scale_lo <= c->scale_hi && c->rot_deg >= 0 && c->rot_deg <= 180 &&
+          c->noise_std >= 0))
+        return mx_error(MX_ERR_CONFIG,
+                        "transform affine: expected 0 < scale_lo <= scale_hi, rot_deg in 0..180, "
+                        "noise_std >= 0; got scale %g-%g, rot %g, noise %g",
+                        c->scale_lo, c->scale_hi, c->rot_deg, c->noise_std);
     if (c->channels != 1 && c->channels != 3)
         return mx_error(MX_ERR_CONFIG, "transform.channels: expected 1 or 3, got %d", c->channels);
     for (int k = 0; k < c->channels; k++)
@@ -223,6 +247,39 @@ static void pad_crop(const mx_image *im, int p, int top, int left, int s, int fl
     }
 }
 
+/* Random affine map of a gray (or luma of RGB) image about its centre into an s x s plane, then
+ * noise: out(y, x) = bilinear im at A^-1 ((x, y) - c_out - t) + c_in, zero outside; 0..255. */
+static void affine(const mx_transform_config *cfg, const mx_image *im, mx_rng *rng, int luma,
+                   float *out) {
+    const int s = cfg->out_size, c = im->c;
+    const double pi = 3.14159265358979323846;
+    double ang = (2 * mx_rng_uniform(rng) - 1) * cfg->rot_deg * pi / 180;
+    double sc = cfg->scale_lo + (cfg->scale_hi - cfg->scale_lo) * mx_rng_uniform(rng);
+    double tx = (2 * mx_rng_uniform(rng) - 1) * cfg->pad,
+           ty = (2 * mx_rng_uniform(rng) - 1) * cfg->pad;
+    /* inverse map: rotate by -ang, scale by 1/sc */
+    const double ca = cos(ang) / sc, sa = sin(ang) / sc;
+    const double cxo = (s - 1) / 2.0, cyo = (s - 1) / 2.0;
+    const double cxi = (im->w - 1) / 2.0, cyi = (im->h - 1) / 2.0;
+    for (int y = 0; y < s; y++)
+        for (int x = 0; x < s; x++) {
+            double dx = x - cxo - tx, dy = y - cyo - ty;
+            double sx = ca * dx + sa * dy + cxi, sy = -sa * dx + ca * dy + cyi;
+            int x0 = (int)floor(sx), y0 = (int)floor(sy);
+            float fx = (float)(sx - x0), fy = (float)(sy - y0), v = 0;
+            for (int k = 0; k < 4; k++) {
+                int xx = x0 + (k & 1), yy = y0 + (k >> 1);
+                if (xx < 0 || yy < 0 || xx >= im->w || yy >= im->h) continue;
+                const uint8_t *q = im->data + ((size_t)yy * im->w + xx) * c;
+                float p = luma ? LUMA[0] * q[0] + LUMA[1] * q[1] + LUMA[2] * q[2] : q[0];
+                float w = ((k & 1) ? fx : 1 - fx) * ((k >> 1) ? fy : 1 - fy);
+                v += w * p;
+            }
+            if (cfg->noise_std > 0) v += cfg->noise_std * (float)mx_rng_normal(rng);
+            out[(size_t)y * s + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+        }
+}
+
 /* Turns the geometry's planes in out (one if c_in is 1 or luma was taken, else 3) into
  * cfg->channels normalised planes, in place. */
 static void finish(const mx_transform_config *cfg, int c_in, float *out) {
@@ -280,6 +337,15 @@ mx_status mx_transform_apply(const mx_transform_config *cfg, const mx_image *im,
         pad_crop(im, cfg->pad, top, left, s, flip, luma, buf);
         break;
     }
+    case MX_TF_TRAIN_AFFINE:
+        if (im->c != 1 && !luma)
+            return mx_error(MX_ERR_ARG,
+                            "transform affine: expects gray images (or a 1-channel "
+                            "output), got %d channels",
+                            im->c);
+        affine(cfg, im, rng, luma, buf);
+        finish(cfg, 1, out);
+        return MX_OK;
     case MX_TF_NONE:
         if (im->w != s || im->h != s)
             return mx_error(MX_ERR_SHAPE, "transform: image is %dx%d, expected %dx%d", im->w, im->h,

@@ -360,3 +360,89 @@ mx_status mx_plot_scatter(const char *path, const char *title, int64_t n, const 
                 n_classes - shown);
     return mx_plot_finish(surf, cr, path, MX_OK);
 }
+
+/* Two-sided 95% Student t quantile with df degrees of freedom (table to 30, then 1.96). */
+static double t975(int df) {
+    static const double t[31] = {NAN,   12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365,
+                                 2.306, 2.262,  2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+                                 2.120, 2.110,  2.101, 2.093, 2.086, 2.080, 2.074, 2.069,
+                                 2.064, 2.060,  2.056, 2.052, 2.048, 2.045, 2.042};
+    return df < 1 ? NAN : df <= 30 ? t[df] : 1.96;
+}
+
+mx_status mx_plot_paired(const char *path, const char *title, const char *y_label, int n_groups,
+                         const char *const *names, const int *counts, const double *values) {
+    if (!path || !counts || !values || n_groups < 1)
+        return mx_error(MX_ERR_ARG, "mx_plot_paired: NULL argument or n_groups %d < 1", n_groups);
+    double y0 = 0, y1 = 0; /* zero is always shown */
+    double *mean = calloc((size_t)n_groups, sizeof(double));
+    double *half = calloc((size_t)n_groups, sizeof(double));
+    if (!mean || !half) {
+        free(mean);
+        free(half);
+        return mx_error(MX_ERR_NOMEM, "mx_plot_paired: out of memory");
+    }
+    for (int g = 0, at = 0; g < n_groups; at += counts[g], g++) {
+        double s = 0, ss = 0;
+        int n = 0;
+        for (int i = 0; i < counts[g]; i++) {
+            double v = values[at + i];
+            if (!isfinite(v)) continue;
+            s += v, n++;
+            y0 = MX_MIN(y0, v), y1 = MX_MAX(y1, v);
+        }
+        mean[g] = n ? s / n : NAN;
+        for (int i = 0; i < counts[g]; i++)
+            if (isfinite(values[at + i]))
+                ss += (values[at + i] - mean[g]) * (values[at + i] - mean[g]);
+        half[g] = n >= 2 ? t975(n - 1) * sqrt(ss / (n - 1) / n) : NAN;
+        if (isfinite(half[g]))
+            y0 = MX_MIN(y0, mean[g] - half[g]), y1 = MX_MAX(y1, mean[g] + half[g]);
+    }
+    frame f = {80, 50, MX_PLOT_WIDTH - 80 - 30, MX_PLOT_HEIGHT - 50 - 70, 0, n_groups + 1, y0, y1};
+    double ystep = nice_range(&f.y0, &f.y1, 6);
+    cairo_surface_t *surf;
+    cairo_t *cr;
+    mx_status st = begin(&surf, &cr);
+    if (st != MX_OK) {
+        free(mean);
+        free(half);
+        return st;
+    }
+    draw_axes(cr, &f, 1.0, ystep, title, "comparison (legend order)", y_label);
+    cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+    cairo_set_line_width(cr, 1.0);
+    double dash[2] = {6, 4};
+    cairo_set_dash(cr, dash, 2, 0);
+    cairo_move_to(cr, f.left, fy(&f, 0));
+    cairo_line_to(cr, f.left + f.width, fy(&f, 0));
+    cairo_stroke(cr);
+    cairo_set_dash(cr, NULL, 0, 0);
+    for (int g = 0, at = 0; g < n_groups; at += counts[g], g++) {
+        double rgb[3], x = g + 1;
+        mx_plot_color(g, rgb);
+        cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
+        for (int i = 0; i < counts[g]; i++) { /* seeds side by side */
+            double v = values[at + i], dx = counts[g] > 1 ? 0.3 * (i / (counts[g] - 1.0) - 0.5) : 0;
+            if (!isfinite(v)) continue;
+            cairo_arc(cr, fx(&f, x + dx), fy(&f, v), 4.5, 0, 2 * PLOT_PI);
+            cairo_fill(cr);
+        }
+        if (!isfinite(mean[g])) continue;
+        cairo_set_line_width(cr, 3.0);
+        cairo_move_to(cr, fx(&f, x - 0.25), fy(&f, mean[g]));
+        cairo_line_to(cr, fx(&f, x + 0.25), fy(&f, mean[g]));
+        cairo_stroke(cr);
+        if (isfinite(half[g])) {
+            cairo_set_line_width(cr, 1.5);
+            double xc = fx(&f, x + 0.22);
+            cairo_move_to(cr, xc, fy(&f, mean[g] - half[g]));
+            cairo_line_to(cr, xc, fy(&f, mean[g] + half[g]));
+            cairo_stroke(cr);
+        }
+    }
+    draw_legend(cr, f.left + f.width - 10, f.top + 10, 1, n_groups, names, "group", 0, 0);
+    free(mean);
+    free(half);
+    return mx_plot_finish(surf, cr, path, MX_OK);
+}

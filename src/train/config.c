@@ -31,7 +31,9 @@ typedef struct cfg_key {
 #define B(k, f, h) {k, K_BOOL, OFF(f), NULL, 0, 1, h}
 
 static const cfg_key keys[] = {
-    S("dataset", dataset, "fashion-mnist|cub|cars|sop|inshop|folder|list", "dataset"),
+    S("dataset", dataset, "fashion-mnist|cub|cars|sop|inshop|folder|list|glyphs",
+      "dataset (glyphs: CJK / Hangul characters rendered from the installed fonts, cached under "
+      "data_root, default ~/.cache/metrix/glyphs)"),
     S("data_root", data_root, NULL, "dataset folder (empty: the dataset's default location)"),
     S("train_list", train_list, NULL,
       "dataset list: file of 'path label' lines; alone, its sorted classes are split in "
@@ -194,6 +196,33 @@ typedef struct preset {
     "loss=contrastive;lr=1e-4;lr_step=10;lr_gamma=0.25;epochs=60;sampler=m-per-class;"             \
     "samples_per_class=5;"
 
+/* ---- glyphs presets (issue 12; experiments/PROTOCOL.md) ---------------------------------
+ * Many classes, few instances (the SOP regime): characters rendered from Debian's CJK / Hangul
+ * fonts, 16 x 16 gray, smallcnn. Kept in one block; GLYPHS_COMMON is the pre-registered
+ * protocol. */
+#define GLYPHS_COMMON                                                                              \
+    "dataset=glyphs;backbone=smallcnn;embed_dim=128;batch=100;sampler=m-per-class;"               \
+    "samples_per_class=5;optimizer=adam;lr=1e-3;weight_decay=1e-4;schedule=step;lr_step=2;"        \
+    "lr_gamma=0.3;epochs=3;max_steps_per_epoch=350;val_fraction=0.1;eval_every=1;eval_test=0;"     \
+    "warmup_epochs=0;"                                                                             \
+    "clip_value=10;proxy_lr_mult=100;workers=1;mix_negatives=random;mix_k=5;mix_weight=0.4;"
+#define GLYPHS_PRESETS                                                                             \
+    {"glyphs", "glyphs (CJK / Hangul characters from the installed fonts), Multi-Similarity "      \
+               "baseline",                                                                         \
+     GLYPHS_COMMON MS_LOSS "mix=none"},                                                            \
+        {"glyphs-ms", "glyphs, Multi-Similarity baseline of glyphs-ms-metrix (= glyphs)",          \
+         GLYPHS_COMMON MS_LOSS "mix=none"},                                                        \
+        {"glyphs-ms-metrix", "glyphs, Multi-Similarity + Metrix/feature",                          \
+         GLYPHS_COMMON MS_LOSS "mix=feature"},                                                     \
+        {"glyphs-contrastive", "glyphs, Contrastive baseline",                                     \
+         GLYPHS_COMMON "loss=contrastive;mix=none"},                                               \
+        {"glyphs-contrastive-metrix", "glyphs, Contrastive + Metrix/feature",                      \
+         GLYPHS_COMMON "loss=contrastive;mix=feature"},                                            \
+        {"glyphs-pa", "glyphs, ProxyAnchor baseline", GLYPHS_COMMON "loss=proxy-anchor;mix=none"}, \
+        {"glyphs-pa-metrix", "glyphs, ProxyAnchor + Metrix/feature",                               \
+         GLYPHS_COMMON "loss=proxy-anchor;mix=feature"},
+/* ---- end of the glyphs presets ----------------------------------------------------------- */
+
 static const preset presets[] = {
     {"fashion-mnist", "the embedded default (smallcnn, MS + Metrix/feature)", ""},
     /* Every X-metrix preset has its baseline X: the same protocol (data, network, optimiser,
@@ -249,6 +278,7 @@ static const preset presets[] = {
      "warmup_epochs=1;bn_freeze=0;sampler=m-per-class;samples_per_class=5;mix=none"},
     {"inshop-contrastive-metrix", "In-Shop, Contrastive + Metrix/feature",
      "dataset=inshop;" PAPER_COMMON INSHOP_CONTRASTIVE "mix=feature"},
+    GLYPHS_PRESETS
 };
 #define N_PRESETS (sizeof presets / sizeof presets[0])
 
@@ -470,9 +500,10 @@ mx_status mx_train_config_validate(const mx_train_config *c) {
     if (!strcmp(c->dataset, "fashion-mnist") && strcmp(c->backbone, "smallcnn"))
         return mx_error(MX_ERR_CONFIG, "dataset fashion-mnist (1x28x28) needs backbone smallcnn, "
                                        "not %s", c->backbone);
-    if (strcmp(c->dataset, "fashion-mnist") && !strcmp(c->backbone, "smallcnn"))
-        return mx_error(MX_ERR_CONFIG, "backbone smallcnn is for fashion-mnist; use resnet18 or "
-                                       "resnet50 for %s", c->dataset);
+    if (strcmp(c->dataset, "fashion-mnist") && strcmp(c->dataset, "glyphs") &&
+        !strcmp(c->backbone, "smallcnn"))
+        return mx_error(MX_ERR_CONFIG, "backbone smallcnn is for fashion-mnist and glyphs; use "
+                                       "resnet18 or resnet50 for %s", c->dataset);
     if (c->image_size > c->resize_size)
         return mx_error(MX_ERR_CONFIG, "image_size (%d) > resize_size (%d)", c->image_size,
                         c->resize_size);

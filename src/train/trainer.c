@@ -57,6 +57,7 @@ mx_dataset_kind mx_tr_dataset_kind(const char *name) {
     if (!strcmp(name, "inshop")) return MX_DS_INSHOP;
     if (!strcmp(name, "folder")) return MX_DS_FOLDER;
     if (!strcmp(name, "list")) return MX_DS_LIST;
+    if (!strcmp(name, "glyphs")) return MX_DS_GLYPHS;
     return MX_DS_FMNIST;
 }
 

@@ -49,6 +49,7 @@ static const struct {
 } recall_table[] = {
     {"sop", "SOP", 4, {1, 10, 100, 1000}},
     {"inshop", "In-Shop", 6, {1, 10, 20, 30, 40, 50}},
+    {"glyphs", "glyphs", 4, {1, 10, 100, 1000}}, /* the SOP regime */
     {NULL, "CUB, Cars and the others", 4, {1, 2, 4, 8}},
 };
 

@@ -130,6 +130,8 @@ mx_status mx_tr_open_split(const mx_trainer *t, mx_split split, mx_dataset **out
 
 /* trainer_setup.c */
 mx_status mx_tr_write_config(const mx_trainer *t);
+/* classes.tsv: split, label, original class id, images (glyphs: the character); trainer_classes.c */
+mx_status mx_tr_write_classes(const mx_trainer *t);
 /* trainer_mem.c: the memory check before allocating (see mx_trainer_run in train.h).
  * fixed: bytes besides the plan and the step buffers (parameters, gradients, statistics,
  * optimizer state, loader); plan: the activation plan's bytes, mixed_plan the part of it for the

@@ -68,6 +68,7 @@ static int is_our_temp(const char *name) {
     static const char *const files[] = {"checkpoint_last.safetensors",
                                         "checkpoint_best.safetensors",
                                         "config.json",
+                                        "classes.tsv",
                                         "log.csv",
                                         "report.txt",
                                         "report.json",

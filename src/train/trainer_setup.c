@@ -28,6 +28,13 @@ static mx_status setup_data(mx_trainer *t) {
     if (fmnist) {
         t->tf_train = mx_transform_config_fmnist(1);
         t->tf_test = mx_transform_config_fmnist(0);
+    } else if (mx_tr_dataset_kind(c->dataset) == MX_DS_GLYPHS) { /* size x size renderings */
+        mx_image im;
+        MX_TRY(mx_dataset_image(t->ds_train, 0, 0, &im));
+        int size = im.w;
+        mx_image_free(&im);
+        t->tf_train = mx_transform_config_glyphs(1, size);
+        t->tf_test = mx_transform_config_glyphs(0, size);
     } else {
         t->tf_train = mx_transform_config_default(MX_TF_TRAIN_RRC);
         t->tf_test = mx_transform_config_default(MX_TF_TEST_RESIZE_CROP);
@@ -394,6 +401,7 @@ mx_status mx_trainer_create(const mx_train_config *cfg, const char *run_dir, mx_
         s = mx_error(MX_ERR_IO, "%s: cannot create run directory: %s", run_dir, strerror(errno));
     if (s == MX_OK) s = mx_tr_dir_acquire(t);
     if (s == MX_OK) s = mx_tr_write_config(t);
+    if (s == MX_OK) s = mx_tr_write_classes(t);
     if (s != MX_OK) {
         mx_trainer_free(t);
         return s;
