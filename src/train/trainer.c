@@ -93,7 +93,8 @@ static void set_lr_for_epoch(mx_trainer *t) {
 
 /* Saves checkpoint_last at the current step and returns MX_ERR_INTERRUPTED. */
 static mx_status interrupted(mx_trainer *t, const mx_train_callbacks *cb, const char *where) {
-    MX_TRY(mx_tr_ckpt_save(t, "checkpoint_last.safetensors"));
+    MX_TRY(mx_tr_sync_bn_stats(t));
+    MX_TRY(mx_tr_agree(t, mx_tr_ckpt_save(t, "checkpoint_last.safetensors")));
     mx_tr_say(cb,
               "interrupted %s: saved %s/checkpoint_last.safetensors (epoch %" PRId64
               ", step %" PRId64 "); continue with: metrix train --resume %s",
@@ -110,6 +111,7 @@ static mx_status evaluate_epoch(mx_trainer *t, const mx_train_callbacks *cb, int
     mx_status s = MX_OK;
     mx_eval_report r;
     mx_tr_fault_hit(t, MX_TR_FAULT_EVAL_SIGTERM);
+    MX_TRY(mx_tr_sync_bn_stats(t)); /* ranks: one set of running statistics */
     mx_tr_evalset es; /* validation, then test (In-Shop: query against gallery) */
     if (mx_tr_evalset_of(t, MX_SPLIT_VAL, &es)) {
         s = mx_tr_evaluate(t, &es, NULL, 0, 0, &r, NULL, NULL);
@@ -179,13 +181,14 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
         /* a resumed epoch replays the loader up to where it stopped (same batches) */
         int64_t n = 0;
         for (int64_t k = 0; k < t->step_in_epoch; k++)
-            MX_TRY(mx_loader_next(t->loader, t->images, t->labels, &n));
+            MX_TRY(mx_tr_agree(t, mx_loader_next(t->loader, t->images, t->labels, &n)));
         if (t->step_in_epoch == 0) t->acc_loss = t->acc_clean = t->acc_mixed = 0;
         double t0 = mx_tr_now();
         int64_t done_here = 0;
         while (t->step_in_epoch < steps) {
-            if (mx_stopped(stop)) return interrupted(t, cb, "");
-            MX_TRY(mx_loader_next(t->loader, t->images, t->labels, &n));
+            if (mx_tr_stop_agreed(t)) return interrupted(t, cb, "");
+            /* one rank's unreadable image stops every rank with its message */
+            MX_TRY(mx_tr_agree(t, mx_loader_next(t->loader, t->images, t->labels, &n)));
             if (n == 0) break;
             mx_loss_result res;
             MX_TRY(mx_tr_step(t, n, &res));
@@ -234,8 +237,8 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
             t->best_epoch = t->epoch;
             e.best = 1;
         }
-        MX_TRY(commit_epoch(t, &e));
-        MX_TRY(mx_tr_write_curves(t));
+        MX_TRY(mx_tr_agree(t, commit_epoch(t, &e)));
+        MX_TRY(mx_tr_agree(t, mx_tr_write_curves(t)));
         if (cb && cb->epoch_end) cb->epoch_end(cb->user, &e);
     }
     mx_tr_fault_hit(t, MX_TR_FAULT_REPORT_SIGTERM);
