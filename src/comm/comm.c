@@ -135,8 +135,11 @@ mx_status mx_comm_agree(mx_comm *c, mx_status local) {
     mx_status s = m.status > MX_OK && m.status <= MX_ERR_INTERNAL ? (mx_status)m.status
                                                                   : MX_ERR_INTERNAL;
     /* an interruption is everybody's (the stop flag is agreed): no rank prefix */
-    if (s == MX_ERR_INTERRUPTED) return mx_error(s, "%s", m.msg);
-    return mx_error(s, "rank %d of %d: %s", (int)first, c->size, m.msg);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "rank %d of %d: ", (int)first, c->size);
+    /* already agreed once (nested agreements): one prefix */
+    if (s == MX_ERR_INTERRUPTED || !strncmp(m.msg, "rank ", 5)) return mx_error(s, "%s", m.msg);
+    return mx_error(s, "%s%s", prefix, m.msg);
 }
 
 void mx_comm_stats_get(const mx_comm *c, mx_comm_stats *out) {
