@@ -27,13 +27,13 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_mpi_yield_when_idle=1
 mpi() { local np=$1; shift; timeout 600 "$mpirun" --oversubscribe -np "$np" "$@"; }
 # Tolerances after 20 plain SGD steps (lr 0.01): per-step loss |diff| <= LOSS_TOL, final
-# parameters and optimizer state |diff| <= PARAM_TOL. Measured: about 1e-6 for both (float
-# summation order only). SGD, because Adam's update g / sqrt(v) turns the last-bit differences
+# parameters and optimizer state |diff| <= PARAM_TOL. Measured: at most 1e-6 (losses: log.csv's
+# 6 decimals) and 4e-7 (parameters) without proxies; ProxyAnchor (loss ~15) 2e-5 and 2.5e-5. SGD, because Adam's update g / sqrt(v) turns the last-bit differences
 # of near-zero gradients into +-lr steps and the MS loss's miner then flips pairs: with Adam at
 # lr 1e-3 the losses agree to 6 digits for about 6 steps, then drift to ~5e-3 by step 20 (the
 # same happens between two thread counts of one process; see docs/scaling.md).
-LOSS_TOL=${MX_MPI_LOSS_TOL:-2e-5}
-PARAM_TOL=${MX_MPI_PARAM_TOL:-2e-5}
+LOSS_TOL=${MX_MPI_LOSS_TOL:-5e-5}
+PARAM_TOL=${MX_MPI_PARAM_TOL:-5e-5}
 args=(--epochs 20 --max_steps_per_epoch 1 --batch 32 --bn_freeze 1 --eval_every 0 --threads 1
     --workers 1 --quiet --schedule none --train_classes_hi 1 --test_classes_lo 8
     --optimizer sgd --lr 0.01 --momentum 0)

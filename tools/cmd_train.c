@@ -250,7 +250,7 @@ int mx_cmd_train(int argc, char **argv) {
     if (nranks > 1 && rank0) {
         mx_comm_stats cs;
         mx_comm_stats_get(comm, &cs);
-        printf("communication (rank 0): %.1f s in %lld collectives, %.1f MB all-reduced, %.1f MB "
+        printf("communication (rank 0): %.1f s in %lld collectives, %.3f MB all-reduced, %.3f MB "
                "all-gathered\n",
                cs.seconds, (long long)cs.calls, cs.bytes_allreduce / 1e6, cs.bytes_allgather / 1e6);
     }

@@ -45,6 +45,10 @@ mx_status mx_comm_allreduce_f64(mx_comm *c, double *buf, int64_t n);
  * every rank ends with all blocks. */
 mx_status mx_comm_allgatherv_f32(mx_comm *c, float *buf, const int64_t *counts);
 mx_status mx_comm_allgatherv_i64(mx_comm *c, int64_t *buf, const int64_t *counts);
+/* In-place reduce-scatter: buf holds sum(counts) elements on every rank; afterwards rank r's
+ * block (at displ_r, as in the all-gather) holds the sum over the ranks of that block; the rest of
+ * buf is unspecified. Half the traffic of an all-reduce when each rank needs only its block. */
+mx_status mx_comm_reduce_scatter_f32(mx_comm *c, float *buf, const int64_t *counts);
 /* bytes of buf from rank root to all. */
 mx_status mx_comm_bcast(mx_comm *c, void *buf, int64_t bytes, int root);
 mx_status mx_comm_barrier(mx_comm *c);

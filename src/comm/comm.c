@@ -79,6 +79,27 @@ mx_status mx_comm_allgatherv_i64(mx_comm *c, int64_t *buf, const int64_t *counts
     return allgatherv(c, buf, counts, MX_CT_I64);
 }
 
+mx_status mx_comm_reduce_scatter_f32(mx_comm *c, float *buf, const int64_t *counts) {
+    int64_t total = 0, displ = 0;
+    for (int r = 0; r < c->size; r++) {
+        if (counts[r] < 0)
+            return mx_error(MX_ERR_ARG, "comm reduce_scatter: rank %d count %lld < 0", r,
+                            (long long)counts[r]);
+        if (r < c->rank) displ += counts[r];
+        total += counts[r];
+    }
+    if (c->size == 1 || total == 0) return MX_OK;
+    double t0 = now_s();
+    mx_status s = c->ops->reduce_scatter_f32(c, buf, counts);
+    /* the transport leaves this rank's block at the start: move it to its place */
+    if (s == MX_OK && displ > 0 && counts[c->rank] > 0)
+        memmove(buf + displ, buf, sizeof(float) * (size_t)counts[c->rank]);
+    c->st.seconds += now_s() - t0;
+    c->st.calls++;
+    c->st.bytes_allreduce += (double)total * sizeof(float);
+    return s;
+}
+
 mx_status mx_comm_bcast(mx_comm *c, void *buf, int64_t bytes, int root) {
     if (root < 0 || root >= c->size)
         return mx_error(MX_ERR_ARG, "comm bcast: root %d outside 0..%d", root, c->size - 1);

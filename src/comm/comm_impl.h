@@ -16,6 +16,8 @@ typedef struct mx_comm_ops {
     mx_status (*allreduce_min_i32)(mx_comm *c, int32_t *buf, int64_t n);
     /* in-place all-gather, counts / displs in elements */
     mx_status (*allgatherv)(mx_comm *c, void *buf, const int64_t *counts, mx_comm_type type);
+    /* in-place: the rank's summed block lands at the start of buf */
+    mx_status (*reduce_scatter_f32)(mx_comm *c, float *buf, const int64_t *counts);
     mx_status (*bcast)(mx_comm *c, void *buf, int64_t bytes, int root);
     mx_status (*barrier)(mx_comm *c);
     void (*destroy)(mx_comm *c);

@@ -74,6 +74,25 @@ static mx_status mpi_allgatherv(mx_comm *c, void *buf, const int64_t *counts, mx
     return rc == MPI_SUCCESS ? MX_OK : mpi_fail(rc, "Allgatherv");
 }
 
+static mx_status mpi_reduce_scatter(mx_comm *c, float *buf, const int64_t *counts) {
+    int *cnt = malloc(sizeof(int) * (size_t)c->size);
+    if (!cnt) return mx_error(MX_ERR_NOMEM, "comm reduce_scatter: out of memory");
+    int64_t total = 0;
+    for (int r = 0; r < c->size; r++) {
+        total += counts[r];
+        if (total > INT_MAX) {
+            free(cnt);
+            return mx_error(MX_ERR_ARG,
+                            "comm reduce_scatter: %lld elements exceed MPI's int counts",
+                            (long long)total);
+        }
+        cnt[r] = (int)counts[r];
+    }
+    int rc = MPI_Reduce_scatter(MPI_IN_PLACE, buf, cnt, MPI_FLOAT, MPI_SUM, comm_of(c));
+    free(cnt);
+    return rc == MPI_SUCCESS ? MX_OK : mpi_fail(rc, "Reduce_scatter");
+}
+
 static mx_status mpi_bcast(mx_comm *c, void *buf, int64_t bytes, int root) {
     const int64_t chunk = (int64_t)1 << 30;
     for (int64_t off = 0; off < bytes; off += chunk) {
@@ -101,8 +120,9 @@ static void mpi_destroy(mx_comm *c) {
     free(ms);
 }
 
-static const mx_comm_ops mpi_ops = {"mpi",          mpi_allreduce, mpi_min_i32, mpi_allgatherv,
-                                    mpi_bcast,      mpi_barrier,   mpi_destroy};
+static const mx_comm_ops mpi_ops = {"mpi",     mpi_allreduce,      mpi_min_i32,
+                                    mpi_allgatherv, mpi_reduce_scatter, mpi_bcast,
+                                    mpi_barrier,    mpi_destroy};
 
 int mx_comm_mpi_available(void) {
     return 1;

@@ -17,6 +17,10 @@ static mx_status single_allgatherv(mx_comm *c, void *buf, const int64_t *counts,
     return MX_OK;
 }
 
+static mx_status single_reduce_scatter(mx_comm *c, float *buf, const int64_t *counts) {
+    return MX_OK;
+}
+
 static mx_status single_bcast(mx_comm *c, void *buf, int64_t bytes, int root) {
     return MX_OK;
 }
@@ -29,9 +33,9 @@ static void single_destroy(mx_comm *c) {
     (void)c;
 }
 
-static const mx_comm_ops single_ops = {"single",     single_allreduce, single_min_i32,
-                                       single_allgatherv, single_bcast, single_barrier,
-                                       single_destroy};
+static const mx_comm_ops single_ops = {
+    "single",     single_allreduce, single_min_i32, single_allgatherv, single_reduce_scatter,
+    single_bcast, single_barrier,   single_destroy};
 
 mx_status mx_comm_create_single(mx_comm **out) {
     *out = NULL;

@@ -50,6 +50,12 @@ mx_status mx_tr_gather_rows_f(mx_trainer *t, float *buf, int64_t row) {
     return mx_comm_allgatherv_f32(t->comm, buf, t->counts);
 }
 
+mx_status mx_tr_scatter_rows_f(mx_trainer *t, float *buf, int64_t row) {
+    if (t->nranks == 1) return MX_OK;
+    for (int r = 0; r < t->nranks; r++) t->counts[r] = (int64_t)t->B / t->nranks * row;
+    return mx_comm_reduce_scatter_f32(t->comm, buf, t->counts);
+}
+
 void mx_tr_mixed_share(const mx_trainer *t, int64_t M, int rank, int64_t *lo, int64_t *cnt) {
     *lo = M * rank / t->nranks;
     *cnt = M * (rank + 1) / t->nranks - *lo;

@@ -208,6 +208,8 @@ mx_status mx_tr_agree(mx_trainer *t, mx_status s);
 int mx_tr_stop_agreed(mx_trainer *t);
 /* All-gather of a batch buffer whose rows (row floats each) are split by rank as the batch. */
 mx_status mx_tr_gather_rows_f(mx_trainer *t, float *buf, int64_t row);
+/* Reduce-scatter of such a buffer: rank r's rows end up summed over the ranks (rest undefined). */
+mx_status mx_tr_scatter_rows_f(mx_trainer *t, float *buf, int64_t row);
 /* This rank's share [*lo, *lo + *cnt) of M mixed examples (contiguous, by rank). */
 void mx_tr_mixed_share(const mx_trainer *t, int64_t M, int rank, int64_t *lo, int64_t *cnt);
 /* All-gather of M mixed rows (row floats each) split as mx_tr_mixed_share. */

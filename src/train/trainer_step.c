@@ -125,9 +125,8 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
             if (s == MX_OK && dfeat) mx_mix_rows_backward(mn, fs, t->d_mixed_in, pr, dfeat);
         }
         MX_TRY(mx_tr_agree(t, s));
-        /* the mixed path's map gradients of every rank reach the rows' owners */
-        if (dfeat && M > 0 && t->nranks > 1)
-            MX_TRY(mx_comm_allreduce_f32(t->comm, t->d_feat, n * fs));
+        /* the mixed path's map gradients of every rank, summed, reach the rows' owners */
+        if (dfeat && M > 0) MX_TRY(mx_tr_scatter_rows_f(t, t->d_feat, fs));
         s = mx_model_backward(m, 0, t->stage, MX_STAGE_EMBED, t->d_emb + lo * d,
                               dfeat ? dfeat + lo * fs : NULL);
         if (s == MX_OK && !trunk_frozen)
