@@ -40,7 +40,7 @@ run() { # backbone batch input default_steps
         fi
         m1=$(echo "$a" | tail -1 | sed 's/.*: //')
         m2=$(echo "$b" | tail -1 | sed 's/.*: //')
-        share=$(echo "$b" | sed -n 's/.*(\([0-9.]*\) % of the step).*/\1/p')
+        share=$(echo "$b" | sed -n "s/.*(\\([0-9.]*\\) % of the step.*/\\1/p")
         comm=$(echo "$b" | grep '^communication' || true)
         q=$(echo "$m2 $m1" | awk '{printf "%.2f", $1 / $2}')
         echo "round $r (load $(cut -d' ' -f1-3 /proc/loadavg)): 1x2 threads $m1, 2 ranks x1 thread $m2 images/s, ratio $q"

@@ -4,7 +4,7 @@
 Step time on N machines: T(N) = C / N + T_comm(N), no overlap of communication with compute
 (metrix all-reduces after the backward pass). Per step, through each machine's link:
   all-reduce of the parameter gradients     2 (N-1)/N * P * 4 bytes   (ring)
-  feature level: all-reduce of the map grads 2 (N-1)/N * B * F * 4    (ring)
+  feature level: reduce-scatter of the map grads (N-1)/N * B * F * 4  (ring)
   feature level: all-gather of the maps       (N-1)/N * B * F * 4
   all-gather of clean + mixed embeddings      (N-1)/N * (B + M) * d * 4
 plus latency: alpha per ring hop (2 (N-1) per all-reduce, N-1 per all-gather) and 8 small
@@ -35,8 +35,8 @@ def comm(w, N, gbps):
     by = 2 * f * w["P"] * 4 + f * (w["B"] + w["M"]) * w["d"] * 4
     hops = 2 * (N - 1) + (N - 1)
     if w["F"]:
-        by += 2 * f * w["B"] * w["F"] * 4 + f * w["B"] * w["F"] * 4
-        hops += 2 * (N - 1) + (N - 1)
+        by += 2 * f * w["B"] * w["F"] * 4
+        hops += 2 * (N - 1)
     hops += 8 * 2 * math.log2(N)
     return by / bw + hops * alpha, by
 
