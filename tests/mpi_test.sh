@@ -25,6 +25,11 @@ export OMP_NUM_THREADS=1
 # as root, OpenMPI refuses to start without these; 4 ranks on 2 cores need --oversubscribe
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_mpi_yield_when_idle=1
+# sanitizer builds: keep OpenMPI's plugins mapped and unwind fully, so that LeakSanitizer can name
+# (and .ci/lsan.supp suppress) the allocations OpenMPI keeps for the life of the process
+export OMPI_MCA_mca_base_component_disable_dlclose=1
+[ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0"
+[ -n "${LSAN_OPTIONS:-}" ] && export LSAN_OPTIONS="$LSAN_OPTIONS:fast_unwind_on_malloc=0"
 mpi() { local np=$1; shift; timeout 600 "$mpirun" --oversubscribe -np "$np" "$@"; }
 # Tolerances after 20 plain SGD steps (lr 0.01): per-step loss |diff| <= LOSS_TOL, final
 # parameters and optimizer state |diff| <= PARAM_TOL. Measured: at most 1e-6 (losses: log.csv's

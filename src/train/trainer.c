@@ -111,7 +111,6 @@ static mx_status evaluate_epoch(mx_trainer *t, const mx_train_callbacks *cb, int
     mx_status s = MX_OK;
     mx_eval_report r;
     mx_tr_fault_hit(t, MX_TR_FAULT_EVAL_SIGTERM);
-    MX_TRY(mx_tr_sync_bn_stats(t)); /* ranks: one set of running statistics */
     mx_tr_evalset es; /* validation, then test (In-Shop: query against gallery) */
     if (mx_tr_evalset_of(t, MX_SPLIT_VAL, &es)) {
         s = mx_tr_evaluate(t, &es, NULL, 0, 0, &r, NULL, NULL);
@@ -229,6 +228,8 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
         t->step_in_epoch = 0;
         int last = t->epoch == c->epochs;
         int evaluate = (c->eval_every > 0 && t->epoch % c->eval_every == 0) || last;
+        /* ranks, training-mode BN: one set of running statistics to evaluate and checkpoint */
+        MX_TRY(mx_tr_sync_bn_stats(t));
         if (evaluate) MX_TRY(evaluate_epoch(t, cb, steps_done, &e));
         /* model selection on the validation split only; without one the last epoch is "best" */
         double metric = t->ds_val ? e.val_r1 : (double)t->epoch;
