@@ -5,7 +5,8 @@
 # / input level, and a proxy loss (20 steps: 20 epochs of 1 step, so log.csv holds every step's
 # loss). A run started on 2 ranks resumes on 4 and on 1 with the uninterrupted continuation. An
 # unreadable image on any rank stops every rank with that image's name and a non-zero exit. A
-# global batch that does not divide by the ranks is refused naming --batch.
+# global batch that does not divide by the ranks is refused naming --batch. A full disk on rank 0
+# stops every rank with its message and keeps the previous checkpoint (root: a small tmpfs).
 # Usage: mpi_test.sh BUILD_DIR MPIRUN   (MPIRUN "none": built without MPI -> skipped, 77)
 set -u
 bin="$1/metrix"
@@ -69,7 +70,7 @@ same() {
     le "$ma" "$PARAM_TOL" || fail "$name: final parameters differ by $ma > $PARAM_TOL"
 }
 
-# MX_MPI_TEST_ONLY="comm none embed resume batch image" runs only those parts (default: all)
+# MX_MPI_TEST_ONLY="comm none embed resume batch image disk" runs only those parts (default: all)
 want() { [ -z "${MX_MPI_TEST_ONLY:-}" ] || [[ " $MX_MPI_TEST_ONLY " == *" $1 "* ]]; }
 # the communicator's collectives and failure agreement on 2 and 4 ranks (tests/comm_check.inc)
 if want comm; then
@@ -167,6 +168,35 @@ fi
 [ "$(grep -c "metrix train: " "$work/bad-image.out")" -eq 1 ] ||
     fail "unreadable image: expected the error once (rank 0 reports): $(cat "$work/bad-image.out")"
 ls "$work/bad-image"/*.tmp.* >/dev/null 2>&1 && fail "unreadable image: temporary files left"
+fi
+
+# a full disk on rank 0 (a small tmpfs; root only): every rank stops with rank 0's message, the
+# previous checkpoint stays byte-identical, no temporary file is left
+if want disk; then
+    mkdir -p "$work/mnt"
+    if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m tmpfs "$work/mnt" 2>/dev/null; then
+        trap 'umount "$work/mnt" 2>/dev/null' EXIT
+        disk=("${args[@]}")
+        disk[1]=1
+        if mpi 2 "$bin" train "${disk[@]}" --output "$work/mnt/run" >"$work/disk-a.out" 2>&1; then
+            cp "$work/mnt/run/checkpoint_last.safetensors" "$work/disk-ckpt"
+            dd if=/dev/zero of="$work/mnt/filler" bs=64k >/dev/null 2>&1
+            truncate -s -256K "$work/mnt/filler"
+            mpi 2 "$bin" train --resume "$work/mnt/run" --epochs 2 >"$work/disk-b.out" 2>&1
+            rc=$?
+            checks=$((checks + 1))
+            [ $rc -ne 0 ] && grep -q "rank 0 of 2: .*No space left on device" "$work/disk-b.out" ||
+                fail "full disk on rank 0: exit $rc: $(grep "metrix train" "$work/disk-b.out")"
+            cmp -s "$work/disk-ckpt" "$work/mnt/run/checkpoint_last.safetensors" ||
+                fail "full disk: checkpoint_last changed"
+            [ -z "$(find "$work/mnt/run" -name '*.tmp.*')" ] || fail "full disk: temporary files left"
+        else
+            fail "full disk: first epoch on the tmpfs: $(tail -2 "$work/disk-a.out")"
+        fi
+        umount "$work/mnt" 2>/dev/null
+    else
+        echo "mpi_test: full-disk part skipped (needs root and a tmpfs mount)"
+    fi
 fi
 
 echo "mpi_test: $checks checks, $fails failures"
