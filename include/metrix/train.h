@@ -173,8 +173,7 @@ mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out);
  * message; a stop request on any rank stops all. Every rank must make the same calls. */
 mx_status mx_trainer_create_comm(const mx_train_config *cfg, const char *run_dir, mx_comm *comm,
                                  mx_trainer **out);
-mx_status mx_trainer_resume_comm(const char *run_dir, int epochs, mx_comm *comm,
-                                 mx_trainer **out);
+mx_status mx_trainer_resume_comm(const char *run_dir, int epochs, mx_comm *comm, mx_trainer **out);
 void mx_trainer_free(mx_trainer *t);
 const mx_train_config *mx_trainer_config(const mx_trainer *t);
 

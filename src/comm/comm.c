@@ -36,7 +36,8 @@ const char *mx_comm_kind(const mx_comm *c) {
 }
 
 static mx_status allreduce(mx_comm *c, void *buf, int64_t n, mx_comm_type type) {
-    if (n < 0 || (n > 0 && !buf)) return mx_error(MX_ERR_ARG, "comm allreduce: %lld elements", (long long)n);
+    if (n < 0 || (n > 0 && !buf))
+        return mx_error(MX_ERR_ARG, "comm allreduce: %lld elements", (long long)n);
     if (c->size == 1 || n == 0) return MX_OK;
     double t0 = now_s();
     mx_status s = c->ops->allreduce_sum(c, buf, n, type);
@@ -153,8 +154,8 @@ mx_status mx_comm_agree(mx_comm *c, mx_status local) {
     if (mx_comm_bcast(c, &m, (int64_t)sizeof m, (int)first) != MX_OK)
         return local != MX_OK ? local : MX_ERR_BACKEND;
     m.msg[sizeof m.msg - 1] = 0;
-    mx_status s = m.status > MX_OK && m.status <= MX_ERR_INTERNAL ? (mx_status)m.status
-                                                                  : MX_ERR_INTERNAL;
+    mx_status s =
+        m.status > MX_OK && m.status <= MX_ERR_INTERNAL ? (mx_status)m.status : MX_ERR_INTERNAL;
     /* an interruption is everybody's (the stop flag is agreed): no rank prefix */
     char prefix[64];
     snprintf(prefix, sizeof prefix, "rank %d of %d: ", (int)first, c->size);

@@ -27,10 +27,14 @@ static mx_status mpi_fail(int rc, const char *op) {
 
 static MPI_Datatype mpi_type(mx_comm_type t) {
     switch (t) {
-    case MX_CT_F32: return MPI_FLOAT;
-    case MX_CT_F64: return MPI_DOUBLE;
-    case MX_CT_I32: return MPI_INT32_T;
-    default: return MPI_INT64_T;
+    case MX_CT_F32:
+        return MPI_FLOAT;
+    case MX_CT_F64:
+        return MPI_DOUBLE;
+    case MX_CT_I32:
+        return MPI_INT32_T;
+    default:
+        return MPI_INT64_T;
     }
 }
 
@@ -120,7 +124,7 @@ static void mpi_destroy(mx_comm *c) {
     free(ms);
 }
 
-static const mx_comm_ops mpi_ops = {"mpi",     mpi_allreduce,      mpi_min_i32,
+static const mx_comm_ops mpi_ops = {"mpi",          mpi_allreduce,      mpi_min_i32,
                                     mpi_allgatherv, mpi_reduce_scatter, mpi_bcast,
                                     mpi_barrier,    mpi_destroy};
 

@@ -33,9 +33,9 @@ static void single_destroy(mx_comm *c) {
     (void)c;
 }
 
-static const mx_comm_ops single_ops = {
-    "single",     single_allreduce, single_min_i32, single_allgatherv, single_reduce_scatter,
-    single_bcast, single_barrier,   single_destroy};
+static const mx_comm_ops single_ops = {"single",          single_allreduce,      single_min_i32,
+                                       single_allgatherv, single_reduce_scatter, single_bcast,
+                                       single_barrier,    single_destroy};
 
 mx_status mx_comm_create_single(mx_comm **out) {
     *out = NULL;

@@ -29,11 +29,11 @@ struct mx_loader {
     mx_loader_config cfg;
     int B, min_short;
     int64_t row_lo, row_hi; /* rows of each batch this shard decodes (training loader) */
-    int64_t per;   /* floats per image */
-    int64_t nb;    /* batches per epoch */
-    int64_t n_idx; /* valid entries of idx */
-    int64_t ex_lo; /* evaluation loader: the shard's first example */
-    int64_t *idx;  /* this epoch's example order */
+    int64_t per;            /* floats per image */
+    int64_t nb;             /* batches per epoch */
+    int64_t n_idx;          /* valid entries of idx */
+    int64_t ex_lo;          /* evaluation loader: the shard's first example */
+    int64_t *idx;           /* this epoch's example order */
     int64_t epoch;
     int started;
     slot *slots;
@@ -256,8 +256,8 @@ mx_status mx_loader_next(mx_loader *ld, float *images, int64_t *labels, int64_t 
     if (ld->next_out >= ld->nb) return MX_OK;
     int64_t b = ld->next_out;
     if (ld->cfg.workers == 0) {
-        MX_TRY(fill_batch(ld, ld->dec[ld->cfg.workers], b, images + ld->row_lo * ld->per, labels,
-                          n));
+        MX_TRY(
+            fill_batch(ld, ld->dec[ld->cfg.workers], b, images + ld->row_lo * ld->per, labels, n));
         ld->next_out++;
         return MX_OK;
     }

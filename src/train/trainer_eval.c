@@ -43,8 +43,7 @@ mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int
     s = mx_tr_agree(t, s);
     if (s != MX_OK || t->nranks == 1) return s;
     emb -= lo * t->d, labels -= lo;
-    for (int r = 0; r < t->nranks; r++)
-        t->counts[r] = N * (r + 1) / t->nranks - N * r / t->nranks;
+    for (int r = 0; r < t->nranks; r++) t->counts[r] = N * (r + 1) / t->nranks - N * r / t->nranks;
     s = mx_comm_allgatherv_i64(t->comm, labels, t->counts);
     for (int r = 0; r < t->nranks; r++) t->counts[r] *= t->d;
     if (s == MX_OK) s = mx_comm_allgatherv_f32(t->comm, emb, t->counts);

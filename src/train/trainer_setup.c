@@ -54,7 +54,8 @@ static mx_status setup_data(mx_trainer *t) {
     lc.shard = t->rank, lc.shards = t->nranks; /* this rank decodes its rows of every batch */
     MX_TRY(mx_loader_create(t->ds_train, t->sampler, 0, &t->tf_train, &lc, &t->loader));
     /* the loader's ring: prefetch batches of B images (data.h) */
-    t->loader_bytes = (int64_t)lc.prefetch * (t->B / t->nranks) * t->img_floats * (int64_t)sizeof(float);
+    t->loader_bytes =
+        (int64_t)lc.prefetch * (t->B / t->nranks) * t->img_floats * (int64_t)sizeof(float);
     return MX_OK;
 }
 
@@ -547,8 +548,7 @@ mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out) {
     return open_run(run_dir, epochs, "checkpoint_last.safetensors", 1, NULL, out);
 }
 
-mx_status mx_trainer_resume_comm(const char *run_dir, int epochs, mx_comm *comm,
-                                 mx_trainer **out) {
+mx_status mx_trainer_resume_comm(const char *run_dir, int epochs, mx_comm *comm, mx_trainer **out) {
     return open_run(run_dir, epochs, "checkpoint_last.safetensors", 1, comm, out);
 }
 

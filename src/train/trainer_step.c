@@ -121,7 +121,8 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
             s = mx_mix_head_backward(t->mhead, m, pr, dev, dfeat);
         } else if (mn > 0) {
             mx_tr_zero_f(t->d_mixed_in, mn * fs);
-            s = mx_model_backward(m, 1, t->stage, MX_STAGE_EMBED, dev, dfeat ? t->d_mixed_in : NULL);
+            s = mx_model_backward(m, 1, t->stage, MX_STAGE_EMBED, dev,
+                                  dfeat ? t->d_mixed_in : NULL);
             if (s == MX_OK && dfeat) mx_mix_rows_backward(mn, fs, t->d_mixed_in, pr, dfeat);
         }
         MX_TRY(mx_tr_agree(t, s));
