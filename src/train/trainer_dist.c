@@ -22,7 +22,7 @@ mx_status mx_tr_dist_init(mx_trainer *t, mx_comm *comm) {
     }
     t->rank = mx_comm_rank(t->comm);
     t->nranks = mx_comm_size(t->comm);
-    t->writer = t->rank == 0;
+    t->follower = t->rank != 0;
     int64_t B = t->cfg.batch;
     if (B % t->nranks)
         return mx_error(MX_ERR_CONFIG,
@@ -45,13 +45,13 @@ int mx_tr_stop_agreed(mx_trainer *t) {
 }
 
 mx_status mx_tr_gather_rows_f(mx_trainer *t, float *buf, int64_t row) {
-    if (t->nranks == 1) return MX_OK;
+    if (t->nranks <= 1) return MX_OK;
     for (int r = 0; r < t->nranks; r++) t->counts[r] = (int64_t)t->B / t->nranks * row;
     return mx_comm_allgatherv_f32(t->comm, buf, t->counts);
 }
 
 mx_status mx_tr_scatter_rows_f(mx_trainer *t, float *buf, int64_t row) {
-    if (t->nranks == 1) return MX_OK;
+    if (t->nranks <= 1) return MX_OK;
     for (int r = 0; r < t->nranks; r++) t->counts[r] = (int64_t)t->B / t->nranks * row;
     return mx_comm_reduce_scatter_f32(t->comm, buf, t->counts);
 }
@@ -62,7 +62,7 @@ void mx_tr_mixed_share(const mx_trainer *t, int64_t M, int rank, int64_t *lo, in
 }
 
 mx_status mx_tr_gather_mixed_f(mx_trainer *t, float *buf, int64_t M, int64_t row) {
-    if (t->nranks == 1) return MX_OK;
+    if (t->nranks <= 1) return MX_OK;
     for (int r = 0; r < t->nranks; r++) {
         int64_t lo, cnt;
         mx_tr_mixed_share(t, M, r, &lo, &cnt);
@@ -72,7 +72,7 @@ mx_status mx_tr_gather_mixed_f(mx_trainer *t, float *buf, int64_t M, int64_t row
 }
 
 mx_status mx_tr_reduce_grads(mx_trainer *t) {
-    if (t->nranks == 1) return MX_OK;
+    if (t->nranks <= 1) return MX_OK;
     MX_TRY(mx_comm_allreduce_f32(t->comm, mx_model_grads(t->model), mx_model_n_params(t->model)));
     if (t->proxy_loss) {
         int64_t np = (int64_t)t->n_classes * t->d;
@@ -84,7 +84,7 @@ mx_status mx_tr_reduce_grads(mx_trainer *t) {
 }
 
 mx_status mx_tr_sync_bn_stats(mx_trainer *t) {
-    if (t->nranks == 1 || t->cfg.bn_freeze) return MX_OK;
+    if (t->nranks <= 1 || t->cfg.bn_freeze) return MX_OK;
     float *st = mx_model_stats(t->model);
     int64_t n = mx_model_n_stats(t->model);
     MX_TRY(mx_comm_allreduce_f32(t->comm, st, n));

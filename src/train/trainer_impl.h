@@ -97,10 +97,10 @@ struct mx_trainer {
 
     /* data-parallel ranks (trainer_dist.c). Every rank holds the whole global batch's buffers;
      * it decodes and embeds rows [b_lo, b_lo + b_n), the rest arrive by all-gather. Rank 0 alone
-     * writes the run directory (writer). */
+     * writes the run directory: follower (rank > 0; 0 in a zeroed trainer) never writes. */
     mx_comm *comm;
     int own_comm; /* the trainer created comm (a single-process one) */
-    int rank, nranks, writer;
+    int rank, nranks, follower;
     int64_t b_lo, b_n;
     int64_t *counts; /* nranks: all-gather counts (scratch, allocated once) */
 
@@ -199,7 +199,7 @@ mx_status mx_tr_log_truncate(mx_trainer *t, int64_t size);
 int mx_tr_fault_hit(mx_trainer *t, int kind);
 
 /* trainer_dist.c */
-/* Sets comm (NULL: a single-process communicator owned by t), rank, writer and the slice; fails
+/* Sets comm (NULL: a single-process communicator owned by t), rank, follower and the slice; fails
  * naming --batch when the global batch does not divide by the ranks. */
 mx_status mx_tr_dist_init(mx_trainer *t, mx_comm *comm);
 /* mx_comm_agree on the trainer's communicator. */

@@ -16,7 +16,7 @@
 
 mx_status mx_tr_write_log_row(mx_trainer *t, const mx_epoch_summary *e, int64_t *size_before) {
     if (size_before) *size_before = 0;
-    if (!t->writer) return MX_OK; /* rank 0 alone writes the run directory */
+    if (t->follower) return MX_OK; /* rank 0 alone writes the run directory */
     char path[1100];
     mx_tr_path(t, "log.csv", path, sizeof path);
     struct stat sb;
@@ -44,7 +44,7 @@ mx_status mx_tr_write_log_row(mx_trainer *t, const mx_epoch_summary *e, int64_t 
 }
 
 mx_status mx_tr_write_curves(mx_trainer *t) {
-    if (!t->writer) return MX_OK; /* rank 0 alone writes the run directory */
+    if (t->follower) return MX_OK; /* rank 0 alone writes the run directory */
     char path[1100];
     int64_t E = t->epoch;
     float *buf = malloc(sizeof(float) * (size_t)(3 * E + 1));
@@ -119,20 +119,20 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
         mx_atomic_file *af;
         FILE *f;
         mx_tr_path(t, "report.txt", path, sizeof path);
-        s = t->writer ? mx_atomic_open(path, &af, &f) : MX_OK;
-        if (s == MX_OK && t->writer) {
+        s = !t->follower ? mx_atomic_open(path, &af, &f) : MX_OK;
+        if (s == MX_OK && !t->follower) {
             fputs(t->report_text, f);
             s = mx_atomic_commit(af);
         }
         mx_tr_path(t, "report.json", path, sizeof path);
-        if (s == MX_OK && t->writer) s = mx_atomic_open(path, &af, &f);
-        if (s == MX_OK && t->writer) {
+        if (s == MX_OK && !t->follower) s = mx_atomic_open(path, &af, &f);
+        if (s == MX_OK && !t->follower) {
             mx_eval_report_write(&rep, 1, f);
             s = mx_atomic_commit(af);
         }
     }
     s = mx_tr_agree(t, s);
-    if (s == MX_OK && te && t->writer) {
+    if (s == MX_OK && te && !t->follower) {
         /* PCA map of the test (In-Shop: query) embeddings coloured by class */
         int64_t n = nq;
         float *xy = mx_alloc(sizeof(float) * (size_t)(2 * n));

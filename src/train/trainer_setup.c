@@ -364,7 +364,7 @@ static mx_status mx_tr_build(mx_trainer *t) {
 }
 
 mx_status mx_tr_write_config(const mx_trainer *t) {
-    if (!t->writer) return MX_OK; /* rank 0 alone writes the run directory */
+    if (t->follower) return MX_OK; /* rank 0 alone writes the run directory */
     char path[1100];
     mx_tr_path(t, "config.json", path, sizeof path);
     mx_atomic_file *af;
@@ -381,7 +381,6 @@ static mx_trainer *trainer_new(const mx_train_config *cfg, const char *run_dir, 
     t->lock_fd = -1;
     t->comm = comm; /* NULL: mx_tr_build makes a single-process one */
     t->nranks = 1;
-    t->writer = 1;
     t->cfg = *cfg;
     snprintf(t->dir, sizeof t->dir, "%s", run_dir);
     mx_threads_set(cfg->threads);
