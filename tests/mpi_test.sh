@@ -83,6 +83,7 @@ fi
 
 cases=("none:--mix none" "embed:--mix embed" "feature:--mix feature"
     "feature-unfused:--mix feature --mix_fused off" "input:--mix input"
+    "feature-hardest:--mix feature --mix_negatives hardest --mix_k 3"
     "proxy-anchor:--loss proxy-anchor --mix embed --proxy_lr_mult 1 --lr 0.001")
 for c in "${cases[@]}"; do
     name=${c%%:*}
