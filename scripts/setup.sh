@@ -19,6 +19,7 @@ pkgs=(build-essential cmake pkg-config
       libturbojpeg0-dev libpng-dev zlib1g-dev libmatio-dev libcairo2-dev libjson-c-dev
       libfreetype-dev fonts-dejavu-core
       dataset-fashion-mnist
+      openmpi-bin libopenmpi-dev # data-parallel training over processes (mpirun; docs/scaling.md)
       clang libclang-rt-14-dev libomp-dev) # tests/fuzz: libFuzzer harnesses (clang + OpenMP)
 if [ "${MX_SETUP_SKIP_TORCH:-0}" != 1 ]; then
     pkgs+=(python3-numpy python3-torch python3-torchvision python3-sklearn)

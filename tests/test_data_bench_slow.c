@@ -116,7 +116,7 @@ int main(void) {
     float *img = malloc((size_t)16 * 3 * 224 * 224 * sizeof(float));
     int64_t lab[16], n;
     for (int workers = 0; workers <= 2; workers++) {
-        mx_loader_config lc = {workers, 3, 0};
+        mx_loader_config lc = {workers, 3, 0, 0, 1};
         mx_loader *ld = NULL;
         CHECK_OK(mx_loader_create(ds, s, 0, &tr, &lc, &ld));
         if (!ld) continue;

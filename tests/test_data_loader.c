@@ -124,7 +124,7 @@ static void test_fmnist_loader(void) {
     free(l0);
 
     /* free while the workers run, restart mid-epoch */
-    mx_loader_config lc = {3, 2, 5};
+    mx_loader_config lc = {3, 2, 5, 0, 1};
     for (int t = 0; t < 5; t++) {
         mx_loader *ld = NULL;
         CHECK_OK(mx_loader_create(ds, s, 0, &tf, &lc, &ld));
@@ -212,7 +212,7 @@ static void test_jpeg_loader(void) {
     te.resize_size = 20;
     te.out_size = 16;
     for (int workers = 0; workers <= 2; workers += 2) {
-        mx_loader_config lc = {workers, 2, 0};
+        mx_loader_config lc = {workers, 2, 0, 0, 1};
         mx_loader *ld = NULL;
         CHECK_OK(mx_loader_create(ds, NULL, 5, &te, &lc, &ld));
         if (!ld) continue;

@@ -5,7 +5,12 @@
  * X". bench/bench_train.sh runs the same workload in PyTorch side by side.
  *
  * The loss is a self-contained pair loss (4 examples per class): L = mean over pairs i != j of
- * s_ij * (same class ? -1 : +1) with s = E E^T, so dL/dE = (W + W^T) E / (n (n - 1)). */
+ * s_ij * (same class ? -1 : +1) with s = E E^T, so dL/dE = (W + W^T) E / (n (n - 1)).
+ *
+ * Under mpirun (N ranks) --batch is the global batch: each rank runs its B / N rows, the
+ * embeddings are all-gathered, every rank computes dL/dE of the whole batch and back-propagates
+ * its rows, and the gradients are summed by all-reduce before the update, as `metrix train` does
+ * (src/train/trainer_dist.c). Rank 0 prints, adding the communication time per step. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +60,17 @@ int mx_bench_train(int argc, char **argv) {
         .cmd = "bench train", .usage = "usage: metrix bench train [options]\n", .opts = opts};
     int rc = mx_cli_parse(&spec, argc, argv);
     if (rc >= 0) return rc;
+    mx_comm *comm = mx_cli_comm_open("bench train");
+    if (!comm) return 1;
+    const int rank = mx_comm_rank(comm), nr = mx_comm_size(comm);
+    if (batch % nr) {
+        if (rank == 0)
+            fprintf(stderr, "metrix bench train: --batch %lld does not divide into %d ranks\n",
+                    batch, nr);
+        mx_comm_free(comm);
+        return 2;
+    }
+    const int64_t lo = batch / nr * rank, bl = batch / nr; /* this rank's rows */
     int c = chw[0], h = chw[1], w = chw[2];
     mx_backbone bb;
     mx_conv_algo ca;
@@ -70,7 +86,7 @@ int mx_bench_train(int argc, char **argv) {
     mx_model *m = NULL;
     mx_optim *opt = NULL;
     mx_status s = mx_model_create(&cfg, &rng, &m);
-    if (s == MX_OK) s = mx_model_plan(m, 1, batch, h, w);
+    if (s == MX_OK) s = mx_model_plan(m, 1, bl, h, w);
     mx_optim_config oc = mx_optim_config_default();
     if (s == MX_OK) s = mx_optim_create(&oc, &opt);
     if (s == MX_OK)
@@ -82,6 +98,7 @@ int mx_bench_train(int argc, char **argv) {
         fprintf(stderr, "metrix bench train: %s\n", mx_errmsg());
         mx_optim_free(opt);
         mx_model_free(m);
+        mx_comm_free(comm);
         return 1;
     }
     mx_model_set_train(m, strcmp(bn, "frozen") != 0);
@@ -100,38 +117,72 @@ int mx_bench_train(int argc, char **argv) {
         for (int64_t j = 0; j < n; j++)
             W[i * n + j] = i == j ? 0.0f : (i / 4 == j / 4 ? -2.0f : 2.0f) * scale;
     const char *ct = getenv("OPENBLAS_CORETYPE");
-    printf("metrix bench train: backbone %s, batch %lld, input %dx%dx%d, d %d, threads %d, "
-           "%lld params, conv %s (Winograd in %d convolutions), BN %s\n",
-           bbname, batch, c, h, w, d, nt, (long long)mx_model_n_params(m), algo,
-           mx_model_conv_winograd_count(m), bn);
-    printf("gemm backend %s, OPENBLAS_CORETYPE=%s\n", mx_sgemm_backend(), ct ? ct : "(unset)");
-    double t0 = 0, loss = 0;
+    int64_t counts[256];
+    for (int r = 0; r < nr && r < 256; r++) counts[r] = bl * d;
+    if (nr > 256) s = mx_error(MX_ERR_ARG, "more than 256 ranks");
+    if (rank == 0) {
+        printf("metrix bench train: backbone %s, batch %lld, input %dx%dx%d, d %d, threads %d, "
+               "%lld params, conv %s (Winograd in %d convolutions), BN %s\n",
+               bbname, batch, c, h, w, d, nt, (long long)mx_model_n_params(m), algo,
+               mx_model_conv_winograd_count(m), bn);
+        printf("gemm backend %s, OPENBLAS_CORETYPE=%s\n", mx_sgemm_backend(), ct ? ct : "(unset)");
+        if (nr > 1)
+            printf("data parallel: %d ranks (%s) x %lld rows, %d threads per rank\n", nr,
+                   mx_comm_kind(comm), (long long)bl, nt);
+    }
+    double t0 = 0, loss = 0, wait = 0; /* wait: in the barrier before the all-reduce */
     for (long long it = 0; it < warmup + steps && s == MX_OK; it++) {
-        if (it == warmup) t0 = now_s();
+        if (it == warmup) {
+            t0 = now_s();
+            mx_comm_stats_reset(comm);
+        }
         mx_model_zero_grad(m);
-        s = mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, x, n, E);
+        s = mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, x + lo * c * h * w, bl,
+                             E + lo * d);
+        s = mx_comm_agree(comm, s);
+        if (s == MX_OK) s = mx_comm_allgatherv_f32(comm, E, counts);
         if (s != MX_OK) break;
         /* S = E E^T is only needed for the loss value; dE = (W + W^T) E */
         mx_sgemm(0, 0, n, d, n, 1.0f, W, n, E, d, 0.0f, dE, d);
         loss = 0;
         for (int64_t i = 0; i < n * d; i++) loss += 0.5 * dE[i] * E[i];
-        s = mx_model_backward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, dE, NULL);
+        s = mx_model_backward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, dE + lo * d, NULL);
+        s = mx_comm_agree(comm, s);
+        /* ranks: a barrier first, so that the all-reduce's time is the transfer and the barrier's
+         * the wait for the slower rank (load imbalance) */
+        double tb = now_s();
+        if (s == MX_OK && nr > 1) s = mx_comm_barrier(comm);
+        if (it >= warmup) wait += now_s() - tb;
+        if (s == MX_OK) s = mx_comm_allreduce_f32(comm, mx_model_grads(m), mx_model_n_params(m));
         if (s == MX_OK) s = mx_optim_step(opt);
         mx_model_params_updated(m);
     }
     double dt = now_s() - t0;
     if (s != MX_OK) {
-        fprintf(stderr, "metrix bench train: %s\n", mx_errmsg());
+        if (rank == 0) fprintf(stderr, "metrix bench train: %s\n", mx_errmsg());
+        mx_comm_free(comm);
         return 1;
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("steps %lld in %.3f s (%.1f ms/step), last loss %.6f\n", steps, dt,
-           1e3 * dt / (double)steps, loss);
-    printf("peak RSS: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
-    printf("train images/s: %.1f\n", (double)(steps * batch) / dt);
+    mx_comm_stats cs;
+    mx_comm_stats_get(comm, &cs);
+    if (rank == 0) {
+        printf("steps %lld in %.3f s (%.1f ms/step), last loss %.6f\n", steps, dt,
+               1e3 * dt / (double)steps, loss);
+        printf("peak RSS: %.1f MiB%s\n", (double)ru.ru_maxrss / 1024.0, nr > 1 ? " (rank 0)" : "");
+        if (nr > 1)
+            printf("communication (rank 0): %.1f ms/step (%.1f %% of the step; %.1f ms of it "
+                   "waiting for the slower rank before the all-reduce), per step %.2f MB "
+                   "all-reduced, %.3f MB all-gathered (this rank's part)\n",
+                   1e3 * cs.seconds / (double)steps, 100.0 * cs.seconds / dt,
+                   1e3 * wait / (double)steps, cs.bytes_allreduce / 1e6 / (double)steps,
+                   cs.bytes_allgather / 1e6 / (double)steps);
+        printf("train images/s: %.1f\n", (double)(steps * batch) / dt);
+    }
     free(x), free(E), free(dE), free(W);
     mx_optim_free(opt);
     mx_model_free(m);
+    mx_comm_free(comm);
     return 0;
 }

@@ -19,6 +19,11 @@ int mx_cli_split(const char *cmd, const char *name, mx_split *out);
  * thread sets the flag) and returns the stop flag, for mx_trainer_run, mx_trainer_set_stop and
  * mx_eval_config.stop. Call it before any other thread is started. Exit code 130 on a stop. */
 volatile const int *mx_cli_stop_on_signals(void);
+/* tools/cli_comm.c: the communicator of a data-parallel command: MPI when started by mpirun
+ * (mx_comm_launched_by_mpirun), else one process. Ranks other than 0 log errors only. On failure
+ * prints "metrix CMD: ..." and returns NULL. */
+#include "metrix/comm.h"
+mx_comm *mx_cli_comm_open(const char *cmd);
 int mx_cmd_bench(int argc, char **argv);
 int mx_cmd_embed(int argc, char **argv);
 int mx_cmd_eval(int argc, char **argv);

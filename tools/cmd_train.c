@@ -196,40 +196,67 @@ int mx_cmd_train(int argc, char **argv) {
     }
 
     volatile const int *stop = mx_cli_stop_on_signals(); /* the whole run, setup included */
+    /* under mpirun: data parallel over the ranks, rank 0 prints (docs/scaling.md) */
+    mx_comm *comm = mx_cli_comm_open("train");
+    if (!comm) return 1;
+    const int rank0 = mx_comm_rank(comm) == 0, nranks = mx_comm_size(comm);
     mx_trainer *t = NULL;
     mx_status s;
     char dir[1200];
     if (resume) {
         snprintf(dir, sizeof dir, "%s", resume);
-        s = mx_trainer_resume(dir, resume_epochs, &t);
+        s = mx_trainer_resume_comm(dir, resume_epochs, comm, &t);
     } else {
         if (cfg.output[0])
             snprintf(dir, sizeof dir, "%s", cfg.output);
-        else
+        else if (rank0)
             default_run_dir(&cfg, dir, sizeof dir);
-        printf("metrix %s: training run %s\n%s\nconfiguration:\n", mx_version(), dir,
-               mx_build_info());
-        mx_train_config_write_json(&cfg, stdout);
-        fflush(stdout);
-        s = mx_trainer_create(&cfg, dir, &t);
+        /* every rank trains in rank 0's choice of run directory */
+        if (!cfg.output[0] && mx_comm_bcast(comm, dir, (int64_t)sizeof dir, 0) != MX_OK) {
+            fprintf(stderr, "metrix train: %s\n", mx_errmsg());
+            mx_comm_free(comm);
+            return 1;
+        }
+        if (rank0) {
+            printf("metrix %s: training run %s\n%s\nconfiguration:\n", mx_version(), dir,
+                   mx_build_info());
+            mx_train_config_write_json(&cfg, stdout);
+            if (nranks > 1)
+                printf("data parallel over %d ranks (MPI): global batch %d, %d per rank\n", nranks,
+                       cfg.batch, cfg.batch % nranks ? 0 : cfg.batch / nranks);
+            fflush(stdout);
+        }
+        s = mx_trainer_create_comm(&cfg, dir, comm, &t);
     }
     if (s != MX_OK) {
-        fprintf(stderr, "metrix train: %s\n", mx_errmsg());
+        if (rank0) fprintf(stderr, "metrix train: %s\n", mx_errmsg());
+        mx_comm_free(comm);
         return 1;
     }
-    if (resume) printf("metrix %s: resuming run %s\n", mx_version(), dir);
+    if (resume && rank0) printf("metrix %s: resuming run %s\n", mx_version(), dir);
     /* tests/fault_test.sh: SIGKILL at a chosen point (src/train/trainer_fault.h) */
     const char *fault = getenv("MX_FAULT_INJECT");
     if (fault && fault[0] && mx_trainer_fault_inject(t, fault) != MX_OK) {
         fprintf(stderr, "metrix train: %s\n", mx_errmsg());
         mx_trainer_free(t);
+        mx_comm_free(comm);
         return 2;
     }
 
-    progress_state ps = {isatty(fileno(stderr)), quiet, 0};
+    progress_state ps = {isatty(fileno(stderr)), quiet || !rank0, 0};
     mx_train_callbacks cb = {on_progress, on_epoch, on_message, &ps};
-    s = mx_trainer_run(t, &cb, stop);
-    if (s == MX_OK) {
+    mx_train_callbacks quiet_cb = {NULL, NULL, on_message, &ps}; /* ranks > 0 */
+    s = mx_trainer_run(t, rank0 ? &cb : &quiet_cb, stop);
+    if (nranks > 1 && rank0) {
+        mx_comm_stats cs;
+        mx_comm_stats_get(comm, &cs);
+        printf("communication (rank 0): %.1f s in %lld collectives, %.3f MB all-reduced, %.3f MB "
+               "all-gathered\n",
+               cs.seconds, (long long)cs.calls, cs.bytes_allreduce / 1e6, cs.bytes_allgather / 1e6);
+    }
+    if (!rank0) {
+        /* every rank returns the same (agreed) status; rank 0 reports it */
+    } else if (s == MX_OK) {
         printf("\nretrieval report on the test classes (%s):\n%s", dir, mx_trainer_report_text(t));
         printf("run directory: %s (config.json, log.csv, checkpoints, plots, report)\n", dir);
     } else {
@@ -237,5 +264,6 @@ int mx_cmd_train(int argc, char **argv) {
         fprintf(stderr, "metrix train: %s\n", mx_errmsg());
     }
     mx_trainer_free(t);
+    mx_comm_free(comm);
     return s == MX_OK ? 0 : (s == MX_ERR_INTERRUPTED ? 130 : 1);
 }

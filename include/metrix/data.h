@@ -243,9 +243,14 @@ typedef struct mx_loader_config {
     int prefetch;  /* batches in the ring (>= 1) */
     uint64_t seed; /* augmentation seed: example k of batch b in epoch e uses
                       mx_rng_seed(hash(seed, e, b * B + k)), independent of the worker */
+    /* Data-parallel ranks (shards <= 1: the whole data). A training loader of shard s of S
+     * decodes only rows [B s / S, B (s + 1) / S) of every batch (the same augmentation as one
+     * process decoding them) and still returns the labels of the whole batch; an evaluation
+     * loader covers examples [n s / S, n (s + 1) / S) of the dataset. */
+    int shard, shards;
 } mx_loader_config;
 
-mx_loader_config mx_loader_config_default(void); /* 2 workers, prefetch 3, seed 0 */
+mx_loader_config mx_loader_config_default(void); /* 2 workers, prefetch 3, seed 0, 1 shard */
 
 typedef struct mx_loader mx_loader;
 
@@ -264,7 +269,8 @@ int64_t mx_loader_image_floats(const mx_loader *ld);
 /* Starts (or restarts) epoch `epoch`; the workers begin prefetching. */
 mx_status mx_loader_start_epoch(mx_loader *ld, int64_t epoch);
 /* Copies the next batch into images (batch_size x C x H x W) and labels (batch_size); *n is its
- * size, 0 at the end of the epoch. Decode errors of any example are returned here. */
+ * size, 0 at the end of the epoch. Decode errors of any example are returned here. A sharded
+ * training loader writes only its rows of images (at their place in the batch), all labels. */
 mx_status mx_loader_next(mx_loader *ld, float *images, int64_t *labels, int64_t *n);
 
 #ifdef __cplusplus

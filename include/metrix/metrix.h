@@ -3,6 +3,7 @@
 #define METRIX_H
 
 #include "metrix/core.h"
+#include "metrix/comm.h"
 #include "metrix/gemm.h"
 #include "metrix/io.h"
 #include "metrix/loss.h"

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "metrix/comm.h"
 #include "metrix/core.h"
 #include "metrix/data.h"
 #include "metrix/eval.h"
@@ -159,6 +160,20 @@ mx_status mx_trainer_create(const mx_train_config *cfg, const char *run_dir, mx_
  * are removed and log.csv is cut back to the checkpoint's epochs. create and resume lock the
  * directory (one trainer per run) and check that it is writable before any training. */
 mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out);
+/* The same over the ranks of comm (NULL: one process; the communicator is the caller's and must
+ * outlive the trainer). Data parallel (docs/scaling.md): cfg->batch is the global batch and must
+ * divide by the number of ranks (MX_ERR_CONFIG naming batch otherwise); every rank draws the same
+ * batches, decodes and embeds its slice, and evaluates the loss over the whole global batch (all
+ * negatives and Metrix pairs of all ranks count), so a step equals the 1-process step with the
+ * same batch up to float summation order. threads are per rank. Rank 0 alone writes the run
+ * directory; checkpoints hold one copy and resume on any number of ranks. BN in training mode
+ * normalises with each rank's slice statistics (running statistics are averaged over the ranks
+ * at evaluation and checkpoints); frozen BN (bn_freeze, the Metrix protocol) is exact. A failure
+ * on one rank (an unreadable image, a full disk on rank 0) returns on every rank with that rank's
+ * message; a stop request on any rank stops all. Every rank must make the same calls. */
+mx_status mx_trainer_create_comm(const mx_train_config *cfg, const char *run_dir, mx_comm *comm,
+                                 mx_trainer **out);
+mx_status mx_trainer_resume_comm(const char *run_dir, int epochs, mx_comm *comm, mx_trainer **out);
 void mx_trainer_free(mx_trainer *t);
 const mx_train_config *mx_trainer_config(const mx_trainer *t);
 

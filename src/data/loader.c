@@ -28,10 +28,12 @@ struct mx_loader {
     mx_transform_config tf;
     mx_loader_config cfg;
     int B, min_short;
-    int64_t per;   /* floats per image */
-    int64_t nb;    /* batches per epoch */
-    int64_t n_idx; /* valid entries of idx */
-    int64_t *idx;  /* this epoch's example order */
+    int64_t row_lo, row_hi; /* rows of each batch this shard decodes (training loader) */
+    int64_t per;            /* floats per image */
+    int64_t nb;             /* batches per epoch */
+    int64_t n_idx;          /* valid entries of idx */
+    int64_t ex_lo;          /* evaluation loader: the shard's first example */
+    int64_t *idx;           /* this epoch's example order */
     int64_t epoch;
     int started;
     slot *slots;
@@ -50,11 +52,12 @@ struct mx_loader {
 };
 
 mx_loader_config mx_loader_config_default(void) {
-    mx_loader_config c = {2, 3, 0};
+    mx_loader_config c = {2, 3, 0, 0, 1};
     return c;
 }
 
-/* Decodes and transforms batch b into images / labels; returns its size in *n. */
+/* Decodes and transforms batch b into images (rows row_lo.. of the batch, from images[0]) and
+ * labels (all rows); returns its size in *n. */
 static mx_status fill_batch(const mx_loader *ld, mx_decoder *dec, int64_t b, float *images,
                             int64_t *labels, int64_t *n) {
     const int64_t first = b * ld->B;
@@ -62,17 +65,18 @@ static mx_status fill_batch(const mx_loader *ld, mx_decoder *dec, int64_t b, flo
     const int64_t *lab = mx_dataset_labels(ld->ds);
     for (int64_t k = 0; k < cnt; k++) {
         int64_t i = ld->idx[first + k];
+        labels[k] = lab[i];
+        if (k < ld->row_lo || k >= ld->row_hi) continue; /* another rank's row */
         mx_image im; /* a view into dec or the dataset: nothing is allocated per example */
         MX_TRY(mx_dataset_image_view(ld->ds, i, ld->min_short, dec, &im));
         mx_rng r;
         mx_rng_seed(&r, mx_hash3(ld->cfg.seed, (uint64_t)ld->epoch, (uint64_t)(first + k)));
-        mx_status st = mx_transform_apply(&ld->tf, &im, &r, images + k * ld->per);
+        mx_status st = mx_transform_apply(&ld->tf, &im, &r, images + (k - ld->row_lo) * ld->per);
         if (st != MX_OK) {
             const char *p = mx_dataset_path(ld->ds, i);
             return mx_error(st, "%s (example %ld): %s", p ? p : "in-memory image", (long)i,
                             mx_errmsg());
         }
-        labels[k] = lab[i];
     }
     *n = cnt;
     return MX_OK;
@@ -126,6 +130,13 @@ mx_status mx_loader_create(const mx_dataset *ds, const mx_sampler *s, int eval_b
         return mx_error(MX_ERR_CONFIG, "loader.workers: expected 0..256, got %d", cfg->workers);
     if (cfg->prefetch < 1 || cfg->prefetch > 64)
         return mx_error(MX_ERR_CONFIG, "loader.prefetch: expected 1..64, got %d", cfg->prefetch);
+    int shards = cfg->shards > 1 ? cfg->shards : 1;
+    if (cfg->shard < 0 || cfg->shard >= shards)
+        return mx_error(MX_ERR_CONFIG, "loader.shard: expected 0..%d, got %d", shards - 1,
+                        cfg->shard);
+    if (s && mx_sampler_batch_size(s) % shards)
+        return mx_error(MX_ERR_CONFIG, "loader: batch %d does not divide into %d shards",
+                        mx_sampler_batch_size(s), shards);
     if (!s && eval_batch < 1)
         return mx_error(MX_ERR_CONFIG, "loader: eval batch size %d < 1", eval_batch);
     if (!s && (tf->kind == MX_TF_TRAIN_RRC || tf->kind == MX_TF_TRAIN_PAD_CROP))
@@ -142,6 +153,16 @@ mx_status mx_loader_create(const mx_dataset *ds, const mx_sampler *s, int eval_b
     ld->min_short = mx_transform_min_short(tf);
     ld->per = (int64_t)tf->channels * tf->out_size * tf->out_size;
     int64_t n = mx_dataset_size(ds);
+    int64_t ex_lo = 0; /* evaluation shard: examples ex_lo .. ex_lo + n - 1 */
+    ld->row_lo = 0, ld->row_hi = ld->B;
+    if (s) {
+        ld->row_lo = (int64_t)ld->B * cfg->shard / shards;
+        ld->row_hi = (int64_t)ld->B * (cfg->shard + 1) / shards;
+    } else {
+        ex_lo = n * cfg->shard / shards;
+        n = n * (cfg->shard + 1) / shards - ex_lo;
+    }
+    ld->ex_lo = ex_lo;
     ld->nb = s ? mx_sampler_batches(s) : (n + ld->B - 1) / ld->B;
     ld->n_idx = s ? ld->nb * ld->B : n;
     ld->idx = malloc((size_t)MX_MAX(ld->n_idx, 1) * sizeof(int64_t));
@@ -153,7 +174,8 @@ mx_status mx_loader_create(const mx_dataset *ds, const mx_sampler *s, int eval_b
     int ok = ld->idx && ld->slots && ld->th && ld->dec && ld->args;
     for (int t = 0; ok && t <= cfg->workers; t++) ok = mx_decoder_create(&ld->dec[t]) == MX_OK;
     for (int p = 0; ok && p < ld->P; p++) {
-        ld->slots[p].img = mx_alloc((size_t)ld->B * ld->per * sizeof(float));
+        ld->slots[p].img =
+            mx_alloc((size_t)MX_MAX(ld->row_hi - ld->row_lo, 1) * ld->per * sizeof(float));
         ld->slots[p].lab = malloc((size_t)ld->B * sizeof(int64_t));
         ok = ld->slots[p].img && ld->slots[p].lab;
     }
@@ -209,7 +231,7 @@ mx_status mx_loader_start_epoch(mx_loader *ld, int64_t epoch) {
     if (ld->s) {
         MX_TRY(mx_sampler_epoch(ld->s, epoch, ld->idx));
     } else {
-        for (int64_t i = 0; i < ld->n_idx; i++) ld->idx[i] = i;
+        for (int64_t i = 0; i < ld->n_idx; i++) ld->idx[i] = ld->ex_lo + i;
     }
     ld->epoch = epoch;
     ld->next_claim = ld->next_out = 0;
@@ -234,7 +256,8 @@ mx_status mx_loader_next(mx_loader *ld, float *images, int64_t *labels, int64_t 
     if (ld->next_out >= ld->nb) return MX_OK;
     int64_t b = ld->next_out;
     if (ld->cfg.workers == 0) {
-        MX_TRY(fill_batch(ld, ld->dec[ld->cfg.workers], b, images, labels, n));
+        MX_TRY(
+            fill_batch(ld, ld->dec[ld->cfg.workers], b, images + ld->row_lo * ld->per, labels, n));
         ld->next_out++;
         return MX_OK;
     }
@@ -244,7 +267,9 @@ mx_status mx_loader_next(mx_loader *ld, float *images, int64_t *labels, int64_t 
     pthread_mutex_unlock(&ld->mu);
     mx_status st = sl->st;
     if (st == MX_OK) {
-        memcpy(images, sl->img, (size_t)sl->n * ld->per * sizeof(float));
+        int64_t rows = MX_MIN(sl->n, ld->row_hi) - ld->row_lo;
+        if (rows > 0)
+            memcpy(images + ld->row_lo * ld->per, sl->img, (size_t)rows * ld->per * sizeof(float));
         memcpy(labels, sl->lab, (size_t)sl->n * sizeof(int64_t));
         *n = sl->n;
     } else {

@@ -94,7 +94,8 @@ static void set_lr_for_epoch(mx_trainer *t) {
 
 /* Saves checkpoint_last at the current step and returns MX_ERR_INTERRUPTED. */
 static mx_status interrupted(mx_trainer *t, const mx_train_callbacks *cb, const char *where) {
-    MX_TRY(mx_tr_ckpt_save(t, "checkpoint_last.safetensors"));
+    MX_TRY(mx_tr_sync_bn_stats(t));
+    MX_TRY(mx_tr_agree(t, mx_tr_ckpt_save(t, "checkpoint_last.safetensors")));
     mx_tr_say(cb,
               "interrupted %s: saved %s/checkpoint_last.safetensors (epoch %" PRId64
               ", step %" PRId64 "); continue with: metrix train --resume %s",
@@ -180,13 +181,14 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
         /* a resumed epoch replays the loader up to where it stopped (same batches) */
         int64_t n = 0;
         for (int64_t k = 0; k < t->step_in_epoch; k++)
-            MX_TRY(mx_loader_next(t->loader, t->images, t->labels, &n));
+            MX_TRY(mx_tr_agree(t, mx_loader_next(t->loader, t->images, t->labels, &n)));
         if (t->step_in_epoch == 0) t->acc_loss = t->acc_clean = t->acc_mixed = 0;
         double t0 = mx_tr_now();
         int64_t done_here = 0;
         while (t->step_in_epoch < steps) {
-            if (mx_stopped(stop)) return interrupted(t, cb, "");
-            MX_TRY(mx_loader_next(t->loader, t->images, t->labels, &n));
+            if (mx_tr_stop_agreed(t)) return interrupted(t, cb, "");
+            /* one rank's unreadable image stops every rank with its message */
+            MX_TRY(mx_tr_agree(t, mx_loader_next(t->loader, t->images, t->labels, &n)));
             if (n == 0) break;
             mx_loss_result res;
             MX_TRY(mx_tr_step(t, n, &res));
@@ -227,6 +229,8 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
         t->step_in_epoch = 0;
         int last = t->epoch == c->epochs;
         int evaluate = (c->eval_every > 0 && t->epoch % c->eval_every == 0) || last;
+        /* ranks, training-mode BN: one set of running statistics to evaluate and checkpoint */
+        MX_TRY(mx_tr_sync_bn_stats(t));
         if (evaluate) MX_TRY(evaluate_epoch(t, cb, steps_done, &e));
         /* model selection on the validation split only; without one the last epoch is "best" */
         double metric = t->ds_val ? e.val_r1 : (double)t->epoch;
@@ -235,8 +239,8 @@ mx_status mx_trainer_run(mx_trainer *t, const mx_train_callbacks *cb, volatile c
             t->best_epoch = t->epoch;
             e.best = 1;
         }
-        MX_TRY(commit_epoch(t, &e));
-        MX_TRY(mx_tr_write_curves(t));
+        MX_TRY(mx_tr_agree(t, commit_epoch(t, &e)));
+        MX_TRY(mx_tr_agree(t, mx_tr_write_curves(t)));
         if (cb && cb->epoch_end) cb->epoch_end(cb->user, &e);
     }
     mx_tr_fault_hit(t, MX_TR_FAULT_REPORT_SIGTERM);

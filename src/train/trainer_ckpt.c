@@ -13,6 +13,7 @@
 /* ---- checkpoints ------------------------------------------------------------------------- */
 
 mx_status mx_tr_ckpt_save(mx_trainer *t, const char *name) {
+    if (t->follower) return MX_OK; /* rank 0 alone writes the run directory */
     char path[1100];
     mx_tr_path(t, name, path, sizeof path);
     mx_ckpt *c;

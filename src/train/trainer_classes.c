@@ -22,6 +22,7 @@ static void put_char(FILE *f, int64_t c) {
 }
 
 mx_status mx_tr_write_classes(const mx_trainer *t) {
+    if (t->follower) return MX_OK; /* rank 0 alone writes the run directory */
     const int glyphs = mx_tr_dataset_kind(t->cfg.dataset) == MX_DS_GLYPHS;
     const struct {
         const char *name;

@@ -11,10 +11,14 @@
 
 /* ---- evaluation -------------------------------------------------------------------------- */
 
-/* Embeds every example of ds (test transform, BN in eval mode) into emb (n x d), labels. */
+/* Embeds every example of ds (test transform, BN in eval mode) into emb (n x d), labels. Over
+ * ranks: rank r embeds examples [n r / N, n (r + 1) / N), then every rank gets all rows. */
 mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int64_t *labels) {
+    const int64_t N = mx_dataset_size(ds), lo = t->nranks > 1 ? N * t->rank / t->nranks : 0;
+    emb += lo * t->d, labels += lo;
     mx_loader_config lc = mx_loader_config_default();
     lc.workers = t->cfg.workers;
+    lc.shard = t->rank, lc.shards = t->nranks;
     mx_loader *ld;
     MX_TRY(mx_loader_create(ds, NULL, t->B, &t->tf_test, &lc, &ld));
     mx_model_set_inference(t->model, 1);
@@ -36,6 +40,13 @@ mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int
     mx_model_set_inference(t->model, 0);
     mx_model_set_train(t->model, !t->cfg.bn_freeze);
     mx_loader_free(ld);
+    s = mx_tr_agree(t, s);
+    if (s != MX_OK || t->nranks <= 1) return s;
+    emb -= lo * t->d, labels -= lo;
+    for (int r = 0; r < t->nranks; r++) t->counts[r] = N * (r + 1) / t->nranks - N * r / t->nranks;
+    s = mx_comm_allgatherv_i64(t->comm, labels, t->counts);
+    for (int r = 0; r < t->nranks; r++) t->counts[r] *= t->d;
+    if (s == MX_OK) s = mx_comm_allgatherv_f32(t->comm, emb, t->counts);
     return s;
 }
 
@@ -140,7 +151,8 @@ mx_status mx_tr_evaluate(mx_trainer *t, const mx_tr_evalset *es, const float *tr
         mx_free(q);
         mx_free(ql);
     }
-    return s;
+    /* the metrics run on every rank over the gathered embeddings; a local stop stops all */
+    return mx_tr_agree(t, s);
 }
 
 /* ---- using a trained run ----------------------------------------------------------------- */

@@ -8,7 +8,9 @@
  *   trainer_report.c  log.csv, curves, the final report and its plots
  *   trainer_retrievals.c  the retrieval picture (retrievals.png)
  *   trainer_rundir.c  the run directory's integrity: lock, write probe, stale temp files, log.csv
- *                     cut back to the checkpointed epochs, fault injection for the fault tests */
+ *                     cut back to the checkpointed epochs, fault injection for the fault tests
+ *   trainer_dist.c    data-parallel ranks: the batch slice, agreement on failures and stops,
+ *                     all-gathers of rows, the gradient all-reduce, BN statistics */
 #ifndef MX_TRAINER_IMPL_H
 #define MX_TRAINER_IMPL_H
 
@@ -16,6 +18,7 @@
 #include <stdio.h>
 
 #include "core/core_impl.h"
+#include "metrix/comm.h"
 #include "metrix/data.h"
 #include "metrix/eval.h"
 #include "metrix/gemm.h"
@@ -94,6 +97,15 @@ struct mx_trainer {
     double *hist_loss, *hist_val_r1, *hist_test_r1; /* per epoch (cfg.epochs) */
 
     char report_text[8192];
+
+    /* data-parallel ranks (trainer_dist.c). Every rank holds the whole global batch's buffers;
+     * it decodes and embeds rows [b_lo, b_lo + b_n), the rest arrive by all-gather. Rank 0 alone
+     * writes the run directory: follower (rank > 0; 0 in a zeroed trainer) never writes. */
+    mx_comm *comm;
+    int own_comm; /* the trainer created comm (a single-process one) */
+    int rank, nranks, follower;
+    int64_t b_lo, b_n;
+    int64_t *counts; /* nranks: all-gather counts (scratch, allocated once) */
 
     /* cancellation: set by mx_trainer_run / mx_trainer_set_stop, checked by every long phase */
     volatile const int *stop;
@@ -190,5 +202,28 @@ mx_status mx_tr_log_truncate(mx_trainer *t, int64_t size);
 /* Fault injection: counts an event of kind k and, at the armed one, raises SIGKILL (SIGTERM for
  * the *_SIGTERM kinds; ckpt_write returns 1 and the writer dies half-way). */
 int mx_tr_fault_hit(mx_trainer *t, int kind);
+
+/* trainer_dist.c */
+/* Sets comm (NULL: a single-process communicator owned by t), rank, follower and the slice; fails
+ * naming --batch when the global batch does not divide by the ranks. */
+mx_status mx_tr_dist_init(mx_trainer *t, mx_comm *comm);
+/* mx_comm_agree on the trainer's communicator. */
+mx_status mx_tr_agree(mx_trainer *t, mx_status s);
+/* *t->stop on any rank (agreed: every rank sees the same answer). */
+int mx_tr_stop_agreed(mx_trainer *t);
+/* All-gather of a batch buffer whose rows (row floats each) are split by rank as the batch. */
+mx_status mx_tr_gather_rows_f(mx_trainer *t, float *buf, int64_t row);
+/* Reduce-scatter of such a buffer: rank r's rows end up summed over the ranks (rest undefined). */
+mx_status mx_tr_scatter_rows_f(mx_trainer *t, float *buf, int64_t row);
+/* This rank's share [*lo, *lo + *cnt) of M mixed examples (contiguous, by rank). */
+void mx_tr_mixed_share(const mx_trainer *t, int64_t M, int rank, int64_t *lo, int64_t *cnt);
+/* All-gather of M mixed rows (row floats each) split as mx_tr_mixed_share. */
+mx_status mx_tr_gather_mixed_f(mx_trainer *t, float *buf, int64_t M, int64_t row);
+/* Sums the parameter gradients over the ranks; averages the proxy gradients (every rank
+ * computed the same ones from the same global batch). */
+mx_status mx_tr_reduce_grads(mx_trainer *t);
+/* Training-mode BN: averages the running statistics over the ranks (before evaluation and
+ * checkpoints; each rank normalises with its own slice's batch statistics). */
+mx_status mx_tr_sync_bn_stats(mx_trainer *t);
 
 #endif

@@ -15,6 +15,8 @@
 /* ---- epoch bookkeeping ------------------------------------------------------------------- */
 
 mx_status mx_tr_write_log_row(mx_trainer *t, const mx_epoch_summary *e, int64_t *size_before) {
+    if (size_before) *size_before = 0;
+    if (t->follower) return MX_OK; /* rank 0 alone writes the run directory */
     char path[1100];
     mx_tr_path(t, "log.csv", path, sizeof path);
     struct stat sb;
@@ -42,6 +44,7 @@ mx_status mx_tr_write_log_row(mx_trainer *t, const mx_epoch_summary *e, int64_t 
 }
 
 mx_status mx_tr_write_curves(mx_trainer *t) {
+    if (t->follower) return MX_OK; /* rank 0 alone writes the run directory */
     char path[1100];
     int64_t E = t->epoch;
     float *buf = malloc(sizeof(float) * (size_t)(3 * E + 1));
@@ -105,6 +108,7 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
             mx_free(x);
         }
     }
+    s = mx_tr_agree(t, s); /* a local stop in the utilization: every rank stops */
     if (s == MX_OK) {
         size_t len = mx_eval_report_format(&rep, 0, t->report_text, sizeof t->report_text);
         if (len < sizeof t->report_text && isfinite(util_mixed))
@@ -115,19 +119,20 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
         mx_atomic_file *af;
         FILE *f;
         mx_tr_path(t, "report.txt", path, sizeof path);
-        s = mx_atomic_open(path, &af, &f);
-        if (s == MX_OK) {
+        s = !t->follower ? mx_atomic_open(path, &af, &f) : MX_OK;
+        if (s == MX_OK && !t->follower) {
             fputs(t->report_text, f);
             s = mx_atomic_commit(af);
         }
         mx_tr_path(t, "report.json", path, sizeof path);
-        if (s == MX_OK) s = mx_atomic_open(path, &af, &f);
-        if (s == MX_OK) {
+        if (s == MX_OK && !t->follower) s = mx_atomic_open(path, &af, &f);
+        if (s == MX_OK && !t->follower) {
             mx_eval_report_write(&rep, 1, f);
             s = mx_atomic_commit(af);
         }
     }
-    if (s == MX_OK && te) {
+    s = mx_tr_agree(t, s);
+    if (s == MX_OK && te && !t->follower) {
         /* PCA map of the test (In-Shop: query) embeddings coloured by class */
         int64_t n = nq;
         float *xy = mx_alloc(sizeof(float) * (size_t)(2 * n));
@@ -166,7 +171,9 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
         mx_free(xy);
         mx_free(l32);
     }
+    s = mx_tr_agree(t, s);
     if (s == MX_OK) s = mx_tr_final_retrievals(t, te); /* retrievals.png */
+    s = mx_tr_agree(t, s);
     mx_free(tr);
     mx_free(trl);
     mx_free(te);

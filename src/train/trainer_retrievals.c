@@ -35,6 +35,7 @@ static void class_name(const mx_trainer *t, const mx_dataset *ds, int64_t i, cha
  * within qds). */
 static mx_status draw(mx_trainer *t, const mx_dataset *qds, const float *qe, const mx_dataset *gds,
                       const float *ge, const char *path, int n_queries, int k) {
+    if (t->follower) return MX_OK; /* rank 0 alone writes the picture */
     if (n_queries < 1 || n_queries > MX_RETRIEVAL_MAX_ROW || k < 1 || k > MX_RETRIEVAL_MAX_K)
         return mx_error(MX_ERR_ARG, "retrievals: %d queries, k %d: expected 1..%d queries, k 1..%d",
                         n_queries, k, MX_RETRIEVAL_MAX_ROW, MX_RETRIEVAL_MAX_K);

@@ -32,6 +32,7 @@
 #define PROBE_NAME ".write-probe"
 
 mx_status mx_tr_dir_acquire(mx_trainer *t) {
+    if (t->follower) return MX_OK; /* rank 0 alone writes the run directory */
     int fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return mx_error(MX_ERR_IO, "%s: cannot open the run directory: %s", t->dir,
@@ -90,6 +91,7 @@ static int is_our_temp(const char *name) {
 }
 
 mx_status mx_tr_dir_clean_temps(mx_trainer *t) {
+    if (t->follower) return MX_OK; /* rank 0 alone writes the run directory */
     DIR *dir = opendir(t->dir);
     if (!dir)
         return mx_error(MX_ERR_IO, "%s: cannot list the run directory: %s", t->dir,
@@ -111,6 +113,7 @@ mx_status mx_tr_dir_clean_temps(mx_trainer *t) {
 }
 
 mx_status mx_tr_log_cut(mx_trainer *t, int64_t max_epoch) {
+    if (t->follower) return MX_OK; /* rank 0 alone writes the run directory */
     char path[1100];
     mx_tr_path(t, "log.csv", path, sizeof path);
     struct stat sb;
@@ -172,6 +175,7 @@ mx_status mx_tr_log_cut(mx_trainer *t, int64_t max_epoch) {
 }
 
 mx_status mx_tr_log_truncate(mx_trainer *t, int64_t size) {
+    if (t->follower) return MX_OK; /* rank 0 alone writes the run directory */
     char path[1100];
     mx_tr_path(t, "log.csv", path, sizeof path);
     if (truncate(path, (off_t)size) != 0)
@@ -183,6 +187,7 @@ mx_status mx_tr_log_truncate(mx_trainer *t, int64_t size) {
 /* ---- fault injection --------------------------------------------------------------------- */
 
 int mx_tr_fault_hit(mx_trainer *t, int kind) {
+    if (t->follower) return 0;
     if (t->fault_kind != kind || ++t->fault_seen[kind] != t->fault_n) return 0;
     if (kind == MX_TR_FAULT_CKPT_WRITE) return 1; /* the checkpoint writer dies half-way */
     if (kind == MX_TR_FAULT_EVAL_SIGTERM || kind == MX_TR_FAULT_REPORT_SIGTERM) {

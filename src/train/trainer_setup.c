@@ -61,9 +61,11 @@ static mx_status setup_data(mx_trainer *t) {
     mx_loader_config lc = mx_loader_config_default();
     lc.workers = c->workers;
     lc.seed = c->seed ^ 0xa06e;
+    lc.shard = t->rank, lc.shards = t->nranks; /* this rank decodes its rows of every batch */
     MX_TRY(mx_loader_create(t->ds_train, t->sampler, 0, &t->tf_train, &lc, &t->loader));
     /* the loader's ring: prefetch batches of B images (data.h) */
-    t->loader_bytes = (int64_t)lc.prefetch * t->B * t->img_floats * (int64_t)sizeof(float);
+    t->loader_bytes =
+        (int64_t)lc.prefetch * (t->B / t->nranks) * t->img_floats * (int64_t)sizeof(float);
     return MX_OK;
 }
 
@@ -239,6 +241,13 @@ static void describe_mix_path(mx_trainer *t) {
                  (long long)t->max_run, M);
 }
 
+/* The most mixed examples one rank runs through the network per step (input level and unfused
+ * feature level; ranks share the mixed examples out, trainer_dist.c). */
+static int64_t mixed_share_max(const mx_trainer *t) {
+    int64_t M = t->level == MIX_INPUT ? t->max_run : t->max_mixed;
+    return (M + t->nranks - 1) / t->nranks;
+}
+
 /* The network plan: slot 0 for the clean batch; slot 1 for the mixed examples, from the mixing
  * stage on (unfused feature level: M) or the input (input level: max_run); the fused head
  * (feature level, only the head after the mixing stage) needs no slot. Evaluation runs in slot 0 in
@@ -248,7 +257,7 @@ static mx_plan_config plan_config(const mx_trainer *t) {
         !t->infer_only && (t->level == MIX_INPUT || (t->level == MIX_FEATURE && !t->fused)) ? 2 : 1;
     mx_plan_config pc = mx_plan_config_default(slots, t->B, t->size, t->size);
     if (slots == 2) {
-        pc.max_batch[1] = MX_MAX(t->level == MIX_INPUT ? t->max_run : t->max_mixed, 1);
+        pc.max_batch[1] = MX_MAX(mixed_share_max(t), 1);
         pc.from_stage[1] = t->level == MIX_FEATURE ? t->stage : MX_STAGE_INPUT;
     }
     pc.inference = t->infer_only;
@@ -289,7 +298,7 @@ static mx_status step_buffers(mx_trainer *t, int64_t *steps, int64_t *mixed) {
         MX_TRY(buf_f(&t->d_feat, B * t->feat_size, steps));
         if (t->fused && M > 0) { /* O(M C) pooled buffers: counted from a probe head */
             mx_mix_head *h = NULL;
-            MX_TRY(mx_mix_head_create(t->model, B, M, &h));
+            MX_TRY(mx_mix_head_create(t->model, B, mixed_share_max(t), &h));
             if (mixed) {
                 *mixed += mx_mix_head_bytes(h);
                 mx_mix_head_free(h);
@@ -297,11 +306,11 @@ static mx_status step_buffers(mx_trainer *t, int64_t *steps, int64_t *mixed) {
                 t->mhead = h;
             }
         } else {
-            MX_TRY(buf_f(&t->mixed_in, M * t->feat_size, mixed));
-            MX_TRY(buf_f(&t->d_mixed_in, M * t->feat_size, mixed));
+            MX_TRY(buf_f(&t->mixed_in, mixed_share_max(t) * t->feat_size, mixed));
+            MX_TRY(buf_f(&t->d_mixed_in, mixed_share_max(t) * t->feat_size, mixed));
         }
     } else if (t->level == MIX_INPUT) {
-        MX_TRY(buf_f(&t->mixed_in, t->max_run * t->img_floats, mixed));
+        MX_TRY(buf_f(&t->mixed_in, mixed_share_max(t) * t->img_floats, mixed));
     }
     if (!steps) describe_mix_path(t);
     if (M > 0) {
@@ -351,6 +360,7 @@ static mx_status mx_tr_build(mx_trainer *t) {
     mx_rng_seed(&root, t->cfg.seed);
     mx_rng init = mx_rng_split(&root);
     t->rng_mix = mx_rng_split(&root);
+    MX_TRY(mx_tr_dist_init(t, t->comm));
     MX_TRY(setup_data(t));
     MX_TRY(setup_model(t, &init));
     if (!t->infer_only) {
@@ -364,6 +374,7 @@ static mx_status mx_tr_build(mx_trainer *t) {
 }
 
 mx_status mx_tr_write_config(const mx_trainer *t) {
+    if (t->follower) return MX_OK; /* rank 0 alone writes the run directory */
     char path[1100];
     mx_tr_path(t, "config.json", path, sizeof path);
     mx_atomic_file *af;
@@ -374,34 +385,50 @@ mx_status mx_tr_write_config(const mx_trainer *t) {
 }
 
 /* A trainer for run_dir with cfg, nothing built yet (NULL when out of memory); sets the threads. */
-static mx_trainer *trainer_new(const mx_train_config *cfg, const char *run_dir) {
+static mx_trainer *trainer_new(const mx_train_config *cfg, const char *run_dir, mx_comm *comm) {
     mx_trainer *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->lock_fd = -1;
+    t->comm = comm; /* NULL: mx_tr_build makes a single-process one */
+    t->nranks = 1;
     t->cfg = *cfg;
     snprintf(t->dir, sizeof t->dir, "%s", run_dir);
     mx_threads_set(cfg->threads);
     return t;
 }
 
+/* mx_comm_agree when there is a communicator */
+static mx_status agree_c(mx_comm *comm, mx_status s) {
+    return comm ? mx_comm_agree(comm, s) : s;
+}
+
 mx_status mx_trainer_create(const mx_train_config *cfg, const char *run_dir, mx_trainer **out) {
+    return mx_trainer_create_comm(cfg, run_dir, NULL, out);
+}
+
+mx_status mx_trainer_create_comm(const mx_train_config *cfg, const char *run_dir, mx_comm *comm,
+                                 mx_trainer **out) {
     *out = NULL;
-    MX_TRY(mx_train_config_validate(cfg));
-    if (strlen(run_dir) >= 1000) return mx_error(MX_ERR_ARG, "run directory path too long");
+    int writer = !comm || mx_comm_rank(comm) == 0;
+    mx_status s = mx_train_config_validate(cfg);
+    if (s == MX_OK && strlen(run_dir) >= 1000)
+        s = mx_error(MX_ERR_ARG, "run directory path too long");
     struct stat st;
-    if (stat(run_dir, &st) == 0)
-        return mx_error(MX_ERR_IO,
-                        "%s: run directory exists; continue it with --resume %s or choose another "
-                        "--output (runs are never overwritten)",
-                        run_dir, run_dir);
-    mx_trainer *t = trainer_new(cfg, run_dir);
-    if (!t) return mx_error(MX_ERR_NOMEM, "trainer");
-    mx_status s = mx_tr_build(t);
-    if (s == MX_OK && mkdir(run_dir, 0777) != 0)
+    if (s == MX_OK && writer && stat(run_dir, &st) == 0)
+        s = mx_error(MX_ERR_IO,
+                     "%s: run directory exists; continue it with --resume %s or choose another "
+                     "--output (runs are never overwritten)",
+                     run_dir, run_dir);
+    MX_TRY(agree_c(comm, s));
+    mx_trainer *t = trainer_new(cfg, run_dir, comm);
+    if (!t) return agree_c(comm, mx_error(MX_ERR_NOMEM, "trainer"));
+    s = agree_c(comm, mx_tr_build(t));
+    if (s == MX_OK && writer && mkdir(run_dir, 0777) != 0)
         s = mx_error(MX_ERR_IO, "%s: cannot create run directory: %s", run_dir, strerror(errno));
     if (s == MX_OK) s = mx_tr_dir_acquire(t);
     if (s == MX_OK) s = mx_tr_write_config(t);
     if (s == MX_OK) s = mx_tr_write_classes(t);
+    s = agree_c(comm, s);
     if (s != MX_OK) {
         mx_trainer_free(t);
         return s;
@@ -440,6 +467,8 @@ void mx_trainer_free(mx_trainer *t) {
     mx_mix_head_free(t->mhead);
     mx_free(t->util_mixed);
     free(t->hist_loss);
+    free(t->counts);
+    if (t->own_comm) mx_comm_free(t->comm);
     if (t->lock_fd >= 0) close(t->lock_fd); /* releases the run directory's lock */
     free(t);
 }
@@ -483,11 +512,11 @@ static mx_status load_run_config(const char *run_dir, mx_train_config *cfg) {
 
 /* resume: the run's checkpoint, or none yet (a fresh start) */
 static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, int resume,
-                          int threads, mx_trainer **out) {
+                          int threads, mx_comm *comm, mx_trainer **out) {
     *out = NULL;
     char path[1100];
     mx_train_config cfg = mx_train_config_default();
-    MX_TRY(load_run_config(run_dir, &cfg));
+    MX_TRY(agree_c(comm, load_run_config(run_dir, &cfg)));
     if (threads >= 0) cfg.threads = threads; /* an opened run: the caller's choice */
     int saved_epochs = cfg.epochs;
     int E = epochs > 0 ? epochs : saved_epochs;
@@ -496,8 +525,8 @@ static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, int
                         "--epochs %d: the run was planned for %d epochs; a resumed "
                         "run can only be extended",
                         E, saved_epochs);
-    mx_trainer *t = trainer_new(&cfg, run_dir);
-    if (!t) return mx_error(MX_ERR_NOMEM, "trainer");
+    mx_trainer *t = trainer_new(&cfg, run_dir, comm);
+    if (!t) return agree_c(comm, mx_error(MX_ERR_NOMEM, "trainer"));
     t->cfg.epochs = E;       /* sizes the history and the cosine schedule */
     t->infer_only = !resume; /* an opened run (eval / embed) plans inference only */
     mx_status s = mx_tr_build(t);
@@ -517,6 +546,7 @@ static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, int
     /* the log describes exactly the checkpointed epochs */
     if (s == MX_OK && resume) s = mx_tr_log_cut(t, t->epoch);
     if (s == MX_OK && E != saved_epochs) s = mx_tr_write_config(t);
+    s = agree_c(comm, s);
     if (s != MX_OK) {
         mx_trainer_free(t);
         return s;
@@ -526,7 +556,11 @@ static mx_status open_run(const char *run_dir, int epochs, const char *ckpt, int
 }
 
 mx_status mx_trainer_resume(const char *run_dir, int epochs, mx_trainer **out) {
-    return open_run(run_dir, epochs, "checkpoint_last.safetensors", 1, -1, out);
+    return open_run(run_dir, epochs, "checkpoint_last.safetensors", 1, -1, NULL, out);
+}
+
+mx_status mx_trainer_resume_comm(const char *run_dir, int epochs, mx_comm *comm, mx_trainer **out) {
+    return open_run(run_dir, epochs, "checkpoint_last.safetensors", 1, -1, comm, out);
 }
 
 mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_trainer **out) {
@@ -542,5 +576,5 @@ mx_status mx_trainer_open_threads(const char *run_dir, const char *checkpoint, i
         snprintf(name, sizeof name, "checkpoint_last.safetensors");
     else
         snprintf(name, sizeof name, "%s", checkpoint);
-    return open_run(run_dir, 0, name, 0, threads, out);
+    return open_run(run_dir, 0, name, 0, threads, NULL, out);
 }

@@ -14,50 +14,9 @@ void mx_tr_zero_f(float *p, int64_t n) {
     if (p && n > 0) memset(p, 0, sizeof(float) * (size_t)n);
 }
 
-mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
-    mx_model *m = t->model;
-    const int64_t d = t->d;
-    int trunk_frozen = mx_optim_is_frozen(t->opt, t->g_trunk);
-    mx_optim_zero_grad(t->opt);
-    mx_tr_zero_f(t->d_emb, n * d);
-
-    /* clean forward (slot 0); feature level keeps the map at the mixing stage */
-    if (t->level == MIX_FEATURE) {
-        MX_TRY(mx_model_forward(m, 0, MX_STAGE_INPUT, t->stage, t->images, n, t->feat));
-        MX_TRY(mx_model_forward(m, 0, t->stage, MX_STAGE_EMBED, t->feat, n, t->emb));
-    } else {
-        MX_TRY(mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, t->images, n, t->emb));
-    }
-
-    /* Metrix: choose pairs and lambda, mix at the chosen level, embed the mixed examples */
-    int64_t M = 0;
-    if (t->level != MIX_NONE) {
-        const float *sim = NULL;
-        if (t->mix_cfg.neg_select == MX_MIX_NEG_HARDEST) {
-            /* the embeddings are unit vectors: cosine similarity is their inner product */
-            mx_sgemm(0, 1, n, n, d, 1.0f, t->emb, d, t->emb, d, 0.0f, t->sim, n);
-            sim = t->sim;
-        }
-        MX_TRY(
-            mx_mixer_sample(t->mixer, n, t->labels, sim, &t->rng_mix, t->max_mixed, t->pairs, &M));
-        if (M > t->max_run) M = mx_mix_subsample(t->pairs, M, t->max_run, &t->rng_mix);
-    }
-    if (M > 0) {
-        mx_tr_zero_f(t->d_emb_mixed, M * d);
-        if (t->level == MIX_EMBED) {
-            mx_mix_rows_forward(M, d, t->emb, t->pairs, t->emb_mixed);
-        } else if (t->level == MIX_FEATURE && t->fused) {
-            MX_TRY(mx_mix_head_forward(t->mhead, m, t->feat, n, t->pairs, M, t->emb_mixed));
-        } else if (t->level == MIX_FEATURE) {
-            mx_mix_rows_forward(M, t->feat_size, t->feat, t->pairs, t->mixed_in);
-            MX_TRY(mx_model_forward(m, 1, t->stage, MX_STAGE_EMBED, t->mixed_in, M, t->emb_mixed));
-        } else {
-            mx_mix_rows_forward(M, t->img_floats, t->images, t->pairs, t->mixed_in);
-            MX_TRY(mx_model_forward(m, 1, MX_STAGE_INPUT, MX_STAGE_EMBED, t->mixed_in, M,
-                                    t->emb_mixed));
-        }
-    }
-
+/* The loss over the whole global batch (every rank computes the same), with the diagnosis of a
+ * non-finite loss. */
+static mx_status step_loss(mx_trainer *t, int64_t n, int64_t M, mx_loss_result *res) {
     mx_status ls = mx_loss_compute(t->loss, n, t->emb, t->labels, t->proxies, M,
                                    M ? t->emb_mixed : NULL, M ? t->pairs : NULL, res, t->d_emb,
                                    M ? t->d_emb_mixed : NULL, t->d_proxies);
@@ -75,29 +34,114 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
                         "loss is %g at epoch %" PRId64 " step %" PRId64
                         " (try a lower lr or gradient clipping); the last good checkpoint is kept",
                         res->total, t->epoch + 1, t->step_in_epoch + 1);
+    return MX_OK;
+}
 
-    /* backward: the mixed path first, scattering into the clean path's gradient */
+/* n: the global batch (t->images / t->labels hold all n labels and this rank's rows
+ * [b_lo, b_lo + b_n) of images; one process: all rows). See trainer_dist.c for the ranks. */
+mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
+    mx_model *m = t->model;
+    const int64_t d = t->d, fs = t->feat_size;
+    if (t->nranks > 1 && n != t->B)
+        return mx_error(MX_ERR_INTERNAL, "step: a batch of %" PRId64 " of %d on %d ranks", n, t->B,
+                        t->nranks);
+    const int64_t lo = t->nranks > 1 ? t->b_lo : 0, b = t->nranks > 1 ? t->b_n : n;
+    int trunk_frozen = mx_optim_is_frozen(t->opt, t->g_trunk);
+    mx_optim_zero_grad(t->opt);
+    mx_tr_zero_f(t->d_emb, n * d);
+
+    /* clean forward of this rank's rows (slot 0); feature level keeps the map at the mixing
+     * stage; then every rank gets every row's embedding */
+    float *img = t->images + lo * t->img_floats;
+    mx_status s;
+    if (t->level == MIX_FEATURE) {
+        s = mx_model_forward(m, 0, MX_STAGE_INPUT, t->stage, img, b, t->feat + lo * fs);
+        if (s == MX_OK)
+            s = mx_model_forward(m, 0, t->stage, MX_STAGE_EMBED, t->feat + lo * fs, b,
+                                 t->emb + lo * d);
+    } else {
+        s = mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, img, b, t->emb + lo * d);
+    }
+    MX_TRY(mx_tr_agree(t, s));
+    MX_TRY(mx_tr_gather_rows_f(t, t->emb, d));
+
+    /* Metrix: choose pairs and lambda over the global batch (the same on every rank), mix at the
+     * chosen level, embed the mixed examples: embed level on every rank (cheap), the other
+     * levels by share [mlo, mlo + mn) of the pair list from the gathered maps / images */
+    int64_t M = 0, mlo = 0, mn = 0;
+    if (t->level != MIX_NONE) {
+        const float *sim = NULL;
+        if (t->mix_cfg.neg_select == MX_MIX_NEG_HARDEST) {
+            /* the embeddings are unit vectors: cosine similarity is their inner product */
+            mx_sgemm(0, 1, n, n, d, 1.0f, t->emb, d, t->emb, d, 0.0f, t->sim, n);
+            sim = t->sim;
+        }
+        MX_TRY(
+            mx_mixer_sample(t->mixer, n, t->labels, sim, &t->rng_mix, t->max_mixed, t->pairs, &M));
+        if (M > t->max_run) M = mx_mix_subsample(t->pairs, M, t->max_run, &t->rng_mix);
+    }
+    if (M > 0) {
+        mx_tr_zero_f(t->d_emb_mixed, M * d);
+        if (t->level == MIX_EMBED) {
+            mlo = 0, mn = M;
+        } else {
+            mx_tr_mixed_share(t, M, t->rank, &mlo, &mn);
+            if (t->level == MIX_FEATURE)
+                MX_TRY(mx_tr_gather_rows_f(t, t->feat, fs));
+            else
+                MX_TRY(mx_tr_gather_rows_f(t, t->images, t->img_floats));
+        }
+        const mx_mix_pair *pr = t->pairs + mlo;
+        float *ev = t->emb_mixed + mlo * d;
+        if (t->level == MIX_EMBED) {
+            mx_mix_rows_forward(M, d, t->emb, t->pairs, t->emb_mixed);
+        } else if (mn > 0 && t->level == MIX_FEATURE && t->fused) {
+            s = mx_mix_head_forward(t->mhead, m, t->feat, n, pr, mn, ev);
+        } else if (mn > 0 && t->level == MIX_FEATURE) {
+            mx_mix_rows_forward(mn, fs, t->feat, pr, t->mixed_in);
+            s = mx_model_forward(m, 1, t->stage, MX_STAGE_EMBED, t->mixed_in, mn, ev);
+        } else if (mn > 0) {
+            mx_mix_rows_forward(mn, t->img_floats, t->images, pr, t->mixed_in);
+            s = mx_model_forward(m, 1, MX_STAGE_INPUT, MX_STAGE_EMBED, t->mixed_in, mn, ev);
+        }
+        MX_TRY(mx_tr_agree(t, s));
+        if (t->level != MIX_EMBED) MX_TRY(mx_tr_gather_mixed_f(t, t->emb_mixed, M, d));
+    }
+
+    MX_TRY(mx_tr_agree(t, step_loss(t, n, M, res)));
+
+    /* backward: the mixed path first, scattering into the clean path's gradient; each rank its
+     * own mixed examples and rows */
+    const mx_mix_pair *pr = t->pairs + mlo;
+    const float *dev = t->d_emb_mixed + mlo * d;
     if (t->level == MIX_FEATURE) {
         float *dfeat = trunk_frozen ? NULL : t->d_feat;
-        mx_tr_zero_f(t->d_feat, n * t->feat_size);
-        if (M > 0 && t->fused) {
-            MX_TRY(mx_mix_head_backward(t->mhead, m, t->pairs, t->d_emb_mixed, dfeat));
-        } else if (M > 0) {
-            mx_tr_zero_f(t->d_mixed_in, M * t->feat_size);
-            MX_TRY(mx_model_backward(m, 1, t->stage, MX_STAGE_EMBED, t->d_emb_mixed,
-                                     dfeat ? t->d_mixed_in : NULL));
-            if (dfeat) mx_mix_rows_backward(M, t->feat_size, t->d_mixed_in, t->pairs, dfeat);
+        mx_tr_zero_f(t->d_feat, n * fs);
+        if (mn > 0 && t->fused) {
+            s = mx_mix_head_backward(t->mhead, m, pr, dev, dfeat);
+        } else if (mn > 0) {
+            mx_tr_zero_f(t->d_mixed_in, mn * fs);
+            s = mx_model_backward(m, 1, t->stage, MX_STAGE_EMBED, dev,
+                                  dfeat ? t->d_mixed_in : NULL);
+            if (s == MX_OK && dfeat) mx_mix_rows_backward(mn, fs, t->d_mixed_in, pr, dfeat);
         }
-        MX_TRY(mx_model_backward(m, 0, t->stage, MX_STAGE_EMBED, t->d_emb, dfeat));
-        if (!trunk_frozen)
-            MX_TRY(mx_model_backward(m, 0, MX_STAGE_INPUT, t->stage, t->d_feat, NULL));
+        MX_TRY(mx_tr_agree(t, s));
+        /* the mixed path's map gradients of every rank, summed, reach the rows' owners */
+        if (dfeat && M > 0) MX_TRY(mx_tr_scatter_rows_f(t, t->d_feat, fs));
+        s = mx_model_backward(m, 0, t->stage, MX_STAGE_EMBED, t->d_emb + lo * d,
+                              dfeat ? dfeat + lo * fs : NULL);
+        if (s == MX_OK && !trunk_frozen)
+            s = mx_model_backward(m, 0, MX_STAGE_INPUT, t->stage, t->d_feat + lo * fs, NULL);
     } else {
         if (M > 0 && t->level == MIX_EMBED)
             mx_mix_rows_backward(M, d, t->d_emb_mixed, t->pairs, t->d_emb);
-        if (M > 0 && t->level == MIX_INPUT)
-            MX_TRY(mx_model_backward(m, 1, MX_STAGE_INPUT, MX_STAGE_EMBED, t->d_emb_mixed, NULL));
-        MX_TRY(mx_model_backward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, t->d_emb, NULL));
+        if (mn > 0 && t->level == MIX_INPUT)
+            s = mx_model_backward(m, 1, MX_STAGE_INPUT, MX_STAGE_EMBED, dev, NULL);
+        if (s == MX_OK)
+            s = mx_model_backward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, t->d_emb + lo * d, NULL);
     }
+    MX_TRY(mx_tr_agree(t, s));
+    MX_TRY(mx_tr_reduce_grads(t));
 
     /* keep mixed embeddings of the last epoch for the utilization metric */
     if (M > 0 && t->epoch + 1 == t->cfg.epochs) {

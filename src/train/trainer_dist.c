@@ -1,0 +1,94 @@
+/* Data-parallel training over ranks (docs/scaling.md). The global batch of B examples is drawn
+ * identically on every rank (same sampler, same seed); rank r decodes and embeds rows
+ * [B r / N, B (r + 1) / N). The clean embeddings (and, for Metrix at feature / input level, the
+ * feature maps / images) are all-gathered, so every rank evaluates the metric loss over the
+ * whole global batch exactly as one process would. The mixed examples are shared out by rank
+ * (contiguous blocks of the pair list); their embeddings are all-gathered for the loss. Each
+ * rank back-propagates its own rows and mixed examples; the parameter gradients are summed by
+ * all-reduce, so the optimizer step is the same on every rank and equals the 1-rank step up to
+ * the summation order. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/trainer_impl.h"
+
+mx_status mx_tr_dist_init(mx_trainer *t, mx_comm *comm) {
+    if (!comm) {
+        MX_TRY(mx_comm_create_single(&t->comm));
+        t->own_comm = 1;
+    } else {
+        t->comm = comm;
+    }
+    t->rank = mx_comm_rank(t->comm);
+    t->nranks = mx_comm_size(t->comm);
+    t->follower = t->rank != 0;
+    int64_t B = t->cfg.batch;
+    if (B % t->nranks)
+        return mx_error(MX_ERR_CONFIG,
+                        "batch: the global batch %" PRId64 " does not divide into %d ranks; choose "
+                        "--batch a multiple of %d (it is the batch over all ranks)",
+                        B, t->nranks, t->nranks);
+    t->b_lo = B * t->rank / t->nranks;
+    t->b_n = B / t->nranks;
+    t->counts = calloc((size_t)t->nranks, sizeof(int64_t));
+    return t->counts ? MX_OK : mx_error(MX_ERR_NOMEM, "trainer: rank counts");
+}
+
+mx_status mx_tr_agree(mx_trainer *t, mx_status s) {
+    return t->nranks > 1 ? mx_comm_agree(t->comm, s) : s;
+}
+
+int mx_tr_stop_agreed(mx_trainer *t) {
+    int local = mx_stopped(t->stop);
+    return t->nranks > 1 ? mx_comm_any(t->comm, local) : local;
+}
+
+mx_status mx_tr_gather_rows_f(mx_trainer *t, float *buf, int64_t row) {
+    if (t->nranks <= 1) return MX_OK;
+    for (int r = 0; r < t->nranks; r++) t->counts[r] = (int64_t)t->B / t->nranks * row;
+    return mx_comm_allgatherv_f32(t->comm, buf, t->counts);
+}
+
+mx_status mx_tr_scatter_rows_f(mx_trainer *t, float *buf, int64_t row) {
+    if (t->nranks <= 1) return MX_OK;
+    for (int r = 0; r < t->nranks; r++) t->counts[r] = (int64_t)t->B / t->nranks * row;
+    return mx_comm_reduce_scatter_f32(t->comm, buf, t->counts);
+}
+
+void mx_tr_mixed_share(const mx_trainer *t, int64_t M, int rank, int64_t *lo, int64_t *cnt) {
+    *lo = M * rank / t->nranks;
+    *cnt = M * (rank + 1) / t->nranks - *lo;
+}
+
+mx_status mx_tr_gather_mixed_f(mx_trainer *t, float *buf, int64_t M, int64_t row) {
+    if (t->nranks <= 1) return MX_OK;
+    for (int r = 0; r < t->nranks; r++) {
+        int64_t lo, cnt;
+        mx_tr_mixed_share(t, M, r, &lo, &cnt);
+        t->counts[r] = cnt * row;
+    }
+    return mx_comm_allgatherv_f32(t->comm, buf, t->counts);
+}
+
+mx_status mx_tr_reduce_grads(mx_trainer *t) {
+    if (t->nranks <= 1) return MX_OK;
+    MX_TRY(mx_comm_allreduce_f32(t->comm, mx_model_grads(t->model), mx_model_n_params(t->model)));
+    if (t->proxy_loss) {
+        int64_t np = (int64_t)t->n_classes * t->d;
+        MX_TRY(mx_comm_allreduce_f32(t->comm, t->d_proxies, np));
+        const float inv = 1.0f / (float)t->nranks;
+        for (int64_t i = 0; i < np; i++) t->d_proxies[i] *= inv;
+    }
+    return MX_OK;
+}
+
+mx_status mx_tr_sync_bn_stats(mx_trainer *t) {
+    if (t->nranks <= 1 || t->cfg.bn_freeze) return MX_OK;
+    float *st = mx_model_stats(t->model);
+    int64_t n = mx_model_n_stats(t->model);
+    MX_TRY(mx_comm_allreduce_f32(t->comm, st, n));
+    const float inv = 1.0f / (float)t->nranks;
+    for (int64_t i = 0; i < n; i++) st[i] *= inv;
+    return MX_OK;
+}

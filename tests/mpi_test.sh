@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Data-parallel training under mpirun (docs/scaling.md). With frozen BN and the same global
+# batch, 2 and 4 ranks give the same per-step losses and final parameters as 1 process, within
+# float summation-order tolerances, for no mixing, Metrix at embed / feature (fused and unfused)
+# / input level, and a proxy loss (20 steps: 20 epochs of 1 step, so log.csv holds every step's
+# loss). A run started on 2 ranks resumes on 4 and on 1 with the uninterrupted continuation. An
+# unreadable image on any rank stops every rank with that image's name and a non-zero exit. A
+# global batch that does not divide by the ranks is refused naming --batch. A full disk on rank 0
+# stops every rank with its message and keeps the previous checkpoint (root: a small tmpfs).
+# Usage: mpi_test.sh BUILD_DIR MPIRUN   (MPIRUN "none": built without MPI -> skipped, 77)
+set -u
+bin="$1/metrix"
+diff_bin="$1/ckpt_diff"
+mpirun="${2:-none}"
+work="$1/mpi_test"
+if [ "$mpirun" = none ] || ! command -v "$mpirun" >/dev/null; then
+    echo "mpi_test: SKIP: metrix was built without MPI or mpirun is absent (apt-get install openmpi-bin libopenmpi-dev)"
+    exit 77
+fi
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    echo "mpi_test: SKIP: Fashion-MNIST not installed"
+    exit 77
+fi
+rm -rf "$work" && mkdir -p "$work"
+export OMP_NUM_THREADS=1
+# as root, OpenMPI refuses to start without these; 4 ranks on 2 cores need --oversubscribe
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_mpi_yield_when_idle=1
+# sanitizer builds: keep OpenMPI's plugins mapped and unwind fully, so that LeakSanitizer can name
+# (and .ci/lsan.supp suppress) the allocations OpenMPI keeps for the life of the process
+export OMPI_MCA_mca_base_component_disable_dlclose=1
+[ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0"
+[ -n "${LSAN_OPTIONS:-}" ] && export LSAN_OPTIONS="$LSAN_OPTIONS:fast_unwind_on_malloc=0"
+mpi() { local np=$1; shift; timeout 600 "$mpirun" --oversubscribe -np "$np" "$@"; }
+# Tolerances after 20 plain SGD steps (lr 0.01): per-step loss |diff| <= LOSS_TOL, final
+# parameters and optimizer state |diff| <= PARAM_TOL. Measured: at most 1e-6 (losses: log.csv's
+# 6 decimals) and 4e-7 (parameters) without proxies; ProxyAnchor (loss ~15) 2e-5 and 2.5e-5. SGD, because Adam's update g / sqrt(v) turns the last-bit differences
+# of near-zero gradients into +-lr steps and the MS loss's miner then flips pairs: with Adam at
+# lr 1e-3 the losses agree to 6 digits for about 6 steps, then drift to ~5e-3 by step 20 (the
+# same happens between two thread counts of one process; see docs/scaling.md).
+LOSS_TOL=${MX_MPI_LOSS_TOL:-5e-5}
+PARAM_TOL=${MX_MPI_PARAM_TOL:-5e-5}
+args=(--epochs 20 --max_steps_per_epoch 1 --batch 32 --bn_freeze 1 --eval_every 0 --threads 1
+    --workers 1 --quiet --schedule none --train_classes_hi 1 --test_classes_lo 8
+    --optimizer sgd --lr 0.01 --momentum 0)
+fails=0 checks=0
+fail() {
+    fails=$((fails + 1))
+    echo "FAIL: $*"
+}
+# loss_diff A B: largest |loss| difference over the epochs (= steps) of two log.csv
+loss_diff() {
+    paste -d, <(cut -d, -f2 "$1") <(cut -d, -f2 "$2") | awk -F, 'NR > 1 {
+        d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d; n++ } END { if (n < 1) m = 1e9;
+        printf "%.3g\n", m }'
+}
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+# same NAME REF DIR: DIR's losses and checkpoint equal REF's within the tolerances
+same() {
+    local name="$1" ref="$2" d="$3"
+    checks=$((checks + 1))
+    local ld pd
+    ld=$(loss_diff "$ref/log.csv" "$d/log.csv")
+    pd=$("$diff_bin" "$ref/checkpoint_last.safetensors" "$d/checkpoint_last.safetensors") ||
+        { fail "$name: checkpoints differ in structure or integers: $pd"; return; }
+    local ma
+    ma=$(echo "$pd" | awk '{print $2}')
+    echo "mpi_test: $name: max |loss diff| $ld, params $pd"
+    le "$ld" "$LOSS_TOL" || fail "$name: per-step losses differ by $ld > $LOSS_TOL"
+    le "$ma" "$PARAM_TOL" || fail "$name: final parameters differ by $ma > $PARAM_TOL"
+}
+
+# MX_MPI_TEST_ONLY="comm none embed resume batch image disk" runs only those parts (default: all)
+want() { [ -z "${MX_MPI_TEST_ONLY:-}" ] || [[ " $MX_MPI_TEST_ONLY " == *" $1 "* ]]; }
+# the communicator's collectives and failure agreement on 2 and 4 ranks (tests/comm_check.inc)
+if want comm; then
+    for np in 2 4; do
+        checks=$((checks + 1))
+        mpi $np "$1/comm_mpi_check" >"$work/comm-$np.out" 2>&1 ||
+            fail "comm_mpi_check on $np ranks: $(grep -v "^comm_mpi_check: rank" "$work/comm-$np.out" | head -5)"
+    done
+fi
+
+cases=("none:--mix none" "embed:--mix embed" "feature:--mix feature"
+    "feature-unfused:--mix feature --mix_fused off" "input:--mix input"
+    "feature-hardest:--mix feature --mix_negatives hardest --mix_k 3"
+    "proxy-anchor:--loss proxy-anchor --mix embed --proxy_lr_mult 1 --lr 0.001")
+for c in "${cases[@]}"; do
+    name=${c%%:*}
+    want "$name" || continue
+    read -r -a extra <<<"${c#*:}"
+    "$bin" train "${args[@]}" "${extra[@]}" --output "$work/$name-1" >"$work/$name-1.out" 2>&1 ||
+        { fail "$name: 1 process: $(tail -2 "$work/$name-1.out")"; continue; }
+    for np in 2 4; do
+        mpi $np "$bin" train "${args[@]}" "${extra[@]}" --output "$work/$name-$np" \
+            >"$work/$name-$np.out" 2>&1 ||
+            { fail "$name: $np ranks: exit $?: $(tail -2 "$work/$name-$np.out")"; continue; }
+        same "$name, $np ranks vs 1" "$work/$name-1" "$work/$name-$np"
+    done
+done
+if want none; then
+    grep -q "data parallel over 4 ranks" "$work/none-4.out" || fail "4 ranks not announced"
+fi
+
+# resume across rank counts (needs the embed case's 1-process run): 2 ranks, rank 0 killed (SIGKILL) right after epoch 10's checkpoint
+# (checkpoint events: best then last per epoch); the run continues on 4 ranks and on 1 process
+if want embed && want resume; then
+MX_FAULT_INJECT=ckpt_done:20 mpi 2 "$bin" train "${args[@]}" --mix embed --output "$work/res-2" \
+    >"$work/res-2.out" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && [ "$(cut -d, -f1 "$work/res-2/log.csv" | tail -1)" = 10 ]; then
+    cp -r "$work/res-2" "$work/res-2-1"
+    mpi 4 "$bin" train --resume "$work/res-2" >"$work/res-4.out" 2>&1 ||
+        fail "resume on 4 ranks: $(tail -2 "$work/res-4.out")"
+    "$bin" train --resume "$work/res-2-1" >"$work/res-1.out" 2>&1 ||
+        fail "resume on 1 process: $(tail -2 "$work/res-1.out")"
+    same "resume 2 -> 4 ranks" "$work/embed-1" "$work/res-2"
+    same "resume 2 -> 1 process" "$work/embed-1" "$work/res-2-1"
+else
+    fail "resume: the killed run on 2 ranks: exit $rc, $(tail -2 "$work/res-2.out")"
+fi
+fi
+
+# a global batch that does not divide by the ranks
+if want batch; then
+checks=$((checks + 1))
+mpi 3 "$bin" train "${args[@]}" --output "$work/bad-batch" >"$work/bad-batch.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q "batch.*3 ranks" "$work/bad-batch.out" ||
+    fail "batch 32 on 3 ranks: exit $rc, $(tail -2 "$work/bad-batch.out")"
+[ -e "$work/bad-batch" ] && fail "batch 32 on 3 ranks: a run directory was created"
+fi
+
+# an unreadable image: every rank stops with its name, non-zero exit, no hang (timeout 600)
+if want image; then
+checks=$((checks + 1))
+mkdir -p "$work/images"
+img=$(cd "$work/images" && pwd)
+/usr/bin/python3 - "$img" <<'PY'
+import struct, sys, zlib, random
+d = sys.argv[1]
+random.seed(7)
+def png(path, w=40, h=40):
+    raw = b"".join(b"\0" + bytes(random.randrange(256) for _ in range(3 * w)) for _ in range(h))
+    def chunk(t, b):
+        return struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+with open(d + "/list.txt", "w") as lst:
+    for c in range(4):
+        for k in range(8):
+            name = "%s/c%d_%d.png" % (d, c, k)
+            if k == 5:  # one unreadable image per class
+                name = "%s/bad_c%d.png" % (d, c)
+                open(name, "wb").write(b"not a png at all")
+            else:
+                png(name)
+            lst.write("%s %d\n" % (name, c))
+PY
+mpi 2 "$bin" train --dataset list --train_list "$img/list.txt" --backbone resnet18 \
+    --embed_dim 16 --image_size 32 --resize_size 36 \
+    --batch 8 --epochs 1 --threads 1 --workers 1 --quiet --mix none --output "$work/bad-image" \
+    >"$work/bad-image.out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] || ! grep -q "rank [01] of 2: .*bad_c[0-9].png" "$work/bad-image.out"; then
+    fail "unreadable image on one rank: exit $rc: $(tail -3 "$work/bad-image.out")"
+fi
+[ "$(grep -c "metrix train: " "$work/bad-image.out")" -eq 1 ] ||
+    fail "unreadable image: expected the error once (rank 0 reports): $(cat "$work/bad-image.out")"
+ls "$work/bad-image"/*.tmp.* >/dev/null 2>&1 && fail "unreadable image: temporary files left"
+fi
+
+# a full disk on rank 0 (a small tmpfs; root only): every rank stops with rank 0's message, the
+# previous checkpoint stays byte-identical, no temporary file is left
+if want disk; then
+    mkdir -p "$work/mnt"
+    if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m tmpfs "$work/mnt" 2>/dev/null; then
+        trap 'umount "$work/mnt" 2>/dev/null' EXIT
+        disk=("${args[@]}")
+        disk[1]=1
+        if mpi 2 "$bin" train "${disk[@]}" --output "$work/mnt/run" >"$work/disk-a.out" 2>&1; then
+            cp "$work/mnt/run/checkpoint_last.safetensors" "$work/disk-ckpt"
+            dd if=/dev/zero of="$work/mnt/filler" bs=64k >/dev/null 2>&1
+            truncate -s -256K "$work/mnt/filler"
+            mpi 2 "$bin" train --resume "$work/mnt/run" --epochs 2 >"$work/disk-b.out" 2>&1
+            rc=$?
+            checks=$((checks + 1))
+            [ $rc -ne 0 ] && grep -q "rank 0 of 2: .*No space left on device" "$work/disk-b.out" ||
+                fail "full disk on rank 0: exit $rc: $(grep "metrix train" "$work/disk-b.out")"
+            cmp -s "$work/disk-ckpt" "$work/mnt/run/checkpoint_last.safetensors" ||
+                fail "full disk: checkpoint_last changed"
+            [ -z "$(find "$work/mnt/run" -name '*.tmp.*')" ] || fail "full disk: temporary files left"
+        else
+            fail "full disk: first epoch on the tmpfs: $(tail -2 "$work/disk-a.out")"
+        fi
+        umount "$work/mnt" 2>/dev/null
+    else
+        echo "mpi_test: full-disk part skipped (needs root and a tmpfs mount)"
+    fi
+fi
+
+echo "mpi_test: $checks checks, $fails failures"
+[ $fails -eq 0 ]
