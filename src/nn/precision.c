@@ -58,6 +58,15 @@ mx_status mx_precision_check(mx_precision p) {
     return MX_OK;
 }
 
+/* The kernels below run only in bf16 plans, i.e. on CPUs with AVX512-BF16 (checked above), which
+ * have AVX512-BW: compiled for it whatever the build's baseline (memory-bound loops; 16 lanes per
+ * conversion instead of 4). */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define MX_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
+#else
+#define MX_BF16_TARGET
+#endif
+
 /* ---- conversions -------------------------------------------------------------------------- */
 
 static inline float bf2f(uint16_t h) {
@@ -83,30 +92,30 @@ uint16_t mx_bf16_from_float(float f) {
     return f2bf(f);
 }
 
-void mx_bf16_pack(const float *src, uint16_t *dst, int64_t len) {
+MX_BF16_TARGET void mx_bf16_pack(const float *src, uint16_t *dst, int64_t len) {
 #pragma omp parallel for simd schedule(static)
     for (int64_t k = 0; k < len; k++) dst[k] = f2bf(src[k]);
 }
 
-void mx_bf16_unpack(const uint16_t *src, float *dst, int64_t len) {
+MX_BF16_TARGET void mx_bf16_unpack(const uint16_t *src, float *dst, int64_t len) {
 #pragma omp parallel for simd schedule(static)
     for (int64_t k = 0; k < len; k++) dst[k] = bf2f(src[k]);
 }
 
-void mx_bf16_add_to_f32(float *dst, const uint16_t *src, int64_t len) {
+MX_BF16_TARGET void mx_bf16_add_to_f32(float *dst, const uint16_t *src, int64_t len) {
 #pragma omp parallel for simd schedule(static)
     for (int64_t k = 0; k < len; k++) dst[k] += bf2f(src[k]);
 }
 
-void mx_bf16_add_into(uint16_t *dst, const uint16_t *src, int64_t len) {
+MX_BF16_TARGET void mx_bf16_add_into(uint16_t *dst, const uint16_t *src, int64_t len) {
 #pragma omp parallel for simd schedule(static)
     for (int64_t k = 0; k < len; k++) dst[k] = f2bf(bf2f(dst[k]) + bf2f(src[k]));
 }
 
 /* ---- residual add ------------------------------------------------------------------------- */
 
-void mx_bf16_resadd_fwd(const uint16_t *x0, const uint16_t *x1, uint16_t *o, int64_t len,
-                        int relu) {
+MX_BF16_TARGET void mx_bf16_resadd_fwd(const uint16_t *x0, const uint16_t *x1, uint16_t *o,
+                                       int64_t len, int relu) {
     if (relu) {
 #pragma omp parallel for simd schedule(static)
         for (int64_t k = 0; k < len; k++) {
@@ -121,8 +130,8 @@ void mx_bf16_resadd_fwd(const uint16_t *x0, const uint16_t *x1, uint16_t *o, int
 
 /* As resadd_bwd in exec.c: g = relu'(y) dy written (acc 0) or added (acc 1) to dx0 and dx1;
  * dx0 may be dy (acc0 = 0) or dx1 (acc0 = acc1 = 0). */
-void mx_bf16_resadd_bwd(const uint16_t *y, const uint16_t *dy, uint16_t *dx0, uint16_t *dx1,
-                        int64_t len, int relu, int acc0, int acc1) {
+MX_BF16_TARGET void mx_bf16_resadd_bwd(const uint16_t *y, const uint16_t *dy, uint16_t *dx0,
+                                       uint16_t *dx1, int64_t len, int relu, int acc0, int acc1) {
     if (dx0 == dx1) {
         if (relu) {
 #pragma omp parallel for simd schedule(static)
@@ -148,8 +157,8 @@ void mx_bf16_resadd_bwd(const uint16_t *y, const uint16_t *dy, uint16_t *dx0, ui
 
 /* ---- head pooling over a bf16 map (the float twins are in head.c) -------------------------- */
 
-void mx_bf16_gapgmp_fwd(const uint16_t *x, int64_t n, int c, int cpad, int hw, int blk, float *p,
-                        int32_t *argmax) {
+MX_BF16_TARGET void mx_bf16_gapgmp_fwd(const uint16_t *x, int64_t n, int c, int cpad, int hw,
+                                       int blk, float *p, int32_t *argmax) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         for (int ch = 0; ch < c; ch++) {
@@ -172,8 +181,8 @@ void mx_bf16_gapgmp_fwd(const uint16_t *x, int64_t n, int c, int cpad, int hw, i
     }
 }
 
-void mx_bf16_gapgmp_bwd(int64_t n, int c, int cpad, int hw, int blk, const int32_t *argmax,
-                        const float *dp, uint16_t *dx) {
+MX_BF16_TARGET void mx_bf16_gapgmp_bwd(int64_t n, int c, int cpad, int hw, int blk,
+                                       const int32_t *argmax, const float *dp, uint16_t *dx) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         uint16_t *xi = dx + i * (int64_t)cpad * hw;
