@@ -83,7 +83,7 @@ def main():
     print(f"torch {torch.__version__}: {a.backbone} batch {n} input {a.input} threads {a.threads} "
           f"channels_last {cl} bn {a.bn} precision {a.precision}: {a.steps} steps in {dt:.3f} s, loss {loss.item():.6f}")
     print(f"peak RSS: {rss:.1f} MiB")
-    print(f"train images/s: {a.steps * n / dt:.1f}")
+    print(f"train images/s: {a.steps * n / dt:.2f}")
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ int mx_bench_train(int argc, char **argv) {
     printf("steps %lld in %.3f s (%.1f ms/step), last loss %.6f\n", steps, dt,
            1e3 * dt / (double)steps, loss);
     printf("peak RSS: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
-    printf("train images/s: %.1f\n", (double)(steps * batch) / dt);
+    printf("train images/s: %.2f\n", (double)(steps * batch) / dt);
     free(x), free(E), free(dE), free(W);
     mx_optim_free(opt);
     mx_model_free(m);
