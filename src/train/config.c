@@ -25,14 +25,10 @@ typedef struct cfg_key {
 } cfg_key;
 
 #define OFF(f) offsetof(mx_train_config, f)
-#define S(k, f, ch, h)                                                                             \
-    { k, K_STR, OFF(f), ch, 0, 0, h }
-#define I(k, f, lo, hi, h)                                                                         \
-    { k, K_INT, OFF(f), NULL, lo, hi, h }
-#define F(k, f, lo, hi, h)                                                                         \
-    { k, K_FLOAT, OFF(f), NULL, lo, hi, h }
-#define B(k, f, h)                                                                                 \
-    { k, K_BOOL, OFF(f), NULL, 0, 1, h }
+#define S(k, f, ch, h) {k, K_STR, OFF(f), ch, 0, 0, h}
+#define I(k, f, lo, hi, h) {k, K_INT, OFF(f), NULL, lo, hi, h}
+#define F(k, f, lo, hi, h) {k, K_FLOAT, OFF(f), NULL, lo, hi, h}
+#define B(k, f, h) {k, K_BOOL, OFF(f), NULL, 0, 1, h}
 
 static const cfg_key keys[] = {
     S("dataset", dataset, "fashion-mnist|cub|cars|sop|inshop|folder|list", "dataset"),
@@ -56,8 +52,7 @@ static const cfg_key keys[] = {
     I("workers", workers, 0, 64, "background decoding threads"),
     S("backbone", backbone, "smallcnn|resnet18|resnet50", "network trunk"),
     I("embed_dim", embed_dim, 2, 8192, "embedding dimension d"),
-    S("weights", weights, NULL,
-      "torchvision weights (.safetensors) for the trunk (empty: random init)"),
+    S("weights", weights, NULL, "torchvision weights (.safetensors) for the trunk (empty: random init)"),
     B("bn_freeze", bn_freeze, "BatchNorm in eval mode: running statistics frozen"),
     S("conv_algo", conv_algo, "winograd|direct",
       "convolution algorithm: winograd (3x3 stride-1 layers, faster, ~1e-4 relative error) or "
@@ -66,10 +61,8 @@ static const cfg_key keys[] = {
       "trunk activations: fp32, or bf16 mixed precision (CPUs with AVX512-BF16; float weights, "
       "gradients, BN statistics, head, loss and mixing; docs/precision.md)"),
     S("loss", loss, "contrastive|contrastive-cos|ms|proxy-anchor|triplet|proxy-nca", "metric loss"),
-    F("contrastive_pos_margin", contrastive_pos_margin, 0, 4,
-      "contrastive: positive distance margin"),
-    F("contrastive_neg_margin", contrastive_neg_margin, 0, 4,
-      "contrastive: negative distance margin"),
+    F("contrastive_pos_margin", contrastive_pos_margin, 0, 4, "contrastive: positive distance margin"),
+    F("contrastive_neg_margin", contrastive_neg_margin, 0, 4, "contrastive: negative distance margin"),
     F("contrastive_cos_margin", contrastive_cos_margin, -1, 1,
       "contrastive-cos: negative similarity margin m in [s - m]_+"),
     F("ms_pos_scale", ms_pos_scale, 1e-6, 1e4, "multi-similarity: positive scale (beta)"),
@@ -90,7 +83,8 @@ static const cfg_key keys[] = {
       "feature mixing: stage after which feature maps are mixed (empty: the last stage)"),
     S("mix_pairs", mix_pairs, "official|posneg|anchorneg|both|negneg|pospos",
       "mixed pairs (official: positive-negative or anchor-negative, 50/50 per batch)"),
-    S("mix_negatives", mix_negatives, "all|hardest|random", "negatives mixed with each positive"),
+    S("mix_negatives", mix_negatives, "all|hardest|random",
+      "negatives mixed with each positive"),
     I("mix_k", mix_k, 1, 1000000, "negatives per positive for hardest / random"),
     F("mix_alpha", mix_alpha, 1e-3, 1e3, "lambda ~ Beta(alpha, alpha)"),
     F("mix_weight", mix_weight, 0, 100, "w in loss = clean + w * mixed"),
@@ -108,8 +102,7 @@ static const cfg_key keys[] = {
     F("weight_decay", weight_decay, 0, 10, "weight decay (L2 for adam / sgd, decoupled for adamw)"),
     F("momentum", momentum, 0, 1, "sgd momentum"),
     B("nesterov", nesterov, "sgd: Nesterov momentum"),
-    F("proxy_lr_mult", proxy_lr_mult, 0, 1e6,
-      "learning-rate multiplier of loss parameters (proxies)"),
+    F("proxy_lr_mult", proxy_lr_mult, 0, 1e6, "learning-rate multiplier of loss parameters (proxies)"),
     F("clip_value", clip_value, 0, 1e9, "clip gradients by value (0: off)"),
     F("clip_norm", clip_norm, 0, 1e9, "clip gradients by global norm (0: off)"),
     S("schedule", schedule, "none|step|cosine", "learning-rate schedule"),
@@ -192,11 +185,10 @@ typedef struct preset {
     "backbone=resnet50;embed_dim=512;batch=100;optimizer=adam;lr=1e-4;weight_decay=1e-4;"          \
     "schedule=step;bn_freeze=1;warmup_epochs=5;image_size=224;resize_size=256;clip_value=10;"      \
     "proxy_lr_mult=100;sampler=random;workers=2;eval_every=1;mix_negatives=all;"
-#define MS_LOSS     "loss=ms;ms_pos_scale=17.97;ms_neg_scale=75.66;ms_margin=0.77;ms_epsilon=0.39;"
+#define MS_LOSS "loss=ms;ms_pos_scale=17.97;ms_neg_scale=75.66;ms_margin=0.77;ms_epsilon=0.39;"
 #define CUB_CARS_MS "lr_step=5;lr_gamma=0.5;epochs=60;"
-#define SOP_MS                                                                                     \
-    "lr=6e-4;lr_step=20;lr_gamma=0.25;epochs=60;warmup_epochs=1;bn_freeze=0;"                      \
-    "sampler=m-per-class;samples_per_class=5;"
+#define SOP_MS "lr=6e-4;lr_step=20;lr_gamma=0.25;epochs=60;warmup_epochs=1;bn_freeze=0;"        \
+               "sampler=m-per-class;samples_per_class=5;"
 
 #define CUB_METRIX "lr_step=10;lr_gamma=0.5;epochs=100;"
 #define SOP_CONTRASTIVE                                                                            \
@@ -244,8 +236,7 @@ static const preset presets[] = {
      "dataset=sop;" PAPER_COMMON MS_LOSS SOP_MS "mix=feature"},
     {"sop-contrastive", "Stanford Online Products, Contrastive baseline of sop-contrastive-metrix",
      "dataset=sop;" PAPER_COMMON SOP_CONTRASTIVE "mix=none"},
-    {"sop-contrastive-readme",
-     "Stanford Online Products, Contrastive baseline, the README's "
+    {"sop-contrastive-readme", "Stanford Online Products, Contrastive baseline, the README's "
      "settings (BatchNorm trained)",
      "dataset=sop;" PAPER_COMMON SOP_CONTRASTIVE "bn_freeze=0;mix=none"},
     {"sop-contrastive-metrix", "Stanford Online Products, Contrastive + Metrix/feature",
@@ -256,8 +247,7 @@ static const preset presets[] = {
      "dataset=inshop;" PAPER_COMMON MS_LOSS SOP_MS "mix=feature"},
     {"inshop-contrastive", "In-Shop, Contrastive baseline of inshop-contrastive-metrix",
      "dataset=inshop;" PAPER_COMMON INSHOP_CONTRASTIVE "mix=none"},
-    {"inshop-contrastive-readme",
-     "In-Shop, Contrastive baseline, the README's settings "
+    {"inshop-contrastive-readme", "In-Shop, Contrastive baseline, the README's settings "
      "(lr 3e-5, step 5, 1 warm-up epoch, BatchNorm trained)",
      "dataset=inshop;" PAPER_COMMON "loss=contrastive;lr=3e-5;lr_step=5;lr_gamma=0.25;epochs=60;"
      "warmup_epochs=1;bn_freeze=0;sampler=m-per-class;samples_per_class=5;mix=none"},
@@ -287,9 +277,7 @@ static int in_choices(const char *choices, const char *v) {
 
 mx_status mx_train_config_set(mx_train_config *cfg, const char *key, const char *value) {
     const cfg_key *k = find_key(key);
-    if (!k)
-        return mx_error(MX_ERR_CONFIG,
-                        "unknown configuration key '%s' (metrix train --help lists them)", key);
+    if (!k) return mx_error(MX_ERR_CONFIG, "unknown configuration key '%s' (metrix train --help lists them)", key);
     char *field = (char *)cfg + k->offset;
     char *end = NULL;
     errno = 0;
@@ -298,36 +286,33 @@ mx_status mx_train_config_set(mx_train_config *cfg, const char *key, const char 
         if (k->choices && !in_choices(k->choices, value))
             return mx_error(MX_ERR_CONFIG, "%s: '%s' is not one of %s", key, value, k->choices);
         if (strlen(value) >= MX_CFG_STR)
-            return mx_error(MX_ERR_CONFIG, "%s: value longer than %d characters", key,
-                            MX_CFG_STR - 1);
+            return mx_error(MX_ERR_CONFIG, "%s: value longer than %d characters", key, MX_CFG_STR - 1);
         strcpy(field, value);
         return MX_OK;
     case K_INT: {
         long v = strtol(value, &end, 10);
         if (errno || end == value || *end || v < k->lo || v > k->hi)
-            return mx_error(MX_ERR_CONFIG, "%s: '%s' is not an integer in [%g, %g]", key, value,
-                            k->lo, k->hi);
+            return mx_error(MX_ERR_CONFIG, "%s: '%s' is not an integer in [%g, %g]", key, value, k->lo,
+                            k->hi);
         *(int *)field = (int)v;
         return MX_OK;
     }
     case K_FLOAT: {
         double v = strtod(value, &end);
         if (errno || end == value || *end || !isfinite(v) || v < k->lo || v > k->hi)
-            return mx_error(MX_ERR_CONFIG, "%s: '%s' is not a number in [%g, %g]", key, value,
-                            k->lo, k->hi);
+            return mx_error(MX_ERR_CONFIG, "%s: '%s' is not a number in [%g, %g]", key, value, k->lo,
+                            k->hi);
         *(float *)field = (float)v;
         return MX_OK;
     }
     case K_BOOL:
-        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes") ||
-            !strcmp(value, "on"))
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on"))
             *(int *)field = 1;
         else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") ||
                  !strcmp(value, "off"))
             *(int *)field = 0;
         else
-            return mx_error(MX_ERR_CONFIG, "%s: '%s' is not a boolean (true/false, 1/0)", key,
-                            value);
+            return mx_error(MX_ERR_CONFIG, "%s: '%s' is not a boolean (true/false, 1/0)", key, value);
         return MX_OK;
     case K_U64: {
         if (value[0] == '-')
@@ -372,8 +357,7 @@ const char *mx_train_config_preset_name(int i) {
 }
 
 void mx_train_config_presets(FILE *f) {
-    for (size_t i = 0; i < N_PRESETS; i++)
-        fprintf(f, "  %-26s %s\n", presets[i].name, presets[i].help);
+    for (size_t i = 0; i < N_PRESETS; i++) fprintf(f, "  %-26s %s\n", presets[i].name, presets[i].help);
 }
 
 /* Parses the JSON file at path into *root; errors name the file and, for a syntax error, the
@@ -445,24 +429,17 @@ mx_status mx_train_config_load(mx_train_config *cfg, const char *path) {
     json_object_object_foreach(root, key, val) {
         char text[MX_CFG_STR + 64];
         switch (json_object_get_type(val)) {
-        case json_type_string:
-            snprintf(text, sizeof text, "%s", json_object_get_string(val));
-            break;
-        case json_type_boolean:
-            snprintf(text, sizeof text, "%d", json_object_get_boolean(val));
-            break;
+        case json_type_string: snprintf(text, sizeof text, "%s", json_object_get_string(val)); break;
+        case json_type_boolean: snprintf(text, sizeof text, "%d", json_object_get_boolean(val)); break;
         case json_type_int: /* json-c saturates at INT64_MAX (int64) / UINT64_MAX (uint64) */
             if (json_object_get_uint64(val) > (uint64_t)INT64_MAX)
                 snprintf(text, sizeof text, "more than %" PRId64, INT64_MAX);
             else
                 snprintf(text, sizeof text, "%" PRId64, json_object_get_int64(val));
             break;
-        case json_type_double:
-            snprintf(text, sizeof text, "%.9g", json_object_get_double(val));
-            break;
+        case json_type_double: snprintf(text, sizeof text, "%.9g", json_object_get_double(val)); break;
         default:
-            st = mx_error(MX_ERR_CONFIG, "%s: key '%s': expected a string, number or boolean", path,
-                          key);
+            st = mx_error(MX_ERR_CONFIG, "%s: key '%s': expected a string, number or boolean", path, key);
             goto done;
         }
         st = mx_train_config_set(cfg, key, text);
@@ -495,15 +472,11 @@ mx_status mx_train_config_validate(const mx_train_config *c) {
     if (!strcmp(c->dataset, "folder") && !c->data_root[0])
         return mx_error(MX_ERR_CONFIG, "dataset folder needs data_root");
     if (!strcmp(c->dataset, "fashion-mnist") && strcmp(c->backbone, "smallcnn"))
-        return mx_error(MX_ERR_CONFIG,
-                        "dataset fashion-mnist (1x28x28) needs backbone smallcnn, "
-                        "not %s",
-                        c->backbone);
+        return mx_error(MX_ERR_CONFIG, "dataset fashion-mnist (1x28x28) needs backbone smallcnn, "
+                                       "not %s", c->backbone);
     if (strcmp(c->dataset, "fashion-mnist") && !strcmp(c->backbone, "smallcnn"))
-        return mx_error(MX_ERR_CONFIG,
-                        "backbone smallcnn is for fashion-mnist; use resnet18 or "
-                        "resnet50 for %s",
-                        c->dataset);
+        return mx_error(MX_ERR_CONFIG, "backbone smallcnn is for fashion-mnist; use resnet18 or "
+                                       "resnet50 for %s", c->dataset);
     if (c->image_size > c->resize_size)
         return mx_error(MX_ERR_CONFIG, "image_size (%d) > resize_size (%d)", c->image_size,
                         c->resize_size);
@@ -524,9 +497,7 @@ static void write_value(const cfg_key *k, const mx_train_config *cfg, FILE *f, i
         } else
             fprintf(f, "'%s'", field);
         break;
-    case K_INT:
-        fprintf(f, "%d", *(const int *)field);
-        break;
+    case K_INT: fprintf(f, "%d", *(const int *)field); break;
     case K_FLOAT: {
         /* shortest text that reads back as the same float */
         float v = *(const float *)field;
@@ -538,12 +509,8 @@ static void write_value(const cfg_key *k, const mx_train_config *cfg, FILE *f, i
         fputs(buf, f);
         break;
     }
-    case K_BOOL:
-        fprintf(f, "%s", *(const int *)field ? "true" : "false");
-        break;
-    case K_U64:
-        fprintf(f, "%" PRIu64, *(const uint64_t *)field);
-        break;
+    case K_BOOL: fprintf(f, "%s", *(const int *)field ? "true" : "false"); break;
+    case K_U64: fprintf(f, "%" PRIu64, *(const uint64_t *)field); break;
     }
 }
 
@@ -562,16 +529,11 @@ void mx_train_config_help(FILE *f) {
     for (size_t i = 0; i < N_KEYS; i++) {
         const cfg_key *k = &keys[i];
         char arg[300];
-        if (k->type == K_STR && k->choices)
-            snprintf(arg, sizeof arg, "{%s}", k->choices);
-        else if (k->type == K_STR)
-            snprintf(arg, sizeof arg, "TEXT");
-        else if (k->type == K_BOOL)
-            snprintf(arg, sizeof arg, "BOOL");
-        else if (k->type == K_FLOAT)
-            snprintf(arg, sizeof arg, "X");
-        else
-            snprintf(arg, sizeof arg, "N");
+        if (k->type == K_STR && k->choices) snprintf(arg, sizeof arg, "{%s}", k->choices);
+        else if (k->type == K_STR) snprintf(arg, sizeof arg, "TEXT");
+        else if (k->type == K_BOOL) snprintf(arg, sizeof arg, "BOOL");
+        else if (k->type == K_FLOAT) snprintf(arg, sizeof arg, "X");
+        else snprintf(arg, sizeof arg, "N");
         fprintf(f, "  --%s %s\n      %s (default: ", k->key, arg, k->help);
         write_value(k, &d, f, 0);
         fprintf(f, ")\n");
