@@ -2,6 +2,8 @@
 """PyTorch 1.13 side of `metrix bench train`: the same training step on random inputs
 (zero_grad, forward with training-mode BN (--bn frozen: eval-mode BN, affine still trained), the Metrix head GAP+GMP -> Linear -> L2 norm, the same
 pair loss as tools/bench_train.c, backward, Adam with weight decay 1e-4).
+--precision bf16: forward under torch.autocast("cpu", dtype=torch.bfloat16) (PyTorch's own CPU
+mixed precision, float master weights; the loss in float), channels_last.
 Last line: "train images/s: X". Usage:
   /usr/bin/python3 bench/bench_train.py --backbone resnet50 --batch 32 --input 3x224x224 --steps 5
 """
@@ -44,12 +46,14 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bn", choices=("train", "frozen"), default="train",
                     help="frozen: BN modules in eval mode, affine parameters still trained")
-    ap.add_argument("--channels-last", type=int, default=-1, help="-1: auto (ResNets only)")
+    ap.add_argument("--channels-last", type=int, default=-1, help="-1: auto (ResNets, or bf16)")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     c, h, w = (int(v) for v in a.input.split("x"))
     d = a.dim or (128 if a.backbone == "smallcnn" else 512)
-    cl = a.channels_last if a.channels_last >= 0 else int(a.backbone != "smallcnn")
+    bf16 = a.precision == "bf16"
+    cl = a.channels_last if a.channels_last >= 0 else int(a.backbone != "smallcnn" or bf16)
     net = Net(a.backbone, c, d).train()
     if a.bn == "frozen":
         for mod in net.modules():
@@ -68,16 +72,18 @@ def main():
         if it == a.warmup:
             t0 = time.perf_counter()
         opt.zero_grad()
-        e = net(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            e = net(x)
+        e = e.float()
         loss = ((e @ e.t()) * W).sum()
         loss.backward()
         opt.step()
     dt = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"torch {torch.__version__}: {a.backbone} batch {n} input {a.input} threads {a.threads} "
-          f"channels_last {cl} bn {a.bn}: {a.steps} steps in {dt:.3f} s, loss {loss.item():.6f}")
+          f"channels_last {cl} bn {a.bn} precision {a.precision}: {a.steps} steps in {dt:.3f} s, loss {loss.item():.6f}")
     print(f"peak RSS: {rss:.1f} MiB")
-    print(f"train images/s: {a.steps * n / dt:.1f}")
+    print(f"train images/s: {a.steps * n / dt:.2f}")
 
 
 if __name__ == "__main__":

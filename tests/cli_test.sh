@@ -121,6 +121,33 @@ mknpy() { # mknpy FILE SHAPE NUMEL INDEX BYTES: float32 zeros of SHAPE ("2, 1, 2
 emb=(embed --backbone smallcnn --weights "$run/checkpoint_last.safetensors" --output "$work/X.npy")
 mknpy "$work/x_ok.npy" "2, 1, 28, 28" 1568 0 '\x00\x00\x00\x00'
 check "embed: finite input" 0 "$bin" "${emb[@]}" --input "$work/x_ok.npy"
+
+# bf16 mixed precision: a bf16 run says so in config.json and report.txt; its checkpoint is an
+# ordinary float one (embeds in fp32 and bf16); a CPU without AVX512-BF16 (forced through
+# oneDNN's ONEDNN_MAX_CPU_ISA) refuses bf16 training with one clear error and no run folder, and
+# evaluates a bf16 run in fp32
+check "bad precision" 2 "$bin" train --precision fp16
+check "bf16 refused without AVX512-BF16" 1 env ONEDNN_MAX_CPU_ISA=AVX512_CORE "$bin" train \
+    "${small[@]}" --precision bf16 --output "$work/run_nobf16"
+expect_err "bf16 refused without AVX512-BF16" "precision bf16 needs a CPU with AVX512-BF16"
+check "bf16 refusal left no run folder" 1 test -e "$work/run_nobf16"
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+    runb="$work/run_bf16"
+    check "bf16 training run" 0 "$bin" train "${small[@]}" --precision bf16 --output "$runb"
+    check "bf16 run: config.json" 0 grep -q '"precision": *"bf16"' "$runb/config.json"
+    check "bf16 run: report.txt" 0 grep -q "^precision: bf16" "$runb/report.txt"
+    check "fp32 run: report.txt" 0 grep -q "^precision: fp32" "$run/report.txt"
+    embb=(embed --backbone smallcnn --weights "$runb/checkpoint_last.safetensors" --input
+          "$work/x_ok.npy")
+    check "bf16 checkpoint embeds in fp32" 0 "$bin" "${embb[@]}" --output "$work/Eb32.npy"
+    check "bf16 checkpoint embeds in bf16" 0 "$bin" "${embb[@]}" --output "$work/Eb16.npy" \
+        --precision bf16
+    check "fp32 checkpoint embeds in bf16" 0 "$bin" "${emb[@]}" --input "$work/x_ok.npy" \
+        --precision bf16
+    check "eval --run of the bf16 run" 0 "$bin" eval --run "$runb" --json
+    check "eval --run of the bf16 run without AVX512-BF16 (fp32)" 0 \
+        env ONEDNN_MAX_CPU_ISA=AVX512_CORE "$bin" eval --run "$runb" --json
+fi
 mknpy "$work/x_nan.npy" "2, 1, 28, 28" 1568 800 '\x00\x00\xc0\x7f'
 check "embed: NaN input" 1 "$bin" "${emb[@]}" --input "$work/x_nan.npy"
 expect_err "embed: NaN input" "x_nan.npy: example 1, channel 0, pixel (0, 16): nan is not finite"

@@ -1,8 +1,10 @@
 /* metrix bench train: full training steps of a backbone on random inputs: zero grad, forward,
  * a metric loss on the L2-normalised embeddings, backward, an Adam update of every parameter.
  * Training-mode BN (--bn frozen: BN in eval mode with trainable affine parameters, the Metrix
- * protocol after warm-up). Prints the configuration, the peak RSS and a last line "train images/s:
- * X". bench/bench_train.sh runs the same workload in PyTorch side by side.
+ * protocol after warm-up). --precision bf16: bf16 mixed precision (mx_precision). Prints the
+ * configuration, the peak RSS and a last line "train images/s: X" (--losses: also the loss of every
+ * step, "step I loss L", for comparing precisions from the same initial weights, seed 1).
+ * bench/bench_train.sh runs the same workload in PyTorch side by side.
  *
  * The loss is a self-contained pair loss (4 examples per class): L = mean over pairs i != j of
  * s_ij * (same class ? -1 : +1) with s = E E^T, so dL/dE = (W + W^T) E / (n (n - 1)).
@@ -37,9 +39,9 @@ static int parse_shape(const char *cmd, const char *name, const char *v, void *d
 }
 
 int mx_bench_train(int argc, char **argv) {
-    const char *bbname = "smallcnn", *algo = "winograd", *bn = "train";
+    const char *bbname = "smallcnn", *algo = "winograd", *bn = "train", *prec = "fp32";
     long long batch = 256, steps = 20, warmup = 3;
-    int threads = 0, dim = 0, chw[3] = {1, 28, 28};
+    int threads = 0, dim = 0, chw[3] = {1, 28, 28}, losses = 0;
     const mx_cli_opt opts[] = {
         MX_CLI_CHOICE("--backbone", "NAME", &bbname, "smallcnn|resnet18|resnet50",
                       "smallcnn | resnet18 | resnet50", NULL),
@@ -53,6 +55,9 @@ int mx_bench_train(int argc, char **argv) {
                       "convolution algorithm: winograd (where it applies) | direct", NULL),
         MX_CLI_CHOICE("--bn", "MODE", &bn, "train|frozen",
                       "batch norm: train (batch statistics) | frozen (running statistics)", NULL),
+        MX_CLI_CHOICE("--precision", "P", &prec, "fp32|bf16",
+                      "activations: fp32 | bf16 (mixed precision, AVX512-BF16 CPUs)", NULL),
+        MX_CLI_FLAGV("--losses", &losses, 1, "print the loss of every step (warm-up included)"),
         MX_CLI_THREADS(&threads),
         MX_CLI_END,
     };
@@ -74,7 +79,9 @@ int mx_bench_train(int argc, char **argv) {
     int c = chw[0], h = chw[1], w = chw[2];
     mx_backbone bb;
     mx_conv_algo ca;
-    if (!mx_backbone_from_name(bbname, &bb) || !mx_conv_algo_from_name(algo, &ca))
+    mx_precision pr;
+    if (!mx_backbone_from_name(bbname, &bb) || !mx_conv_algo_from_name(algo, &ca) ||
+        !mx_precision_from_name(prec, &pr))
         return 2; /* not one of the choices */
     int nt = mx_threads_set(threads);
     mx_model_config cfg = mx_model_config_default(bb);
@@ -86,7 +93,9 @@ int mx_bench_train(int argc, char **argv) {
     mx_model *m = NULL;
     mx_optim *opt = NULL;
     mx_status s = mx_model_create(&cfg, &rng, &m);
-    if (s == MX_OK) s = mx_model_plan(m, 1, bl, h, w);
+    mx_plan_config pc = mx_plan_config_default(1, bl, h, w);
+    pc.precision = pr;
+    if (s == MX_OK) s = mx_model_plan_ex(m, &pc);
     mx_optim_config oc = mx_optim_config_default();
     if (s == MX_OK) s = mx_optim_create(&oc, &opt);
     if (s == MX_OK)
@@ -122,9 +131,9 @@ int mx_bench_train(int argc, char **argv) {
     if (nr > 256) s = mx_error(MX_ERR_ARG, "more than 256 ranks");
     if (rank == 0) {
         printf("metrix bench train: backbone %s, batch %lld, input %dx%dx%d, d %d, threads %d, "
-               "%lld params, conv %s (Winograd in %d convolutions), BN %s\n",
+               "%lld params, conv %s (Winograd in %d convolutions), BN %s, precision %s\n",
                bbname, batch, c, h, w, d, nt, (long long)mx_model_n_params(m), algo,
-               mx_model_conv_winograd_count(m), bn);
+               mx_model_conv_winograd_count(m), bn, prec);
         printf("gemm backend %s, OPENBLAS_CORETYPE=%s\n", mx_sgemm_backend(), ct ? ct : "(unset)");
         if (nr > 1)
             printf("data parallel: %d ranks (%s) x %lld rows, %d threads per rank\n", nr,
@@ -146,6 +155,7 @@ int mx_bench_train(int argc, char **argv) {
         mx_sgemm(0, 0, n, d, n, 1.0f, W, n, E, d, 0.0f, dE, d);
         loss = 0;
         for (int64_t i = 0; i < n * d; i++) loss += 0.5 * dE[i] * E[i];
+        if (losses && rank == 0) printf("step %lld loss %.8f\n", it, loss);
         s = mx_model_backward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, dE + lo * d, NULL);
         s = mx_comm_agree(comm, s);
         /* ranks: a barrier first, so that the all-reduce's time is the transfer and the barrier's
@@ -178,7 +188,7 @@ int mx_bench_train(int argc, char **argv) {
                    1e3 * cs.seconds / (double)steps, 100.0 * cs.seconds / dt,
                    1e3 * wait / (double)steps, cs.bytes_allreduce / 1e6 / (double)steps,
                    cs.bytes_allgather / 1e6 / (double)steps);
-        printf("train images/s: %.1f\n", (double)(steps * batch) / dt);
+        printf("train images/s: %.2f\n", (double)(steps * batch) / dt);
     }
     free(x), free(E), free(dE), free(W);
     mx_optim_free(opt);

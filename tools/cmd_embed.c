@@ -51,7 +51,8 @@ int mx_cmd_embed(int argc, char **argv) {
     mx_split split = MX_SPLIT_TEST;
     mx_embed_images_opts ui = {NULL, NULL, 0, -1}; /* --images: a user's own images */
     /* metrix embed --backbone NAME ... (and --output in both) */
-    const char *bbname = NULL, *wpath = NULL, *in = NULL, *outp = NULL, *algo = "winograd";
+    const char *bbname = NULL, *wpath = NULL, *in = NULL, *outp = NULL, *algo = "winograd",
+               *prec = "fp32";
     long long dim = 0, batch = 64;
     int threads = 0;
     const mx_cli_opt run_opts[] = {
@@ -88,6 +89,8 @@ int mx_cmd_embed(int argc, char **argv) {
         MX_CLI_LL("--batch", "B", &batch, 1, MX_CLI_NOMAX, "examples per forward pass", NULL),
         MX_CLI_CHOICE("--conv-algo", "A", &algo, "winograd|direct",
                       "convolution algorithm: winograd (3x3 stride-1 layers) | direct", NULL),
+        MX_CLI_CHOICE("--precision", "P", &prec, "fp32|bf16",
+                      "activations: fp32 | bf16 (mixed precision, AVX512-BF16 CPUs)", NULL),
         MX_CLI_THREADS(&threads),
         MX_CLI_END,
     };
@@ -163,6 +166,8 @@ int mx_cmd_embed(int argc, char **argv) {
     }
     cfg.embed_dim = (int)dim;
     if (!mx_conv_algo_from_name(algo, &cfg.conv_algo)) goto done; /* one of the choices */
+    mx_precision pr;
+    if (!mx_precision_from_name(prec, &pr)) goto done; /* one of the choices */
     int64_t n = x.shape[0], h = x.shape[2], w = x.shape[3], per = x.shape[1] * h * w;
     int64_t b = batch < n ? batch : n;
     mx_rng rng;
@@ -173,6 +178,7 @@ int mx_cmd_embed(int argc, char **argv) {
         /* forward only: activation buffers are reused along the pass */
         mx_plan_config pc = mx_plan_config_default(1, b, (int)h, (int)w);
         pc.inference = 1;
+        pc.precision = pr;
         mx_model_set_train(m, 0);
         s = mx_model_plan_ex(m, &pc);
     }

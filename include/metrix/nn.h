@@ -62,6 +62,28 @@ typedef enum mx_conv_algo { MX_CONV_WINOGRAD = 0, MX_CONV_DIRECT = 1 } mx_conv_a
 int mx_conv_algo_from_name(const char *name, mx_conv_algo *out);
 const char *mx_conv_algo_name(mx_conv_algo a);
 
+/* Numeric precision of a plan (mx_plan_config.precision; docs/precision.md).
+ *   FP32  (default) everything in float.
+ *   BF16  mixed precision on CPUs with AVX512-BF16 (oneDNN's avx512_core_bf16 or newer; elsewhere
+ *         a plan asking for it fails with MX_ERR_CONFIG, there is no emulation): activations and
+ *         activation gradients of convolutions, batch norm, pooling and residual adds are bf16
+ *         in the blocked layouts, convolutions run on bf16 copies of the weights (refreshed
+ *         from the float parameters after mx_model_params_updated). Float stays: the
+ *         parameters (master weights), their gradients (oneDNN accumulates the weight gradients
+ *         in float), BN statistics (batch and running), the head (pooling output, linear, L2
+ *         norm), and everything the caller sees: the input, stage slabs given to / returned by
+ *         forward and backward (bf16 values widened exactly to float) and the embeddings.
+ *         Checkpoints are the same in both precisions. */
+typedef enum mx_precision { MX_PRECISION_FP32 = 0, MX_PRECISION_BF16 = 1 } mx_precision;
+
+/* "fp32", "bf16" -> precision (returns 0 if unknown). */
+int mx_precision_from_name(const char *name, mx_precision *out);
+const char *mx_precision_name(mx_precision p);
+/* 1 if this CPU runs p natively (fp32 always; bf16: oneDNN's effective ISA has AVX512-BF16). */
+int mx_precision_supported(mx_precision p);
+/* MX_OK, or MX_ERR_CONFIG saying why p cannot run on this CPU. */
+mx_status mx_precision_check(mx_precision p);
+
 typedef struct mx_model_config {
     mx_backbone backbone;   /* default MX_BACKBONE_RESNET50 */
     int in_channels;        /* default 3 (1 for smallcnn) */
@@ -130,6 +152,7 @@ typedef struct mx_plan_config {
     int from_stage[MX_PLAN_MAX_SLOTS];    /* MX_STAGE_INPUT (default) .. n_stages (the head) */
     int h, w;                             /* input spatial size */
     int inference;                        /* default 0 */
+    mx_precision precision;               /* default MX_PRECISION_FP32 */
 } mx_plan_config;
 
 /* n_slots slots of max_batch examples each, from the input, training plan. */
@@ -143,7 +166,10 @@ mx_status mx_model_plan_estimate(mx_model *m, const mx_plan_config *pc, int64_t 
  * memory oneDNN allocated for its primitives (weights in primitive layouts, BN / pooling
  * workspaces); 0 without a plan. Parameters, gradients and statistics are not included. */
 int64_t mx_model_plan_bytes(const mx_model *m);
-/* Convolutions whose forward pass runs on Winograd in the current plan (see mx_conv_algo). */
+/* Precision of the current plan (MX_PRECISION_FP32 without a plan). */
+mx_precision mx_model_precision(const mx_model *m);
+/* Convolutions whose forward pass runs on Winograd in the current plan (see mx_conv_algo; bf16
+ * plans run direct convolutions: oneDNN has no bf16 Winograd). */
 int mx_model_conv_winograd_count(const mx_model *m);
 
 int mx_model_embed_dim(const mx_model *m);

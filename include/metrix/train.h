@@ -40,6 +40,7 @@ typedef struct mx_train_config {
     char weights[MX_CFG_STR];   /* torchvision weights (.safetensors) for the trunk, "" = random */
     int bn_freeze;              /* BatchNorm in eval mode (running statistics frozen) */
     char conv_algo[MX_CFG_STR]; /* winograd | direct (mx_conv_algo) */
+    char precision[MX_CFG_STR]; /* fp32 | bf16 (mx_precision) */
     /* loss */
     char loss[MX_CFG_STR]; /* contrastive | contrastive-cos | ms | proxy-anchor | triplet |
                               proxy-nca */

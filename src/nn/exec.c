@@ -40,8 +40,9 @@ typedef struct slot {
     int64_t max_n, n; /* n: batch the primitives are built for (0: none) */
     int from;         /* first stage: tensors before it have no buffers (act NULL) */
     int mode;         /* bn_train + 2 * inference at build time */
-    float *act[T_MAX], *dif[T_MAX], *scratch; /* views into actpool / difpool (NULL: none) */
-    float *actpool[T_MAX], *difpool[T_MAX];
+    /* views into actpool / difpool (NULL: none); elements of the plan's type (float / bf16) */
+    void *act[T_MAX], *dif[T_MAX], *scratch;
+    void *actpool[T_MAX], *difpool[T_MAX];
     int n_actpool, n_difpool;
     int64_t dnnl_bytes; /* memory oneDNN allocated for this slot's primitives */
     dnnl_memory_desc_t md[T_MAX];
@@ -58,6 +59,9 @@ struct mx_plan {
     dnnl_stream_t strm;
     dnnl_format_tag_t tag;
     int blk;
+    mx_precision prec;   /* activations: */
+    dnnl_data_type_t dt; /* dnnl_f32 or dnnl_bf16 */
+    int bf16;            /* prec == MX_PRECISION_BF16 */
     int n_slots;
     int inference; /* forward-only plan (mx_plan_config.inference) */
     slot *s;
@@ -86,9 +90,10 @@ int mx_nn_layout_block(const mx_model *m, int stage) {
     return t == 0 ? 1 : m->plan->blk ? m->plan->blk : m->tensor_c[t];
 }
 
-static void md_tag(dnnl_memory_desc_t *md, int64_t n, int c, int h, int w, dnnl_format_tag_t tag) {
+static void md_tag(dnnl_memory_desc_t *md, int64_t n, int c, int h, int w, dnnl_format_tag_t tag,
+                   dnnl_data_type_t dt) {
     dnnl_dims_t d = {n, c, h, w};
-    dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, tag);
+    dnnl_memory_desc_init_by_tag(md, 4, d, dt, tag);
 }
 
 static mx_status mem(dnnl_memory_t *out, const dnnl_memory_desc_t *md, dnnl_engine_t eng,
@@ -133,13 +138,14 @@ static mx_status reorder(mx_plan *p, dnnl_primitive_t r, dnnl_memory_t src, dnnl
     return run(p, r, 2, a);
 }
 
-/* Picks the activation layout: the dst layout oneDNN chooses for a typical 3x3 64->64 conv. */
+/* Picks the activation layout: the dst layout oneDNN chooses for a typical 3x3 64->64 conv in
+ * the plan's data type. */
 static mx_status probe_layout(mx_plan *p) {
     dnnl_memory_desc_t s, w, d, want;
     dnnl_dims_t sd = {32, 64, 28, 28}, wd = {64, 64, 3, 3}, st = {1, 1}, pad = {1, 1};
-    DN(dnnl_memory_desc_init_by_tag(&s, 4, sd, dnnl_f32, dnnl_format_tag_any));
-    DN(dnnl_memory_desc_init_by_tag(&w, 4, wd, dnnl_f32, dnnl_format_tag_any));
-    DN(dnnl_memory_desc_init_by_tag(&d, 4, sd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&s, 4, sd, p->dt, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&w, 4, wd, p->dt, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&d, 4, sd, p->dt, dnnl_format_tag_any));
     dnnl_convolution_desc_t cd;
     DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &s,
                                           &w, NULL, &d, st, pad, pad));
@@ -151,7 +157,7 @@ static mx_status probe_layout(mx_plan *p) {
     p->tag = dnnl_nchw;
     p->blk = 1;
     for (int i = 0; i < 3; i++) {
-        md_tag(&want, 32, 64, 28, 28, tags[i]);
+        md_tag(&want, 32, 64, 28, 28, tags[i], p->dt);
         if (dnnl_memory_desc_equal(got, &want)) {
             p->tag = tags[i];
             p->blk = blks[i];
@@ -227,8 +233,9 @@ static mx_status conv_weights(mx_plan *p, nexec *e, const dnnl_memory_desc_t *wa
 }
 
 /* The algorithm asked of conv node nd (mx_conv_algo, nn.h): oneDNN's Winograd (jit_wino_4x3)
- * takes 3x3 stride-1 pad-1 layers with channels in multiples of 16. */
-static dnnl_alg_kind_t conv_alg(const mx_model *m, const mx_node *nd) {
+ * takes 3x3 stride-1 pad-1 layers with channels in multiples of 16, in fp32 only. */
+static dnnl_alg_kind_t conv_alg(const mx_model *m, const mx_node *nd, int bf16) {
+    if (bf16) return dnnl_convolution_direct;
     int ic = m->tensor_c[nd->in0], oc = m->tensor_c[nd->out];
     int fits = nd->k == 3 && nd->stride == 1 && nd->pad == 1 && ic % 16 == 0 && oc % 16 == 0;
     return fits && m->cfg.conv_algo == MX_CONV_WINOGRAD ? dnnl_convolution_winograd
@@ -244,6 +251,10 @@ int mx_nn_conv_winograd_count(const mx_model *m, int pass) {
     return n;
 }
 
+mx_precision mx_model_precision(const mx_model *m) {
+    return m->plan ? m->plan->prec : MX_PRECISION_FP32;
+}
+
 int mx_model_conv_winograd_count(const mx_model *m) {
     return mx_nn_conv_winograd_count(m, 0);
 }
@@ -251,13 +262,16 @@ int mx_model_conv_winograd_count(const mx_model *m) {
 static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, int inference) {
     mx_model *m = p->m;
     int ic = m->tensor_c[nd->in0], oc = m->tensor_c[nd->out];
-    dnnl_memory_desc_t wany, wuser, bmd;
+    dnnl_memory_desc_t wany, dwany, wuser, bmd;
     dnnl_dims_t wd = {oc, ic, nd->k, nd->k}, bd = {oc};
     int oh = m->th[nd->out], ow = m->tw[nd->out];
     dnnl_dims_t st = {nd->stride, nd->stride}, pl = {nd->pad, nd->pad};
     dnnl_dims_t pr = {(oh - 1) * nd->stride + nd->k - m->th[nd->in0] - nd->pad,
                       (ow - 1) * nd->stride + nd->k - m->tw[nd->in0] - nd->pad};
-    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    /* kernel weights in the plan's type (bf16: a rounded copy of the float parameters, by the
+     * reorder from w_user); weight gradients always float */
+    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, p->dt, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&dwany, 4, wd, dnnl_f32, dnnl_format_tag_any));
     DN(dnnl_memory_desc_init_by_tag(&wuser, 4, wd, dnnl_f32, dnnl_oihw));
     DN(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x));
     const dnnl_memory_desc_t *bptr = nd->b >= 0 ? &bmd : NULL;
@@ -265,7 +279,7 @@ static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
     if (nd->b >= 0) MX_TRY(mem(&e->bias, &bmd, p->eng, m->p + nd->b));
 
     /* each pass asks for conv_alg's algorithm and falls back to direct where oneDNN has none */
-    dnnl_alg_kind_t want = conv_alg(m, nd), alg = want;
+    dnnl_alg_kind_t want = conv_alg(m, nd, p->bf16), alg = want;
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
     for (;;) {
@@ -310,7 +324,7 @@ static mx_status build_conv(mx_plan *p, slot *s, const mx_node *nd, nexec *e, in
         if (ds == dnnl_success && rs == MX_OK) {
             dnnl_convolution_desc_t bwd;
             for (alg = want;; alg = dnnl_convolution_direct) {
-                ds = dnnl_convolution_backward_weights_desc_init(&bwd, alg, &s->md[nd->in0], &wany,
+                ds = dnnl_convolution_backward_weights_desc_init(&bwd, alg, &s->md[nd->in0], &dwany,
                                                                  bptr, &s->md[nd->out], st, pl, pr);
                 if (ds == dnnl_success)
                     ds = dnnl_primitive_desc_create(&pd, &bwd, NULL, p->eng, fpd);
@@ -446,7 +460,8 @@ static mx_status slot_build(mx_plan *p, slot *s, int64_t n) {
     slot_unbuild(p, s);
     for (int t = 0; t < m->n_tensors; t++) {
         if (!s->act[t]) continue; /* not in this slot */
-        md_tag(&s->md[t], n, m->tensor_c[t], m->th[t], m->tw[t], t == 0 ? dnnl_nchw : p->tag);
+        md_tag(&s->md[t], n, m->tensor_c[t], m->th[t], m->tw[t], t == 0 ? dnnl_nchw : p->tag,
+               p->dt);
         MX_TRY(mem(&s->ma[t], &s->md[t], p->eng, s->act[t]));
         if (s->dif[t]) MX_TRY(mem(&s->mdf[t], &s->md[t], p->eng, s->dif[t]));
         if (s->scratch) MX_TRY(mem(&s->msc[t], &s->md[t], p->eng, s->scratch));
@@ -478,21 +493,22 @@ static mx_status slot_build(mx_plan *p, slot *s, int64_t n) {
 static mx_status slot_alloc(mx_plan *p, slot *s, const mx_nn_slot_layout *S) {
     const mx_model *m = p->m;
     int64_t n = S->max_n;
+    size_t esz = (size_t)p->L.esz;
     s->max_n = n;
     s->from = S->from;
     s->n_actpool = S->n_act_buf;
     for (int k = 0; k < S->n_act_buf; k++)
-        if (!(s->actpool[k] = mx_alloc((size_t)(n * S->act_n[k]) * sizeof(float))))
+        if (!(s->actpool[k] = mx_alloc((size_t)(n * S->act_n[k]) * esz)))
             return mx_error(MX_ERR_NOMEM, "nn: out of memory for activations");
     s->n_difpool = S->n_dif_buf;
     for (int k = 0; k < S->n_dif_buf; k++)
-        if (S->dif_n[k] && !(s->difpool[k] = mx_alloc((size_t)(n * S->dif_n[k]) * sizeof(float))))
+        if (S->dif_n[k] && !(s->difpool[k] = mx_alloc((size_t)(n * S->dif_n[k]) * esz)))
             return mx_error(MX_ERR_NOMEM, "nn: out of memory for gradients");
     for (int t = 0; t < m->n_tensors; t++) {
         s->act[t] = S->act_buf[t] >= 0 ? s->actpool[S->act_buf[t]] : NULL;
         s->dif[t] = S->dif_buf[t] >= 0 ? s->difpool[S->dif_buf[t]] : NULL;
     }
-    if (S->scratch_n && !(s->scratch = mx_alloc((size_t)(n * S->scratch_n) * sizeof(float))))
+    if (S->scratch_n && !(s->scratch = mx_alloc((size_t)(n * S->scratch_n) * esz)))
         return mx_error(MX_ERR_NOMEM, "nn: out of memory");
     int C = p->L.head_c, d = m->d;
     s->P = mx_alloc((size_t)(n * C) * sizeof(float));
@@ -519,6 +535,9 @@ mx_status mx_nn_plan_create(mx_model *m, const mx_plan_config *pc, mx_plan **out
     }
     p->n_slots = pc->n_slots;
     p->inference = pc->inference != 0;
+    p->prec = pc->precision;
+    p->bf16 = pc->precision == MX_PRECISION_BF16;
+    p->dt = p->bf16 ? dnnl_bf16 : dnnl_f32;
     if (dnnl_engine_create(&p->eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&p->strm, p->eng, dnnl_stream_default_flags) != dnnl_success) {
         mx_nn_plan_free(p);
@@ -621,8 +640,12 @@ static dnnl_memory_t diff_target(slot *s, int t) {
     return s->valid[t] ? s->msc[t] : s->mdf[t];
 }
 
-static void finish_diff(const mx_model *m, slot *s, int t) {
-    if (s->valid[t]) add_into(s->dif[t], s->scratch, s->n * tsize(m, t));
+static void finish_diff(const mx_plan *p, slot *s, int t) {
+    const mx_model *m = p->m;
+    if (s->valid[t] && p->bf16)
+        mx_bf16_add_into(s->dif[t], s->scratch, s->n * tsize(m, t));
+    else if (s->valid[t])
+        add_into(s->dif[t], s->scratch, s->n * tsize(m, t));
     s->valid[t] = 1;
 }
 
@@ -667,8 +690,11 @@ static mx_status node_fwd(mx_plan *p, slot *s, int i) {
         return run(p, e->fwd, e->ws ? 3 : 2, a);
     }
     case MX_NODE_ADD: {
-        resadd_fwd(s->act[nd->in0], s->act[nd->in1], s->act[nd->out], s->n * tsize(m, nd->out),
-                   nd->relu);
+        int64_t len = s->n * tsize(m, nd->out);
+        if (p->bf16)
+            mx_bf16_resadd_fwd(s->act[nd->in0], s->act[nd->in1], s->act[nd->out], len, nd->relu);
+        else
+            resadd_fwd(s->act[nd->in0], s->act[nd->in1], s->act[nd->out], len, nd->relu);
         return MX_OK;
     }
     }
@@ -707,7 +733,7 @@ static mx_status node_bwd(mx_plan *p, slot *s, int i, int need_dx) {
                                     {DNNL_ARG_WEIGHTS, e->w_bd},
                                     {DNNL_ARG_DIFF_SRC, diff_target(s, nd->in0)}};
             MX_TRY(run(p, e->bwd_d, 3, a));
-            finish_diff(m, s, nd->in0);
+            finish_diff(p, s, nd->in0);
         }
         return MX_OK;
     case MX_NODE_BN: {
@@ -733,7 +759,7 @@ static mx_status node_bwd(mx_plan *p, slot *s, int i, int need_dx) {
                 m->g[nd->b + ch] += e->dsh[ch];
             }
         }
-        if (need_dx) finish_diff(m, s, nd->in0);
+        if (need_dx) finish_diff(p, s, nd->in0);
         return MX_OK;
     }
     case MX_NODE_MAXPOOL: {
@@ -742,16 +768,20 @@ static mx_status node_bwd(mx_plan *p, slot *s, int i, int need_dx) {
                                 {DNNL_ARG_DIFF_SRC, diff_target(s, nd->in0)},
                                 {DNNL_ARG_WORKSPACE, e->ws}};
         MX_TRY(run(p, e->bwd_d, 3, a));
-        finish_diff(m, s, nd->in0);
+        finish_diff(p, s, nd->in0);
         return MX_OK;
     }
     case MX_NODE_ADD: {
         /* g = relu'(y) dy goes to both inputs; dx0 may be dy itself (in place, see the plan) */
-        const float *y = s->act[nd->out];
-        float *dy = s->dif[nd->out], *dx0 = s->dif[nd->in0], *dx1 = s->dif[nd->in1];
+        void *y = s->act[nd->out], *dy = s->dif[nd->out], *dx0 = s->dif[nd->in0],
+             *dx1 = s->dif[nd->in1];
         int acc0 = s->valid[nd->in0], acc1 = s->valid[nd->in1];
+        int64_t len = s->n * tsize(m, nd->out);
         MX_ASSERT(!(dx0 == dy && acc0) && !(dx0 == dx1 && (acc0 || acc1)));
-        resadd_bwd(y, dy, dx0, dx1, s->n * tsize(m, nd->out), nd->relu, acc0, acc1);
+        if (p->bf16)
+            mx_bf16_resadd_bwd(y, dy, dx0, dx1, len, nd->relu, acc0, acc1);
+        else
+            resadd_bwd(y, dy, dx0, dx1, len, nd->relu, acc0, acc1);
         s->valid[nd->in0] = s->valid[nd->in1] = 1;
         return MX_OK;
     }
@@ -787,16 +817,24 @@ mx_status mx_model_forward(mx_model *m, int slot_i, int from, int to, const floa
     MX_TRY(slot_build(p, s, n));
     int tf = m->stage_tensor[from], last = to == MX_STAGE_EMBED ? m->n_stages : to;
     int64_t insz = n * tsize(m, tf);
-    if (in && in != s->act[tf]) memcpy(s->act[tf], in, (size_t)insz * sizeof(float));
+    if (in && in != s->act[tf] && p->bf16)
+        mx_bf16_pack(in, s->act[tf], insz);
+    else if (in && in != s->act[tf])
+        memcpy(s->act[tf], in, (size_t)insz * sizeof(float));
     for (int i = m->stage_end[from]; i < m->stage_end[last]; i++) MX_TRY(node_fwd(p, s, i));
     int tl = m->stage_tensor[last];
     if (to != MX_STAGE_EMBED) {
-        if (out && out != s->act[tl])
+        if (out && out != s->act[tl] && p->bf16)
+            mx_bf16_unpack(s->act[tl], out, n * tsize(m, tl));
+        else if (out && out != s->act[tl])
             memcpy(out, s->act[tl], (size_t)(n * tsize(m, tl)) * sizeof(float));
         return MX_OK;
     }
     int C = m->tensor_c[tl], hw = m->th[tl] * m->tw[tl], d = m->d;
-    mx_nn_gapgmp_fwd(s->act[tl], n, C, C, hw, p->blk ? p->blk : C, s->P, s->argmax);
+    if (p->bf16)
+        mx_bf16_gapgmp_fwd(s->act[tl], n, C, C, hw, p->blk ? p->blk : C, s->P, s->argmax);
+    else
+        mx_nn_gapgmp_fwd(s->act[tl], n, C, C, hw, p->blk ? p->blk : C, s->P, s->argmax);
     mx_sgemm(0, 1, n, d, C, 1.0f, s->P, C, m->p + m->emb_w, C, 0.0f, s->Y, d);
     for (int64_t i = 0; i < n; i++)
         for (int j = 0; j < d; j++) s->Y[i * d + j] += m->p[m->emb_b + j];
@@ -823,7 +861,12 @@ mx_status mx_model_backward(mx_model *m, int slot_i, int from, int to, const flo
             for (int j = 0; j < d; j++) m->g[m->emb_b + j] += s->dY[i * d + j];
         if (!din && (m->trunk_frozen || from == last)) return MX_OK;
         mx_sgemm(0, 0, n, C, d, 1.0f, s->dY, d, m->p + m->emb_w, C, 0.0f, s->dP, C);
-        mx_nn_gapgmp_bwd(n, C, C, hw, p->blk ? p->blk : C, s->argmax, s->dP, s->dif[tl]);
+        if (p->bf16)
+            mx_bf16_gapgmp_bwd(n, C, C, hw, p->blk ? p->blk : C, s->argmax, s->dP, s->dif[tl]);
+        else
+            mx_nn_gapgmp_bwd(n, C, C, hw, p->blk ? p->blk : C, s->argmax, s->dP, s->dif[tl]);
+    } else if (p->bf16) {
+        mx_bf16_pack(dout, s->dif[tl], n * tsize(m, tl));
     } else {
         memcpy(s->dif[tl], dout, (size_t)(n * tsize(m, tl)) * sizeof(float));
     }
@@ -836,7 +879,10 @@ mx_status mx_model_backward(mx_model *m, int slot_i, int from, int to, const flo
             MX_TRY(node_bwd(p, s, i, need_dx));
         }
     }
-    if (din && s->valid[tf]) add_into(din, s->dif[tf], n * tsize(m, tf));
+    if (din && s->valid[tf] && p->bf16)
+        mx_bf16_add_to_f32(din, s->dif[tf], n * tsize(m, tf));
+    else if (din && s->valid[tf])
+        add_into(din, s->dif[tf], n * tsize(m, tf));
     return MX_OK;
 }
 

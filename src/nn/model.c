@@ -333,6 +333,9 @@ static mx_status plan_shapes(mx_model *m, const mx_plan_config *pc) {
         return mx_error(MX_ERR_ARG,
                         "nn: plan: expected 1 <= n_slots <= %d, h, w >= 1 (got %d, %d, %d)",
                         MX_PLAN_MAX_SLOTS, pc->n_slots, h, w);
+    if (pc->precision != MX_PRECISION_FP32 && pc->precision != MX_PRECISION_BF16)
+        return mx_error(MX_ERR_ARG, "nn: plan: precision %d unknown: expected fp32 or bf16",
+                        (int)pc->precision);
     for (int i = 0; i < pc->n_slots; i++) {
         if (pc->max_batch[i] < 1)
             return mx_error(MX_ERR_ARG, "nn: plan: slot %d: expected max_batch >= 1, got %lld", i,
@@ -371,6 +374,7 @@ mx_status mx_model_plan_ex(mx_model *m, const mx_plan_config *pc) {
     m->plan = NULL;
     m->plan_h = m->plan_w = 0;
     MX_TRY(plan_shapes(m, pc));
+    MX_TRY(mx_precision_check(pc->precision));
     /* refuse a plan larger than the machine's memory before the allocator meets it */
     int64_t need = 0;
     MX_TRY(mx_nn_plan_size(m, pc, &need));

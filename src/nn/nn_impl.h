@@ -80,6 +80,24 @@ void mx_nn_bias_l2norm_fwd(float *x, int64_t n, int d, const float *bias, float 
 /* Writes (does not add) dx. */
 void mx_nn_l2norm_bwd(const float *x, int64_t n, int d, const float *dy, float *dx);
 
+/* ---- bf16 kernels (precision.c): float arithmetic, one rounding per store ---------------- */
+
+float mx_bf16_to_float(uint16_t h);
+uint16_t mx_bf16_from_float(float f); /* round to nearest even; NaN stays NaN */
+void mx_bf16_pack(const float *src, uint16_t *dst, int64_t len);
+void mx_bf16_unpack(const uint16_t *src, float *dst, int64_t len);
+void mx_bf16_add_to_f32(float *dst, const uint16_t *src, int64_t len);  /* dst += src */
+void mx_bf16_add_into(uint16_t *dst, const uint16_t *src, int64_t len); /* dst += src */
+/* Residual add forward / backward, as resadd_fwd / resadd_bwd of exec.c (same aliasing rules). */
+void mx_bf16_resadd_fwd(const uint16_t *x0, const uint16_t *x1, uint16_t *o, int64_t len, int relu);
+void mx_bf16_resadd_bwd(const uint16_t *y, const uint16_t *dy, uint16_t *dx0, uint16_t *dx1,
+                        int64_t len, int relu, int acc0, int acc1);
+/* mx_nn_gapgmp_fwd / _bwd over a bf16 map (p, dp float). */
+void mx_bf16_gapgmp_fwd(const uint16_t *x, int64_t n, int c, int cpad, int hw, int blk, float *p,
+                        int32_t *argmax);
+void mx_bf16_gapgmp_bwd(int64_t n, int c, int cpad, int hw, int blk, const int32_t *argmax,
+                        const float *dp, uint16_t *dx);
+
 /* ---- the node graph ---------------------------------------------------------------------- */
 
 typedef enum mx_node_kind { MX_NODE_CONV, MX_NODE_BN, MX_NODE_MAXPOOL, MX_NODE_ADD } mx_node_kind;
@@ -105,7 +123,8 @@ typedef struct mx_plan mx_plan; /* oneDNN state: exec.c */
 
 #define MX_NN_T_MAX (MX_NN_MAX_NODES + 1) /* tensors */
 
-/* Memory layout of one slot (plan.c). Sizes are floats per example (times max_n). */
+/* Memory layout of one slot (plan.c). Sizes are elements per example (times max_n), of
+ * mx_nn_layout.esz bytes each. */
 typedef struct mx_nn_slot_layout {
     int from;                            /* first stage (mx_plan_config.from_stage) */
     int64_t max_n;                       /* examples */
@@ -118,6 +137,7 @@ typedef struct mx_nn_slot_layout {
 
 typedef struct mx_nn_layout {
     int inference, n_slots;
+    int esz; /* bytes per activation / activation-gradient element: 4 fp32, 2 bf16 */
     int dif_of[MX_NN_T_MAX]; /* training: gradient buffer per tensor (-1: none; input: own) */
     int act_of[MX_NN_T_MAX]; /* training: tensor whose activation buffer t uses (in-place adds) */
     int n_dif_buf;

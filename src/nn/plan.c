@@ -188,6 +188,7 @@ static void slot_infer(const mx_model *m, mx_nn_slot_layout *S) {
 void mx_nn_layout_make(const mx_model *m, const mx_plan_config *pc, mx_nn_layout *L) {
     memset(L, 0, sizeof *L);
     L->inference = pc->inference != 0;
+    L->esz = pc->precision == MX_PRECISION_BF16 ? 2 : (int)sizeof(float);
     L->n_slots = pc->n_slots;
     if (!L->inference) train_global(m, L);
     int tl = m->stage_tensor[m->n_stages];
@@ -222,7 +223,7 @@ int64_t mx_nn_layout_bytes(const mx_model *m, const mx_nn_layout *L) {
         int64_t per = S->scratch_n;
         for (int k = 0; k < S->n_act_buf; k++) per += S->act_n[k];
         for (int k = 0; k < S->n_dif_buf; k++) per += S->dif_n[k];
-        total += S->max_n * (per * (int64_t)sizeof(float) + mx_nn_layout_head_bytes(m, L));
+        total += S->max_n * (per * L->esz + mx_nn_layout_head_bytes(m, L));
     }
     return total;
 }

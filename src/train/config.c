@@ -59,6 +59,9 @@ static const cfg_key keys[] = {
     S("conv_algo", conv_algo, "winograd|direct",
       "convolution algorithm: winograd (3x3 stride-1 layers, faster, ~1e-4 relative error) or "
       "direct everywhere"),
+    S("precision", precision, "fp32|bf16",
+      "trunk activations: fp32, or bf16 mixed precision (CPUs with AVX512-BF16; float weights, "
+      "gradients, BN statistics, head, loss and mixing; docs/precision.md)"),
     S("loss", loss, "contrastive|contrastive-cos|ms|proxy-anchor|triplet|proxy-nca", "metric loss"),
     F("contrastive_pos_margin", contrastive_pos_margin, 0, 4, "contrastive: positive distance margin"),
     F("contrastive_neg_margin", contrastive_neg_margin, 0, 4, "contrastive: negative distance margin"),
@@ -139,6 +142,7 @@ mx_train_config mx_train_config_default(void) {
     c.embed_dim = 128;
     c.bn_freeze = 0;
     strcpy(c.conv_algo, "winograd");
+    strcpy(c.precision, "fp32");
     strcpy(c.loss, "ms");
     c.contrastive_pos_margin = 0.0f, c.contrastive_neg_margin = 0.5f;
     c.contrastive_cos_margin = 0.5f;

@@ -54,6 +54,7 @@ struct mx_trainer {
 
     /* network, loss, optimizer */
     mx_model *model;
+    mx_precision precision; /* of the plan (config key precision) */
     int d;
     mix_level level;
     int stage;         /* mixing stage (feature level) */

@@ -115,6 +115,10 @@ mx_status mx_tr_final_report(mx_trainer *t, const mx_train_callbacks *cb) {
             snprintf(t->report_text + len, sizeof t->report_text - len,
                      "utilization (train clean + %" PRId64 " mixed embeddings): %.4f\n",
                      t->n_util_mixed, util_mixed);
+        len = strlen(t->report_text);
+        if (len < sizeof t->report_text)
+            snprintf(t->report_text + len, sizeof t->report_text - len, "precision: %s\n",
+                     mx_precision_name(t->precision));
         char path[1100];
         mx_atomic_file *af;
         FILE *f;

@@ -79,6 +79,18 @@ static mx_status setup_model(mx_trainer *t, mx_rng *init) {
     mc.embed_dim = c->embed_dim;
     if (!mx_conv_algo_from_name(c->conv_algo, &mc.conv_algo))
         return mx_error(MX_ERR_CONFIG, "conv_algo: unknown '%s'", c->conv_algo);
+    if (!mx_precision_from_name(c->precision, &t->precision))
+        return mx_error(MX_ERR_CONFIG, "precision: unknown '%s'", c->precision);
+    if (t->infer_only && !mx_precision_supported(t->precision)) {
+        /* an opened run (eval / embed) on a CPU without bf16: its float checkpoint in fp32, the
+         * reference precision (no emulation) */
+        mx_log(MX_LOG_WARN,
+               "precision: the run trained in %s, which this CPU cannot run; "
+               "evaluating in fp32",
+               c->precision);
+        t->precision = MX_PRECISION_FP32;
+    }
+    MX_TRY(mx_precision_check(t->precision));
     MX_TRY(mx_model_create(&mc, init, &t->model));
     if (c->weights[0]) MX_TRY(mx_model_load(t->model, c->weights, 0));
     t->d = mx_model_embed_dim(t->model);
@@ -261,6 +273,7 @@ static mx_plan_config plan_config(const mx_trainer *t) {
         pc.from_stage[1] = t->level == MIX_FEATURE ? t->stage : MX_STAGE_INPUT;
     }
     pc.inference = t->infer_only;
+    pc.precision = t->precision;
     return pc;
 }
 
