@@ -4,7 +4,7 @@
 # peak RSS of each configuration (one process each).
 # Usage: bench/bench_mix.sh [BUILD_DIR] [smallcnn|resnet50|all] [ROUNDS] [STEPS]
 #   smallcnn: Fashion-MNIST, batch 128 (the embedded default; needs dataset-fashion-mnist)
-#   resnet50: batch 32 at 224 x 224, frozen BN, on a synthetic folder of JPEGs (20 classes x 8,
+#   resnet50: batch 32 at 224 x 224, frozen BN, on a synthetic folder of JPEGs (64 classes x 8,
 #             written once by /usr/bin/python3 + PIL into $MX_BENCH_DATA, default
 #             /tmp/metrix_bench_mix_data), m-per-class sampling (4 per class)
 # Rounds alternate the configurations (the machine is shared: compare ratios, not times); the
@@ -26,15 +26,15 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 make_data() {
-    [ -d "$DATA/c19" ] && return 0
+    [ -d "$DATA/c63" ] && return 0
     /usr/bin/python3 - "$DATA" <<'PY'
 import os, sys
 import numpy as np
 from PIL import Image
 root = sys.argv[1]
 rng = np.random.default_rng(1)
-for c in range(20):
-    d = os.path.join(root, "c%02d" % c if c < 19 else "c19")
+for c in range(64):  # 32 training classes x 8 images: 8 steps of 32 per epoch
+    d = os.path.join(root, "c%02d" % c)
     os.makedirs(d, exist_ok=True)
     base = rng.integers(0, 256, (8, 8, 3))
     for k in range(8):

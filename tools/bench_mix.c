@@ -111,6 +111,11 @@ int mx_bench_mix(int argc, char **argv) {
         b.last = now_s();
         s = mx_trainer_run(t, &cb, &b.flag);
         if (s == MX_ERR_INTERRUPTED && b.seen >= b.total) s = MX_OK;
+        if (s == MX_OK && b.seen < b.total)
+            s = mx_error(MX_ERR_CONFIG,
+                         "the training epoch has only %lld steps, fewer than --warmup %lld + "
+                         "--steps %lld: give a larger dataset (or fewer steps)",
+                         (long long)b.seen, warmup, steps);
     }
     mx_trainer_free(t);
     char cmd[128];
