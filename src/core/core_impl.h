@@ -44,4 +44,8 @@ static inline int mx_stopped(volatile const int *stop) {
 #define MX_CLONES
 #endif
 
+/* x . y (length d) in double over 8 interleaved partial sums (one AVX-512 vector), combined
+ * pairwise in a fixed order: the same result on every clone and thread count (core/gemm.c). */
+double mx_dot8(int64_t d, const float *x, const float *y);
+
 #endif

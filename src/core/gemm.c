@@ -33,6 +33,15 @@ void mx_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float a
     MX_ASSERT(st == dnnl_success); /* only fails on invalid arguments: a caller bug */
 }
 
+MX_CLONES double mx_dot8(int64_t d, const float *x, const float *y) {
+    double acc[8] = {0};
+    int64_t j = 0;
+    for (; j + 8 <= d; j += 8)
+        for (int q = 0; q < 8; q++) acc[q] += (double)x[j + q] * y[j + q];
+    for (; j < d; j++) acc[j % 8] += (double)x[j] * y[j];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 void mx_sgemm_ref(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                   int64_t ldc) {

@@ -166,18 +166,8 @@ mx_status mx_loss_ws_prepare(mx_loss_ws *ws, int64_t n, const int64_t *labels, i
 
 /* ---- the float path: engine instantiated on float with mx_sgemm ----------------------------- */
 
-/* row dot products in double over 8 interleaved partials (vectorised; fixed combining order) */
-MX_CLONES static double mxf_dot8(int64_t d, const float *x, const float *y) {
-    double acc[8] = {0};
-    int64_t j = 0;
-    for (; j + 8 <= d; j += 8)
-        for (int q = 0; q < 8; q++) acc[q] += (double)x[j + q] * y[j + q];
-    for (; j < d; j++) acc[j % 8] += (double)x[j] * y[j];
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
 #define R                  float
-#define ENG_DOT            mxf_dot8
+#define ENG_DOT            mx_dot8
 #define ENG(name)          mxf_##name
 #define ENG_CLOSE_BACKWARD 1
 #define MATMUL(ta, tb, M, N, K, A, lda, B, ldb, Cm, ldc)                                           \

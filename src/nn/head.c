@@ -45,31 +45,15 @@ void mx_nn_gapgmp_bwd(int64_t n, int c, int cpad, int hw, int blk, const int32_t
     }
 }
 
-/* Row kernels of the L2 norm: sums in double over 8 interleaved partials (one AVX-512 vector;
- * combined pairwise in a fixed order, so the result does not depend on the clone or threads). */
-MX_CLONES static void l2_row_fwd(const float *x, int d, float *y) {
-    double acc[8] = {0};
-    int j = 0;
-    for (; j + 8 <= d; j += 8)
-        for (int q = 0; q < 8; q++) acc[q] += (double)x[j + q] * x[j + q];
-    for (; j < d; j++) acc[j % 8] += (double)x[j] * x[j];
-    double s =
-        1e-12 + (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
-    float r = (float)(1.0 / sqrt(s));
+/* Row kernels of the L2 norm: the sums are mx_dot8 (double, 8 fixed partials: the result does not
+ * depend on the clone or threads). */
+static void l2_row_fwd(const float *x, int d, float *y) {
+    float r = (float)(1.0 / sqrt(1e-12 + mx_dot8(d, x, x)));
     for (int k = 0; k < d; k++) y[k] = x[k] * r;
 }
 
-MX_CLONES static void l2_row_bwd(const float *x, int d, const float *dy, float *dx) {
-    double ss[8] = {0}, xd[8] = {0};
-    int j = 0;
-    for (; j + 8 <= d; j += 8)
-        for (int q = 0; q < 8; q++) {
-            ss[q] += (double)x[j + q] * x[j + q];
-            xd[q] += (double)x[j + q] * dy[j + q];
-        }
-    for (; j < d; j++) ss[j % 8] += (double)x[j] * x[j], xd[j % 8] += (double)x[j] * dy[j];
-    double s = 1e-12 + (((ss[0] + ss[1]) + (ss[2] + ss[3])) + ((ss[4] + ss[5]) + (ss[6] + ss[7])));
-    double p = ((xd[0] + xd[1]) + (xd[2] + xd[3])) + ((xd[4] + xd[5]) + (xd[6] + xd[7]));
+static void l2_row_bwd(const float *x, int d, const float *dy, float *dx) {
+    double s = 1e-12 + mx_dot8(d, x, x), p = mx_dot8(d, x, dy);
     double r = 1.0 / sqrt(s), r3p = r * r * r * p;
     for (int k = 0; k < d; k++) dx[k] = (float)(r * dy[k] - r3p * x[k]);
 }
