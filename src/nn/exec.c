@@ -836,9 +836,7 @@ mx_status mx_model_forward(mx_model *m, int slot_i, int from, int to, const floa
     else
         mx_nn_gapgmp_fwd(s->act[tl], n, C, C, hw, p->blk ? p->blk : C, s->P, s->argmax);
     mx_sgemm(0, 1, n, d, C, 1.0f, s->P, C, m->p + m->emb_w, C, 0.0f, s->Y, d);
-    for (int64_t i = 0; i < n; i++)
-        for (int j = 0; j < d; j++) s->Y[i * d + j] += m->p[m->emb_b + j];
-    mx_nn_l2norm_fwd(s->Y, n, d, out);
+    mx_nn_bias_l2norm_fwd(s->Y, n, d, m->p + m->emb_b, out);
     return MX_OK;
 }
 

@@ -61,11 +61,6 @@ static void l2_row_bwd(const float *x, int d, const float *dy, float *dx) {
 /* rows in parallel when there are enough of them to pay for the threads */
 #define L2_PAR_MIN ((int64_t)1 << 15)
 
-void mx_nn_l2norm_fwd(const float *x, int64_t n, int d, float *y) {
-#pragma omp parallel for schedule(static) if (n * d >= L2_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) l2_row_fwd(x + i * d, d, y + i * d);
-}
-
 void mx_nn_bias_l2norm_fwd(float *x, int64_t n, int d, const float *bias, float *y) {
 #pragma omp parallel for schedule(static) if (n * d >= L2_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {

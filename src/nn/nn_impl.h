@@ -74,7 +74,6 @@ void mx_nn_mixpool_fwd(const float *x, int64_t n, int c, int cpad, int hw, int b
                        int32_t *argmax);
 void mx_nn_mixpool_bwd(int64_t n, int c, int cpad, int hw, int blk, const mx_mix_pair *pairs,
                        int64_t m, const int32_t *argmax, const float *dp, float *dgap, float *dx);
-void mx_nn_l2norm_fwd(const float *x, int64_t n, int d, float *y);
 /* x += bias per row (in place: x is what the backward reads), then y = x / |x|. */
 void mx_nn_bias_l2norm_fwd(float *x, int64_t n, int d, const float *bias, float *y);
 /* Writes (does not add) dx. */
