@@ -222,11 +222,21 @@ void mx_model_set_inference(mx_model *m, int inference);
 mx_status mx_model_forward(mx_model *m, int slot, int from, int to, const float *in, int64_t n,
                            float *out);
 /* Back-propagates through stages (from, to] of slot (same n as its forward).
- * dout: n x d (to == EMBED) or n slabs at stage `to`.
+ * dout: n x d (to == EMBED) or n slabs at stage `to`; may be the slot's own gradient at `to`
+ *       (mx_model_stage_grad: then nothing is copied).
  * din:  if non-NULL, d(loss)/d(in) is ADDED to it (n slabs at `from`, or n x C x H x W input);
- *       NULL and from == INPUT: the first conv's data gradient is skipped.
+ *       NULL and from == INPUT: the first conv's data gradient is skipped. din may be the slot's
+ *       own gradient at `from` (mx_model_stage_grad): then the gradient is left there (written,
+ *       not added), ready to be added to and passed on as the dout of a backward ending at `from`.
  * Parameter gradients are ADDED to mx_model_grads (unless frozen). */
 mx_status mx_model_backward(mx_model *m, int slot, int from, int to, const float *dout, float *din);
+/* The slot's own map / gradient at stage (1..n_stages): n slabs of mx_model_stage_size, in the
+ * plan's layout. The map is valid after a forward that wrote it (to >= stage) until the slot's
+ * next forward; the gradient as mx_model_backward says. NULL for bf16 plans (their slot buffers
+ * hold bf16: use the float copies forward's out / backward's din give) and inference plans.
+ * They let a caller read and extend a stage map in place, without copying it out and back in. */
+const float *mx_model_stage_map(const mx_model *m, int slot, int stage);
+float *mx_model_stage_grad(mx_model *m, int slot, int stage);
 
 /* Fused mixed head of feature-level Metrix at the LAST trunk stage (src/nn/mix_head.c): the
  * embeddings of M mixed maps lambda_k h_i + (1 - lambda_k) h_j computed straight from the n clean

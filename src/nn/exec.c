@@ -865,7 +865,7 @@ mx_status mx_model_backward(mx_model *m, int slot_i, int from, int to, const flo
             mx_nn_gapgmp_bwd(n, C, C, hw, p->blk ? p->blk : C, s->argmax, s->dP, s->dif[tl]);
     } else if (p->bf16) {
         mx_bf16_pack(dout, s->dif[tl], n * tsize(m, tl));
-    } else {
+    } else if (dout != s->dif[tl]) {
         memcpy(s->dif[tl], dout, (size_t)(n * tsize(m, tl)) * sizeof(float));
     }
     s->valid[tl] = 1;
@@ -879,9 +879,27 @@ mx_status mx_model_backward(mx_model *m, int slot_i, int from, int to, const flo
     }
     if (din && s->valid[tf] && p->bf16)
         mx_bf16_add_to_f32(din, s->dif[tf], n * tsize(m, tf));
-    else if (din && s->valid[tf])
+    else if (din && s->valid[tf] && din != s->dif[tf])
         add_into(din, s->dif[tf], n * tsize(m, tf));
     return MX_OK;
+}
+
+static const slot *stage_slot(const mx_model *m, int slot_i, int stage) {
+    const mx_plan *p = m->plan;
+    if (!p || p->bf16 || p->inference || slot_i < 0 || slot_i >= p->n_slots || stage < 1 ||
+        stage > m->n_stages || stage < p->s[slot_i].from)
+        return NULL;
+    return &p->s[slot_i];
+}
+
+const float *mx_model_stage_map(const mx_model *m, int slot_i, int stage) {
+    const slot *s = stage_slot(m, slot_i, stage);
+    return s ? (const float *)s->act[m->stage_tensor[stage]] : NULL;
+}
+
+float *mx_model_stage_grad(mx_model *m, int slot_i, int stage) {
+    const slot *s = stage_slot(m, slot_i, stage);
+    return s ? (float *)s->dif[m->stage_tensor[stage]] : NULL;
 }
 
 static int64_t blk_index(const mx_plan *p, int c, int hw, int64_t i, int ch, int sp) {

@@ -80,7 +80,9 @@ struct mx_trainer {
     float *images;        /* B x C x H x W */
     int64_t *labels;      /* B */
     float *emb, *d_emb;   /* B x d */
-    float *feat, *d_feat; /* B x feat_size (feature level) */
+    float *feat, *d_feat; /* B x feat_size (feature level; NULL when feat_inplace) */
+    int feat_inplace;     /* feature level, one rank, fp32: the clean slot's own stage map and
+                           * its gradient are used in place (mx_model_stage_map / _grad) */
     float *mixed_in;      /* M x (img_floats | feat_size): mixed inputs or feature maps */
     float *d_mixed_in;    /* M x feat_size (feature level) */
     float *emb_mixed, *d_emb_mixed; /* M x d */

@@ -307,8 +307,12 @@ static mx_status step_buffers(mx_trainer *t, int64_t *steps, int64_t *mixed) {
     MX_TRY(buf_f(&t->sim, B * B, steps));
     MX_TRY(buf_f(&t->d_emb, B * d, steps));
     if (t->level == MIX_FEATURE) {
-        MX_TRY(buf_f(&t->feat, B * t->feat_size, steps));
-        MX_TRY(buf_f(&t->d_feat, B * t->feat_size, steps));
+        /* several ranks gather the maps into feat; bf16 plans hold bf16 maps: float copies */
+        t->feat_inplace = t->nranks == 1 && t->precision == MX_PRECISION_FP32;
+        if (!t->feat_inplace) {
+            MX_TRY(buf_f(&t->feat, B * t->feat_size, steps));
+            MX_TRY(buf_f(&t->d_feat, B * t->feat_size, steps));
+        }
         if (t->fused && M > 0) { /* O(M C) pooled buffers: counted from a probe head */
             mx_mix_head *h = NULL;
             MX_TRY(mx_mix_head_create(t->model, B, mixed_share_max(t), &h));

@@ -53,12 +53,14 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
     /* clean forward of this rank's rows (slot 0); feature level keeps the map at the mixing
      * stage; then every rank gets every row's embedding */
     float *img = t->images + lo * t->img_floats;
+    const float *feat = t->feat; /* n maps at the mixing stage (feature level) */
     mx_status s;
     if (t->level == MIX_FEATURE) {
-        s = mx_model_forward(m, 0, MX_STAGE_INPUT, t->stage, img, b, t->feat + lo * fs);
+        float *own = t->feat_inplace ? NULL : t->feat + lo * fs; /* NULL: stays in the slot */
+        s = mx_model_forward(m, 0, MX_STAGE_INPUT, t->stage, img, b, own);
         if (s == MX_OK)
-            s = mx_model_forward(m, 0, t->stage, MX_STAGE_EMBED, t->feat + lo * fs, b,
-                                 t->emb + lo * d);
+            s = mx_model_forward(m, 0, t->stage, MX_STAGE_EMBED, own, b, t->emb + lo * d);
+        if (t->feat_inplace) feat = mx_model_stage_map(m, 0, t->stage);
     } else {
         s = mx_model_forward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, img, b, t->emb + lo * d);
     }
@@ -96,9 +98,9 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
         if (t->level == MIX_EMBED) {
             mx_mix_rows_forward(M, d, t->emb, t->pairs, t->emb_mixed);
         } else if (mn > 0 && t->level == MIX_FEATURE && t->fused) {
-            s = mx_mix_head_forward(t->mhead, m, t->feat, n, pr, mn, ev);
+            s = mx_mix_head_forward(t->mhead, m, feat, n, pr, mn, ev);
         } else if (mn > 0 && t->level == MIX_FEATURE) {
-            mx_mix_rows_forward(mn, fs, t->feat, pr, t->mixed_in);
+            mx_mix_rows_forward(mn, fs, feat, pr, t->mixed_in);
             s = mx_model_forward(m, 1, t->stage, MX_STAGE_EMBED, t->mixed_in, mn, ev);
         } else if (mn > 0) {
             mx_mix_rows_forward(mn, t->img_floats, t->images, pr, t->mixed_in);
@@ -115,23 +117,27 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
     const mx_mix_pair *pr = t->pairs + mlo;
     const float *dev = t->d_emb_mixed + mlo * d;
     if (t->level == MIX_FEATURE) {
-        float *dfeat = trunk_frozen ? NULL : t->d_feat;
-        mx_tr_zero_f(t->d_feat, n * fs);
-        if (mn > 0 && t->fused) {
+        /* d(loss)/d(map): n rows (this rank's own at lo) = the clean head's + the mixed path's.
+         * In place: the clean head writes it into the slot, the mixed path adds to it there. */
+        float *dfeat = trunk_frozen      ? NULL
+                       : t->feat_inplace ? mx_model_stage_grad(m, 0, t->stage)
+                                         : t->d_feat;
+        if (dfeat && !t->feat_inplace) mx_tr_zero_f(dfeat, n * fs);
+        s = mx_model_backward(m, 0, t->stage, MX_STAGE_EMBED, t->d_emb + lo * d,
+                              dfeat ? dfeat + lo * fs : NULL);
+        if (s == MX_OK && mn > 0 && t->fused) {
             s = mx_mix_head_backward(t->mhead, m, pr, dev, dfeat);
-        } else if (mn > 0) {
+        } else if (s == MX_OK && mn > 0) {
             mx_tr_zero_f(t->d_mixed_in, mn * fs);
             s = mx_model_backward(m, 1, t->stage, MX_STAGE_EMBED, dev,
                                   dfeat ? t->d_mixed_in : NULL);
             if (s == MX_OK && dfeat) mx_mix_rows_backward(mn, fs, t->d_mixed_in, pr, dfeat);
         }
         MX_TRY(mx_tr_agree(t, s));
-        /* the mixed path's map gradients of every rank, summed, reach the rows' owners */
-        if (dfeat && M > 0) MX_TRY(mx_tr_scatter_rows_f(t, t->d_feat, fs));
-        s = mx_model_backward(m, 0, t->stage, MX_STAGE_EMBED, t->d_emb + lo * d,
-                              dfeat ? dfeat + lo * fs : NULL);
-        if (s == MX_OK && !trunk_frozen)
-            s = mx_model_backward(m, 0, MX_STAGE_INPUT, t->stage, t->d_feat + lo * fs, NULL);
+        /* every rank's map gradients (its rows' clean part, any row's mixed part), summed, reach
+         * the rows' owners */
+        if (dfeat && M > 0) MX_TRY(mx_tr_scatter_rows_f(t, dfeat, fs));
+        if (dfeat) s = mx_model_backward(m, 0, MX_STAGE_INPUT, t->stage, dfeat + lo * fs, NULL);
     } else {
         if (M > 0 && t->level == MIX_EMBED)
             mx_mix_rows_backward(M, d, t->d_emb_mixed, t->pairs, t->d_emb);
