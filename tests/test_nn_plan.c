@@ -1,7 +1,8 @@
 /* nn plans: the inference plan's memory (ResNet-50, batch 100, 224 x 224 under 2 GB, planned and
  * estimated without allocating) and its embeddings against the training plan's forward; slots
  * that start at a later stage (feature mixup's slot 1) against full slots, forward and backward;
- * the estimate against what a plan really holds. */
+ * the estimate against what a plan really holds; a stage map and its gradient used in place
+ * (mx_model_stage_map / _grad) against the copies forward's out and backward's din give. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,6 +177,57 @@ static void test_from_stage(mx_backbone bb, int hw, int s, mx_rng *rng) {
     mx_model_free(m);
 }
 
+/* A slot's own stage map and gradient, used in place (the trainer's feature level on one rank),
+ * against copies: forward to s with out, on from s with in; backward to s with din, an extra
+ * gradient added to it, and on into the trunk from it. */
+static void test_in_place(mx_backbone bb, int hw, int s, mx_rng *rng) {
+    const int64_t N = 2;
+    mx_model *m = make(bb, rng);
+    if (!m) return;
+    mx_model_set_train(m, 0);
+    mx_plan_config pc = mx_plan_config_default(1, N, hw, hw);
+    CHECK_OK(mx_model_plan_ex(m, &pc));
+    int d = mx_model_embed_dim(m);
+    int64_t fs = mx_model_stage_size(m, s), np = mx_model_n_params(m);
+    int c = mx_model_config_default(bb).in_channels;
+    float *x = frand(rng, N * c * hw * hw), *r = frand(rng, N * d), *extra = frand(rng, N * fs);
+    float *f = malloc((size_t)(N * fs) * sizeof(float)), *df = calloc((size_t)(N * fs), 4);
+    float *df0 = malloc((size_t)(N * fs) * sizeof(float));
+    float *e[2], *g[2];
+    for (int k = 0; k < 2; k++) {
+        e[k] = malloc((size_t)(N * d) * sizeof(float));
+        g[k] = malloc((size_t)np * sizeof(float));
+        mx_model_zero_grad(m);
+        CHECK_OK(mx_model_forward(m, 0, MX_STAGE_INPUT, s, x, N, k ? NULL : f));
+        const float *map = k ? mx_model_stage_map(m, 0, s) : f;
+        CHECK(map != NULL);
+        if (!map) break;
+        if (k) mx_test_compare("stage map in place", map, f, (size_t)(N * fs), 0, 0);
+        CHECK_OK(mx_model_forward(m, 0, s, MX_STAGE_EMBED, k ? NULL : f, N, e[k]));
+        float *dmap = k ? mx_model_stage_grad(m, 0, s) : df;
+        CHECK(dmap != NULL);
+        if (!dmap) break;
+        CHECK_OK(mx_model_backward(m, 0, s, MX_STAGE_EMBED, r, dmap));
+        if (k) mx_test_compare("stage gradient in place", dmap, df0, (size_t)(N * fs), 0, 0);
+        if (!k) memcpy(df0, df, (size_t)(N * fs) * sizeof(float));
+        for (int64_t i = 0; i < N * fs; i++) dmap[i] += extra[i];
+        CHECK_OK(mx_model_backward(m, 0, MX_STAGE_INPUT, s, dmap, NULL));
+        memcpy(g[k], mx_model_grads(m), (size_t)np * sizeof(float));
+    }
+    mx_test_compare("in place: embeddings", e[1], e[0], (size_t)(N * d), 0, 0);
+    mx_test_compare("in place: parameter gradients", g[1], g[0], (size_t)np, 1e-6, 1e-5);
+    /* no such stage; inference plans share their buffers: no in-place access */
+    CHECK(mx_model_stage_map(m, 0, 0) == NULL && mx_model_stage_grad(m, 0, 0) == NULL);
+    CHECK(mx_model_stage_map(m, 1, s) == NULL);
+    CHECK(mx_model_stage_map(m, 0, mx_model_n_stages(m) + 1) == NULL);
+    pc.inference = 1;
+    CHECK_OK(mx_model_plan_ex(m, &pc));
+    CHECK(mx_model_stage_map(m, 0, s) == NULL && mx_model_stage_grad(m, 0, s) == NULL);
+    for (int k = 0; k < 2; k++) free(e[k]), free(g[k]);
+    free(x), free(r), free(extra), free(f), free(df), free(df0);
+    mx_model_free(m);
+}
+
 int main(void) {
     mx_rng rng;
     mx_rng_seed(&rng, 1234);
@@ -186,5 +238,7 @@ int main(void) {
     test_from_stage(MX_BACKBONE_SMALLCNN, 12, 2, &rng);
     test_from_stage(MX_BACKBONE_RESNET18, 64, 3, &rng);
     test_from_stage(MX_BACKBONE_RESNET18, 64, 5, &rng); /* the head alone (layer4 mixing) */
+    test_in_place(MX_BACKBONE_SMALLCNN, 12, 3, &rng);
+    test_in_place(MX_BACKBONE_RESNET18, 64, 3, &rng);
     return mx_test_finish("test_nn_plan");
 }
