@@ -3,7 +3,7 @@
 # Metrix/feature against its baseline while varying one knob at a time: the mixing weight w, the
 # Beta(alpha, alpha) of lambda, which pairs are mixed, which negatives, the mixing level.
 # Each variant runs for every seed; two runs at a time (1 thread each). The table goes to
-# docs/results.md's second part through experiments/summarize.py.
+# docs/investigation.md through experiments/investigation.py.
 #   bash experiments/investigate.sh [--seeds "1 2"] [--out DIR] [-- extra flags for every run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,4 +53,6 @@ for ((i = 0; i < ${#jobs_list[@]}; i += 2)); do
     if [ $((i + 1)) -lt ${#jobs_list[@]} ]; then run_one "${jobs_list[i + 1]}" & fi
     wait
 done
-echo "done: $out"
+python3 experiments/investigation.py "$out" > docs/investigation.md.tmp
+mv docs/investigation.md.tmp docs/investigation.md
+echo "done: $out; wrote docs/investigation.md"

@@ -224,6 +224,11 @@ def report(root, command):
            "The protocol was fixed before the test runs: `experiments/PROTOCOL.md`.", ""]
     if command:
         out += ["Command: `%s`" % command.strip(), ""]
+    note = os.path.join(root, "NOTE.md")  # how the runs were scheduled, written by whoever ran them
+    if os.path.exists(note):
+        out += [open(note).read().strip(), ""]
+    out += ["A sweep of Metrix's knobs on Fashion-MNIST (exploratory, not pre-registered) is in "
+            "docs/investigation.md.", ""]
     g = collect(os.path.join(root, "final"))
     f = collect(os.path.join(root, "fmnist"))
     gv = fv = []
