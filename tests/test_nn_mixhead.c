@@ -84,6 +84,46 @@ static void kernel_case(mx_rng *rng, int64_t n, int c, int cpad, int hw, int blk
     snprintf(what, sizeof what, "mixpool bwd n%lld c%d/%d hw%d blk%d m%lld lam%d", (long long)n, c,
              cpad, hw, blk, (long long)m, lambda_mode);
     mx_test_compare(what, got, want, (size_t)(n * c * hw), 1e-4, 1e-5);
+    /* the clean head's kernels on the same layout: GAP (mixed head), GAP + GMP and its backward
+     * (written: padding channels 0) against the double oracle */
+    double *cd = calloc((size_t)(n * c), sizeof(double)), *dcd = calloc((size_t)(n * c * hw), 8);
+    float *cp = malloc(sizeof(float) * (size_t)(n * c));
+    int32_t *cam = malloc(sizeof(int32_t) * (size_t)(n * c));
+    mx_ref_gapgmp_fwd(xd, n, c, hw, cd);
+    for (int64_t i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++) {
+            double mean = 0;
+            for (int s = 0; s < hw; s++) mean += xd[(i * c + ch) * hw + s] / hw;
+            want[i * c + ch] = (float)mean;
+        }
+    snprintf(what, sizeof what, "gap fwd n%lld c%d/%d hw%d blk%d", (long long)n, c, cpad, hw, blk);
+    mx_test_compare(what, gap, want, (size_t)(n * c), 1e-6, 1e-6);
+    mx_nn_gapgmp_fwd(x, n, c, cpad, hw, blk, cp, cam);
+    for (int64_t e = 0; e < n * c; e++) want[e] = (float)cd[e];
+    snprintf(what, sizeof what, "gapgmp fwd n%lld c%d/%d hw%d blk%d", (long long)n, c, cpad, hw,
+             blk);
+    mx_test_compare(what, cp, want, (size_t)(n * c), 1e-6, 1e-6);
+    for (int64_t e = 0; e < xl; e++) dx[e] = 0.25f; /* written over */
+    float *cdp = malloc(sizeof(float) * (size_t)(n * c));
+    double *cdpd = malloc(sizeof(double) * (size_t)(n * c));
+    for (int64_t e = 0; e < n * c; e++) cdpd[e] = cdp[e] = mx_rng_uniformf(rng) * 2 - 1;
+    mx_nn_gapgmp_bwd(n, c, cpad, hw, blk, cam, cdp, dx);
+    mx_ref_gapgmp_bwd(xd, n, c, hw, cdpd, dcd);
+    pad_ok = 1;
+    for (int64_t i = 0; i < n; i++) {
+        for (int ch = 0; ch < c; ch++)
+            for (int s = 0; s < hw; s++) {
+                got[(i * c + ch) * hw + s] = dx[blk_at(i, ch, s, cpad, hw, blk)];
+                want[(i * c + ch) * hw + s] = (float)dcd[(i * c + ch) * hw + s];
+            }
+        for (int ch = c; ch < cpad; ch++)
+            for (int s = 0; s < hw; s++) pad_ok &= dx[blk_at(i, ch, s, cpad, hw, blk)] == 0.0f;
+    }
+    CHECK(pad_ok);
+    snprintf(what, sizeof what, "gapgmp bwd n%lld c%d/%d hw%d blk%d", (long long)n, c, cpad, hw,
+             blk);
+    mx_test_compare(what, got, want, (size_t)(n * c * hw), 1e-6, 1e-6);
+    free(cd), free(dcd), free(cp), free(cam), free(cdp), free(cdpd);
     free(got), free(x), free(dx), free(xd), free(dxd), free(gap), free(dgap), free(p), free(dp);
     free(pd), free(dpd), free(am), free(pairs), free(want);
 }

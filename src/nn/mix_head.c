@@ -142,17 +142,6 @@ static void mixmax(const float *a, const float *b, float l, float r, int hw, int
     }
 }
 
-void mx_nn_gap_fwd(const float *x, int64_t n, int c, int cpad, int hw, int blk, float *gap) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        for (int ch = 0; ch < c; ch++) {
-            const float *r = x + i * (int64_t)cpad * hw + ch_off(ch, hw, blk);
-            double sum = 0;
-            for (int s = 0; s < hw; s++) sum += r[(int64_t)s * blk];
-            gap[i * c + ch] = (float)(sum / hw);
-        }
-}
-
 /* pooled row k, channels [ch0, ch0 + len): the GAP part from the clean means plus the max */
 static void pool_out(const float *gap, int c, const mx_mix_pair *pk, int ch0, int len,
                      const float *mx, const int32_t *am, float *p, int32_t *argmax) {
