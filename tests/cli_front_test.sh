@@ -10,28 +10,8 @@ src=$(cd "$(dirname "$0")" && pwd)
 work="$1/cli_front_test"
 rm -rf "$work" && mkdir -p "$work"
 "$py" "$src/py/make_user_images.py" "$work" || exit $? # 77: skip
-fails=0 checks=0
-check() { # check DESCRIPTION EXPECTED_RC COMMAND...
-    local what="$1" want="$2"
-    shift 2
-    checks=$((checks + 1))
-    "$@" >"$work/out" 2>"$work/err"
-    local rc=$?
-    cp "$work/out" "$work/last" # the next check may read it
-    if [ "$rc" != "$want" ]; then
-        fails=$((fails + 1))
-        echo "FAIL: $what: exit $rc, expected $want"
-        sed 's/^/  | /' "$work/err" | head -5
-    fi
-}
-expect_err() { # expect_err DESCRIPTION PATTERN (in the last command's stderr)
-    checks=$((checks + 1))
-    if ! grep -q -- "$2" "$work/err"; then
-        fails=$((fails + 1))
-        echo "FAIL: $1: stderr lacks '$2'"
-        sed 's/^/  | /' "$work/err" | head -5
-    fi
-}
+# shellcheck source=tests/lib.sh
+. "$src/lib.sh"
 pycheck() { # pycheck DESCRIPTION PYTHON_CODE (exits non-zero on failure)
     check "$1" 0 "$py" -c "import sys, json, numpy as np; w = '$work'; $2"
 }
@@ -163,5 +143,4 @@ check "search: an unreadable gallery image is fatal" 1 "$bin" search --run "$run
 check "search --skip-unreadable" 0 "$bin" search --run "$run" --gallery "$work/bad" \
     --query "$q1" --skip-unreadable
 
-echo "cli_front_test: $checks checks, $fails failed"
-exit $((fails > 0))
+finish cli_front_test

@@ -6,28 +6,8 @@ set -u
 bin="$1/metrix"
 work="$1/cli_test"
 rm -rf "$work" && mkdir -p "$work"
-fails=0 checks=0
-check() { # check DESCRIPTION EXPECTED_RC COMMAND...
-    local what="$1" want="$2"
-    shift 2
-    checks=$((checks + 1))
-    "$@" >"$work/out" 2>"$work/err"
-    local rc=$?
-    cp "$work/out" "$work/last" # the next check may grep it
-    if [ "$rc" != "$want" ]; then
-        fails=$((fails + 1))
-        echo "FAIL: $what: exit $rc, expected $want"
-        sed 's/^/  | /' "$work/err" | head -5
-    fi
-}
-expect_err() { # expect_err DESCRIPTION PATTERN (in the last command's stderr)
-    checks=$((checks + 1))
-    if ! grep -q -- "$2" "$work/err"; then
-        fails=$((fails + 1))
-        echo "FAIL: $1: stderr lacks '$2'"
-        sed 's/^/  | /' "$work/err" | head -5
-    fi
-}
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 check "metrix --help" 0 "$bin" --help
 check "metrix --version" 0 "$bin" --version
@@ -192,5 +172,4 @@ check "resumed run has a report" 0 test -f "$run2/report.json"
 check "resumed run logged every epoch once" 0 test "$(grep -c '^[0-9]' "$run2/log.csv")" = 4
 check "resume takes only --epochs" 2 "$bin" train --resume "$run2" --lr 1
 
-echo "cli_test: $checks passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish cli_test

@@ -27,11 +27,8 @@ trap 'umount "$work/mnt" 2>/dev/null' EXIT
 export OMP_NUM_THREADS=1
 args=(--max_steps_per_epoch 3 --eval_every 1 --embed_dim 32 --batch 32 --threads 1 --workers 0
     --quiet --train_classes_hi 1 --test_classes_lo 8)
-fails=0 checks=0
-fail() {
-    fails=$((fails + 1))
-    echo "FAIL: $*"
-}
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 no_temps() { # no_temps DIR WHAT
     local tmp
     tmp=$(find "$1" -name '*.tmp.*' | head -3)
@@ -96,5 +93,4 @@ checks=$((checks + 1))
 [ "$rc" = 1 ] && grep -q "Read-only file system" "$work/f.err" ||
     fail "new run on a read-only mount: exit $rc, stderr: $(cat "$work/f.err")"
 
-echo "fault_disk_test: $checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+finish fault_disk_test

@@ -17,11 +17,8 @@ fi
 export OMP_NUM_THREADS=1
 args=(--epochs 1 --max_steps_per_epoch 2 --eval_every 1 --embed_dim 8192 --batch 32 --threads 1
     --workers 0 --train_classes_hi 1 --test_classes_lo 8)
-fails=0 checks=0
-fail() {
-    fails=$((fails + 1))
-    echo "FAIL: $*"
-}
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 now() { date +%s.%N; }
 
 # term_after NAME PATTERN DELAY CMD...: starts CMD (stderr to NAME.err), waits until PATTERN
@@ -102,5 +99,4 @@ if [ -f "$d/checkpoint_best.safetensors" ]; then
     [ ! -e "$work/E.npy" ] || fail "embed_run: wrote its output although interrupted"
 fi
 
-echo "fault_signal_test: $checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+finish fault_signal_test

@@ -18,11 +18,8 @@ export OMP_NUM_THREADS=1
 # writes checkpoint_best then checkpoint_last (checkpoint writes 1..6, log rows 1..3)
 args=(--epochs 3 --max_steps_per_epoch 3 --eval_every 1 --embed_dim 32 --batch 32 --threads 1
     --workers 0 --quiet --train_classes_hi 1 --test_classes_lo 8)
-fails=0 checks=0
-fail() {
-    fails=$((fails + 1))
-    echo "FAIL: $*"
-}
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 t0=$(date +%s.%N)
 "$bin" train "${args[@]}" --output "$work/ref" >"$work/ref.out" 2>"$work/ref.err" ||
     { echo "FAIL: reference run: $(tail -3 "$work/ref.err")"; exit 1; }
@@ -150,5 +147,4 @@ checks=$((checks + 1))
 [ "$rc" = 1 ] && grep -q "in use by another metrix train" "$d.err" ||
     fail "resume of a locked run directory: exit $rc, stderr: $(cat "$d.err")"
 
-echo "fault_test: $checks checks, $fails failed, $(awk "BEGIN{print $(date +%s.%N) - $t0}") s"
-[ "$fails" -eq 0 ]
+finish fault_test "$(awk "BEGIN{print $(date +%s.%N) - $t0}") s"
