@@ -193,7 +193,7 @@ static void test_in_place(mx_backbone bb, int hw, int s, mx_rng *rng) {
     float *x = frand(rng, N * c * hw * hw), *r = frand(rng, N * d), *extra = frand(rng, N * fs);
     float *f = malloc((size_t)(N * fs) * sizeof(float)), *df = calloc((size_t)(N * fs), 4);
     float *df0 = malloc((size_t)(N * fs) * sizeof(float));
-    float *e[2], *g[2];
+    float *e[2] = {NULL, NULL}, *g[2] = {NULL, NULL};
     for (int k = 0; k < 2; k++) {
         e[k] = malloc((size_t)(N * d) * sizeof(float));
         g[k] = malloc((size_t)np * sizeof(float));
