@@ -398,16 +398,24 @@ static mx_status glyphs_load(const char *root, gdef *d, gset *g, mx_glyphs_info 
     return s;
 }
 
+/* The prelude of both entry points: root's set into g (its definition d, info) and its classes
+ * split: cls[nc] code points, test[c] = 1 for a test class (the caller frees cls, test, g). */
+static mx_status load_split(const char *root, gdef *d, gset *g, mx_glyphs_info *info,
+                            uint32_t **cls, uint8_t **test, int64_t *nc) {
+    memset(g, 0, sizeof *g);
+    *cls = NULL, *test = NULL, *nc = 0;
+    mx_status s = glyphs_load(root, d, g, info);
+    return s == MX_OK ? split_classes(d, g, cls, test, nc) : s;
+}
+
 mx_status mx_ds_glyphs_prepare(const char *root, mx_glyphs_info *info) {
     gdef *d = malloc(sizeof *d);
     if (!d) return mx_error(MX_ERR_NOMEM, "glyphs: out of memory");
     gset g;
-    memset(&g, 0, sizeof g);
-    mx_status s = glyphs_load(root, d, &g, info);
-    uint32_t *cls = NULL;
-    uint8_t *test = NULL;
-    int64_t nc = 0;
-    if (s == MX_OK) s = split_classes(d, &g, &cls, &test, &nc);
+    uint32_t *cls;
+    uint8_t *test;
+    int64_t nc;
+    mx_status s = load_split(root, d, &g, info, &cls, &test, &nc);
     for (int64_t c = 0; s == MX_OK && c < nc; c++) info->n_test_classes += test[c];
     info->n_train_classes = nc - info->n_test_classes;
     free(cls);
@@ -426,12 +434,10 @@ mx_status mx_ds_read_glyphs(const char *root, int train, mx_ds_raw *r) {
         return mx_error(MX_ERR_NOMEM, "glyphs: out of memory");
     }
     gset g;
-    memset(&g, 0, sizeof g);
-    mx_status s = glyphs_load(root, d, &g, info);
-    uint32_t *cls = NULL;
-    uint8_t *test = NULL;
-    int64_t nc = 0;
-    if (s == MX_OK) s = split_classes(d, &g, &cls, &test, &nc);
+    uint32_t *cls;
+    uint8_t *test;
+    int64_t nc;
+    mx_status s = load_split(root, d, &g, info, &cls, &test, &nc);
     const size_t sz = (size_t)d->size * d->size;
     int64_t n = 0;
     for (int64_t i = 0, c = 0; s == MX_OK && i < g.n; i++) {
