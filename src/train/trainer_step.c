@@ -112,8 +112,8 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
 
     MX_TRY(mx_tr_agree(t, step_loss(t, n, M, res)));
 
-    /* backward: the mixed path first, scattering into the clean path's gradient; each rank its
-     * own mixed examples and rows */
+    /* backward: each rank its own rows and its own mixed examples, whose gradients reach the
+     * clean rows they were mixed from */
     const mx_mix_pair *pr = t->pairs + mlo;
     const float *dev = t->d_emb_mixed + mlo * d;
     if (t->level == MIX_FEATURE) {
