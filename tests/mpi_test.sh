@@ -5,7 +5,8 @@
 # / input level, and a proxy loss (20 steps: 20 epochs of 1 step, so log.csv holds every step's
 # loss). A run started on 2 ranks resumes on 4 and on 1 with the uninterrupted continuation. An
 # unreadable image on any rank stops every rank with that image's name and a non-zero exit. A
-# global batch that does not divide by the ranks is refused naming --batch. A full disk on rank 0
+# global batch that does not divide by the ranks is refused naming --batch. A checkpoint evaluated
+# on 1, 2, 3 and 4 ranks (sharded embedding and kNN) gives the same report. A full disk on rank 0
 # stops every rank with its message and keeps the previous checkpoint (root: a small tmpfs).
 # Usage: mpi_test.sh BUILD_DIR MPIRUN   (MPIRUN "none": built without MPI -> skipped, 77)
 set -u
@@ -70,7 +71,7 @@ same() {
     le "$ma" "$PARAM_TOL" || fail "$name: final parameters differ by $ma > $PARAM_TOL"
 }
 
-# MX_MPI_TEST_ONLY="comm none embed resume batch image disk" runs only those parts (default: all)
+# MX_MPI_TEST_ONLY="comm none embed resume eval batch image disk" runs only those parts (default: all)
 want() { [ -z "${MX_MPI_TEST_ONLY:-}" ] || [[ " $MX_MPI_TEST_ONLY " == *" $1 "* ]]; }
 # the communicator's collectives and failure agreement on 2 and 4 ranks (tests/comm_check.inc)
 if want comm; then
@@ -119,6 +120,35 @@ if [ $rc -ne 0 ] && [ "$(cut -d, -f1 "$work/res-2/log.csv" | tail -1)" = 10 ]; t
 else
     fail "resume: the killed run on 2 ranks: exit $rc, $(tail -2 "$work/res-2.out")"
 fi
+fi
+
+# sharded evaluation: one checkpoint evaluated (`metrix eval --run`, the test split of 2,000
+# images, leave-one-out) on 1 process and on 2, 3 and 4 ranks: the split embedded in shards of
+# whole batches, the exact kNN searched in gallery parts and merged (src/eval/knn_shard.c). The
+# reports must be byte-identical JSON (R@K, MAP@R, R-Precision, NMI, alignment, uniformity): the
+# embeddings are one process's bit for bit and the merge is exact.
+if want eval; then
+    checks=$((checks + 1))
+    ev=("${args[@]}")
+    ev[1]=2
+    if "$bin" train "${ev[@]}" --mix none --output "$work/eval-run" >"$work/eval-run.out" 2>&1 &&
+        "$bin" eval --run "$work/eval-run" --checkpoint last --json --threads 1 \
+            >"$work/eval-1.json" 2>"$work/eval-1.err" && grep -q '"map_at_r"' "$work/eval-1.json"; then
+        for np in 2 3 4; do
+            mpi $np "$bin" eval --run "$work/eval-run" --checkpoint last --json --threads 1 \
+                >"$work/eval-$np.json" 2>"$work/eval-$np.err" ||
+                { fail "eval on $np ranks: exit $?: $(tail -2 "$work/eval-$np.err")"; continue; }
+            grep -q "sharded over the ranks" "$work/eval-$np.err" ||
+                fail "eval on $np ranks: not sharded: $(cat "$work/eval-$np.err")"
+            if cmp -s "$work/eval-1.json" "$work/eval-$np.json"; then
+                echo "mpi_test: eval on $np ranks: report identical to 1 process"
+            else
+                fail "eval on $np ranks differs from 1 process: $(cat "$work/eval-1.json") vs $(cat "$work/eval-$np.json")"
+            fi
+        done
+    else
+        fail "eval: the 1-process run or its evaluation: $(tail -2 "$work/eval-run.out" "$work/eval-1.err")"
+    fi
 fi
 
 # a global batch that does not divide by the ranks

@@ -24,7 +24,7 @@ mx_status mx_tr_dist_init(mx_trainer *t, mx_comm *comm) {
     t->nranks = mx_comm_size(t->comm);
     t->follower = t->rank != 0;
     int64_t B = t->cfg.batch;
-    if (B % t->nranks)
+    if (B % t->nranks && !t->infer_only) /* an opened run (eval / embed) has no batch to split */
         return mx_error(MX_ERR_CONFIG,
                         "batch: the global batch %" PRId64 " does not divide into %d ranks; choose "
                         "--batch a multiple of %d (it is the batch over all ranks)",

@@ -582,6 +582,11 @@ mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_traine
 
 mx_status mx_trainer_open_threads(const char *run_dir, const char *checkpoint, int threads,
                                   mx_trainer **out) {
+    return mx_trainer_open_comm(run_dir, checkpoint, threads, NULL, out);
+}
+
+mx_status mx_trainer_open_comm(const char *run_dir, const char *checkpoint, int threads,
+                               mx_comm *comm, mx_trainer **out) {
     char name[300];
     if (!checkpoint || !strcmp(checkpoint, "best"))
         snprintf(name, sizeof name, "checkpoint_best.safetensors");
@@ -589,5 +594,5 @@ mx_status mx_trainer_open_threads(const char *run_dir, const char *checkpoint, i
         snprintf(name, sizeof name, "checkpoint_last.safetensors");
     else
         snprintf(name, sizeof name, "%s", checkpoint);
-    return open_run(run_dir, 0, name, 0, threads, NULL, out);
+    return open_run(run_dir, 0, name, 0, threads, comm, out);
 }
