@@ -71,7 +71,7 @@ same() {
     le "$ma" "$PARAM_TOL" || fail "$name: final parameters differ by $ma > $PARAM_TOL"
 }
 
-# MX_MPI_TEST_ONLY="comm none embed resume eval batch image disk" runs only those parts (default: all)
+# MX_MPI_TEST_ONLY="comm none embed resume eval sigint batch image disk" runs only those parts (default: all)
 want() { [ -z "${MX_MPI_TEST_ONLY:-}" ] || [[ " $MX_MPI_TEST_ONLY " == *" $1 "* ]]; }
 # the communicator's collectives and failure agreement on 2 and 4 ranks (tests/comm_check.inc)
 if want comm; then
@@ -149,6 +149,59 @@ if want eval; then
     else
         fail "eval: the 1-process run or its evaluation: $(tail -2 "$work/eval-run.out" "$work/eval-1.err")"
     fi
+fi
+
+# stopping a run on 2 ranks (3 epochs x 100 steps) by a signal while it trains (after epoch 1's
+# log row), three ways:
+#   usr1-mpirun  SIGUSR1 to mpirun (forwarded to every rank): exit 130
+#   int-ranks    SIGINT to the rank processes (as a batch system delivers it): exit 130
+#   int-mpirun   SIGINT to mpirun (Ctrl-C): OpenMPI's mpirun records exit status 1 itself before
+#                it sends SIGTERM to the ranks (docs/scaling.md): exit 1; the ranks save the
+#                checkpoint (odls_base_sigkill_timeout 2 instead of 1: SIGTERM 2 s after the
+#                signal, SIGKILL 2 s later, time for a loaded machine to finish the step)
+# each time rank 0 reports the saved checkpoint, no temporary file is left, and the run resumed on
+# 2 ranks ends exactly (losses, parameters, optimizer state: difference 0) where an uninterrupted
+# 2-rank run ends
+if want sigint; then
+    sig=("${args[@]}")
+    sig[1]=3
+    sig+=(--max_steps_per_epoch 100)
+    mpi 2 "$bin" train "${sig[@]}" --mix embed --output "$work/sig-ref" >"$work/sig-ref.out" 2>&1 ||
+        fail "sigint: the reference run: $(tail -2 "$work/sig-ref.out")"
+    for how in usr1-mpirun int-ranks int-mpirun; do
+        checks=$((checks + 1))
+        d="$work/sig-$how"
+        # mpirun itself in the background (not under `timeout`, which would take the signal),
+        # with a watchdog
+        OMPI_MCA_odls_base_sigkill_timeout=$([ $how = int-mpirun ] && echo 2 || echo 1) \
+            "$mpirun" --oversubscribe -np 2 "$bin" train "${sig[@]}" --mix embed --output "$d" \
+            >"$d.out" 2>&1 &
+        mp=$!
+        (sleep 300 && kill -KILL $mp) >/dev/null 2>&1 &
+        dog=$!
+        for _ in $(seq 600); do # until epoch 1's row is on disk (at most 60 s)
+            [ -f "$d/log.csv" ] && [ "$(wc -l <"$d/log.csv")" -ge 2 ] && break
+            sleep 0.1
+        done
+        case $how in
+        usr1-mpirun) kill -USR1 $mp ;;
+        int-ranks) kill -INT $(pgrep -P $mp) ;;
+        int-mpirun) kill -INT $mp ;;
+        esac
+        wait $mp
+        rc=$?
+        kill $dog 2>/dev/null
+        want_rc=130
+        [ $how = int-mpirun ] && want_rc=1
+        echo "mpi_test: sigint $how: exit $rc, stopped after $(($(wc -l <"$d/log.csv") - 1)) epoch(s) logged"
+        [ $rc -eq $want_rc ] || fail "sigint $how: exit $rc, expected $want_rc: $(tail -3 "$d.out")"
+        grep -q "training interrupted; checkpoint saved in" "$d.out" ||
+            fail "sigint $how: no checkpoint reported: $(tail -3 "$d.out")"
+        [ -z "$(find "$d" -name '*.tmp.*')" ] || fail "sigint $how: temporary files left"
+        mpi 2 "$bin" train --resume "$d" >"$d-resume.out" 2>&1 ||
+            { fail "sigint $how: resume: $(tail -2 "$d-resume.out")"; continue; }
+        LOSS_TOL=0 PARAM_TOL=0 same "sigint $how, resumed vs uninterrupted (2 ranks)" "$work/sig-ref" "$d"
+    done
 fi
 
 # a global batch that does not divide by the ranks
