@@ -86,9 +86,9 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
             mlo = 0, mn = M;
         } else {
             mx_tr_mixed_share(t, M, t->rank, &mlo, &mn);
-            if (t->level == MIX_FEATURE)
-                MX_TRY(mx_tr_gather_rows_f(t, t->feat, fs));
-            else
+            if (t->level == MIX_FEATURE && t->nranks > 1)
+                MX_TRY(mx_tr_exchange_maps(t, M)); /* only the maps this rank's pairs use */
+            else if (t->level != MIX_FEATURE)
                 MX_TRY(mx_tr_gather_rows_f(t, t->images, t->img_floats));
         }
         const mx_mix_pair *pr = t->pairs + mlo;
@@ -126,8 +126,9 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
             if (s == MX_OK && dfeat) mx_mix_rows_backward(mn, fs, t->d_mixed_in, pr, dfeat);
         }
         MX_TRY(mx_tr_agree(t, s));
-        /* the mixed path's map gradients of every rank, summed, reach the rows' owners */
-        if (dfeat && M > 0) MX_TRY(mx_tr_scatter_rows_f(t, t->d_feat, fs));
+        /* the mixed path's map gradients of rows owned elsewhere go to (and are summed by)
+         * their owners */
+        if (dfeat && M > 0 && t->nranks > 1) MX_TRY(mx_tr_return_map_grads(t));
         s = mx_model_backward(m, 0, t->stage, MX_STAGE_EMBED, t->d_emb + lo * d,
                               dfeat ? dfeat + lo * fs : NULL);
         if (s == MX_OK && !trunk_frozen)
