@@ -5,7 +5,8 @@
 # / input level, and a proxy loss (20 steps: 20 epochs of 1 step, so log.csv holds every step's
 # loss). A run started on 2 ranks resumes on 4 and on 1 with the uninterrupted continuation. An
 # unreadable image on any rank stops every rank with that image's name and a non-zero exit. A
-# global batch that does not divide by the ranks is refused naming --batch. A full disk on rank 0
+# global batch that does not divide by the ranks is refused naming --batch. A checkpoint evaluated
+# on 1, 2, 3 and 4 ranks (sharded embedding and kNN) gives the same report. A full disk on rank 0
 # stops every rank with its message and keeps the previous checkpoint (root: a small tmpfs).
 # Usage: mpi_test.sh BUILD_DIR MPIRUN   (MPIRUN "none": built without MPI -> skipped, 77)
 set -u
@@ -70,7 +71,7 @@ same() {
     le "$ma" "$PARAM_TOL" || fail "$name: final parameters differ by $ma > $PARAM_TOL"
 }
 
-# MX_MPI_TEST_ONLY="comm none embed resume batch image disk" runs only those parts (default: all)
+# MX_MPI_TEST_ONLY="comm none embed resume eval sigint batch image disk" runs only those parts (default: all)
 want() { [ -z "${MX_MPI_TEST_ONLY:-}" ] || [[ " $MX_MPI_TEST_ONLY " == *" $1 "* ]]; }
 # the communicator's collectives and failure agreement on 2 and 4 ranks (tests/comm_check.inc)
 if want comm; then
@@ -119,6 +120,88 @@ if [ $rc -ne 0 ] && [ "$(cut -d, -f1 "$work/res-2/log.csv" | tail -1)" = 10 ]; t
 else
     fail "resume: the killed run on 2 ranks: exit $rc, $(tail -2 "$work/res-2.out")"
 fi
+fi
+
+# sharded evaluation: one checkpoint evaluated (`metrix eval --run`, the test split of 2,000
+# images, leave-one-out) on 1 process and on 2, 3 and 4 ranks: the split embedded in shards of
+# whole batches, the exact kNN searched in gallery parts and merged (src/eval/knn_shard.c). The
+# reports must be byte-identical JSON (R@K, MAP@R, R-Precision, NMI, alignment, uniformity): the
+# embeddings are one process's bit for bit and the merge is exact.
+if want eval; then
+    checks=$((checks + 1))
+    ev=("${args[@]}")
+    ev[1]=2
+    if "$bin" train "${ev[@]}" --mix none --output "$work/eval-run" >"$work/eval-run.out" 2>&1 &&
+        "$bin" eval --run "$work/eval-run" --checkpoint last --json --threads 1 \
+            >"$work/eval-1.json" 2>"$work/eval-1.err" && grep -q '"map_at_r"' "$work/eval-1.json"; then
+        for np in 2 3 4; do
+            mpi $np "$bin" eval --run "$work/eval-run" --checkpoint last --json --threads 1 \
+                >"$work/eval-$np.json" 2>"$work/eval-$np.err" ||
+                { fail "eval on $np ranks: exit $?: $(tail -2 "$work/eval-$np.err")"; continue; }
+            grep -q "sharded over the ranks" "$work/eval-$np.err" ||
+                fail "eval on $np ranks: not sharded: $(cat "$work/eval-$np.err")"
+            if cmp -s "$work/eval-1.json" "$work/eval-$np.json"; then
+                echo "mpi_test: eval on $np ranks: report identical to 1 process"
+            else
+                fail "eval on $np ranks differs from 1 process: $(cat "$work/eval-1.json") vs $(cat "$work/eval-$np.json")"
+            fi
+        done
+    else
+        fail "eval: the 1-process run or its evaluation: $(tail -2 "$work/eval-run.out" "$work/eval-1.err")"
+    fi
+fi
+
+# stopping a run on 2 ranks (3 epochs x 100 steps) by a signal while it trains (after epoch 1's
+# log row), three ways:
+#   usr1-mpirun  SIGUSR1 to mpirun (forwarded to every rank): exit 130
+#   int-ranks    SIGINT to the rank processes (as a batch system delivers it): exit 130
+#   int-mpirun   SIGINT to mpirun (Ctrl-C): OpenMPI's mpirun records exit status 1 itself before
+#                it sends SIGTERM to the ranks (docs/scaling.md): exit 1; the ranks save the
+#                checkpoint (odls_base_sigkill_timeout 2 instead of 1: SIGTERM 2 s after the
+#                signal, SIGKILL 2 s later, time for a loaded machine to finish the step)
+# each time rank 0 reports the saved checkpoint, no temporary file is left, and the run resumed on
+# 2 ranks ends exactly (losses, parameters, optimizer state: difference 0) where an uninterrupted
+# 2-rank run ends
+if want sigint; then
+    sig=("${args[@]}")
+    sig[1]=3
+    sig+=(--max_steps_per_epoch 100)
+    mpi 2 "$bin" train "${sig[@]}" --mix embed --output "$work/sig-ref" >"$work/sig-ref.out" 2>&1 ||
+        fail "sigint: the reference run: $(tail -2 "$work/sig-ref.out")"
+    for how in usr1-mpirun int-ranks int-mpirun; do
+        checks=$((checks + 1))
+        d="$work/sig-$how"
+        # mpirun itself in the background (not under `timeout`, which would take the signal),
+        # with a watchdog
+        OMPI_MCA_odls_base_sigkill_timeout=$([ $how = int-mpirun ] && echo 2 || echo 1) \
+            "$mpirun" --oversubscribe -np 2 "$bin" train "${sig[@]}" --mix embed --output "$d" \
+            >"$d.out" 2>&1 &
+        mp=$!
+        (sleep 300 && kill -KILL $mp) >/dev/null 2>&1 &
+        dog=$!
+        for _ in $(seq 600); do # until epoch 1's row is on disk (at most 60 s)
+            [ -f "$d/log.csv" ] && [ "$(wc -l <"$d/log.csv")" -ge 2 ] && break
+            sleep 0.1
+        done
+        case $how in
+        usr1-mpirun) kill -USR1 $mp ;;
+        int-ranks) kill -INT $(pgrep -P $mp) ;;
+        int-mpirun) kill -INT $mp ;;
+        esac
+        wait $mp
+        rc=$?
+        kill $dog 2>/dev/null
+        want_rc=130
+        [ $how = int-mpirun ] && want_rc=1
+        echo "mpi_test: sigint $how: exit $rc, stopped after $(($(wc -l <"$d/log.csv") - 1)) epoch(s) logged"
+        [ $rc -eq $want_rc ] || fail "sigint $how: exit $rc, expected $want_rc: $(tail -3 "$d.out")"
+        grep -q "training interrupted; checkpoint saved in" "$d.out" ||
+            fail "sigint $how: no checkpoint reported: $(tail -3 "$d.out")"
+        [ -z "$(find "$d" -name '*.tmp.*')" ] || fail "sigint $how: temporary files left"
+        mpi 2 "$bin" train --resume "$d" >"$d-resume.out" 2>&1 ||
+            { fail "sigint $how: resume: $(tail -2 "$d-resume.out")"; continue; }
+        LOSS_TOL=0 PARAM_TOL=0 same "sigint $how, resumed vs uninterrupted (2 ranks)" "$work/sig-ref" "$d"
+    done
 fi
 
 # a global batch that does not divide by the ranks

@@ -78,20 +78,26 @@ int main(void) {
             mx_loader_free(w);
             mx_loader_free(q);
         }
-    /* evaluation: the shards of 4 ranks, concatenated, are the whole split in order */
+    /* evaluation: the shards of 4 ranks, concatenated, are the whole split in order, cut at
+     * whole batches of one process (9 batches of 5: 2, 2, 2, 3 per rank), so that every batch
+     * holds the examples it holds in one process */
     mx_transform_config te = mx_transform_config_fmnist(0);
     int64_t at = 0;
     int bad = 0;
     for (int sh = 0; sh < 4; sh++) {
         mx_loader *q = make(ds, NULL, 5, &te, 1, sh, 4);
         if (!q) break;
-        const int64_t lo = 45 * sh / 4, cnt = 45 * (sh + 1) / 4 - lo;
+        const int64_t lo = 5 * (9 * sh / 4), cnt = 5 * (9 * (sh + 1) / 4) - lo;
+        int64_t lo2, cnt2;
+        mx_loader_eval_shard(45, 5, sh, 4, &lo2, &cnt2);
+        CHECK(lo2 == lo && cnt2 == cnt);
         CHECK(mx_loader_batches(q) == (cnt + 4) / 5);
         CHECK(at == lo);
         CHECK_OK(mx_loader_start_epoch(q, 0));
         for (;;) {
             CHECK_OK(mx_loader_next(q, part, pl, &np));
             if (np == 0) break;
+            bad += at % 5 != 0 || (np != 5 && at + np != 45); /* one process's batches */
             for (int64_t k = 0; k < np; k++) {
                 mx_image im;
                 float want[784];

@@ -1,8 +1,11 @@
-/* SIGINT / SIGTERM for the long commands (train, eval, embed). The first signal sets a flag the
- * library polls (mx_trainer_run, mx_eval_config.stop, mx_trainer_set_stop): the command stops
- * within about a second, saving what it must, and exits 130. A second signal takes the default
- * action at once (a checkpoint being written then stays a temporary file, removed by the next
- * --resume; the previous checkpoint is intact).
+/* SIGINT / SIGTERM / SIGUSR1 for the long commands (train, eval, embed). SIGUSR1 is there for
+ * mpirun: OpenMPI's mpirun takes SIGINT / SIGTERM itself (it records exit status 1, then sends
+ * SIGTERM to the ranks), but forwards SIGUSR1 to every rank untouched, so `kill -USR1 <mpirun>`
+ * stops a data-parallel run with the ranks' own status, 130 (docs/scaling.md). The first signal
+ * sets a flag the library polls (mx_trainer_run, mx_eval_config.stop, mx_trainer_set_stop): the
+ * command stops within about a second, saving what it must, and exits 130. A second signal takes
+ * the default action at once (a checkpoint being written then stays a temporary file, removed by
+ * the next --resume; the previous checkpoint is intact).
  *
  * The signals are blocked in every thread and taken by one thread in sigwait(), not by an
  * asynchronous handler: a handler runs on whatever thread the kernel picks, in the middle of
@@ -42,6 +45,7 @@ volatile const int *mx_cli_stop_on_signals(void) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
     pthread_t th;
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
         pthread_create(&th, NULL, signal_thread, &set) != 0) {

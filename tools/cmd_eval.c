@@ -104,17 +104,25 @@ static int eval_run_dir(const char *dir, const char *ckpt, mx_split sp, int json
     mx_trainer *t = NULL;
     mx_eval_report rep;
     volatile const int *stop = mx_cli_stop_on_signals();
-    mx_status st = mx_trainer_open_threads(dir, ckpt, threads, &t);
+    /* under mpirun: the split embedded and the kNN searched in shards over the ranks; rank 0
+     * prints */
+    mx_comm *comm = mx_cli_comm_open("eval");
+    if (!comm) return 1;
+    const int rank0 = mx_comm_rank(comm) == 0;
+    mx_status st = mx_trainer_open_comm(dir, ckpt, threads, comm, &t);
     if (st == MX_OK) {
         mx_trainer_set_stop(t, stop);
-        fprintf(stderr, "metrix eval: evaluating %s (checkpoint %s)\n", dir, ckpt);
+        if (rank0)
+            fprintf(stderr, "metrix eval: evaluating %s (checkpoint %s%s)\n", dir, ckpt,
+                    mx_comm_size(comm) > 1 ? ", sharded over the ranks" : "");
     }
     if (st == MX_OK) st = mx_trainer_evaluate(t, sp, &rep);
-    if (st == MX_OK) st = mx_eval_report_write(&rep, json, stdout);
+    if (st == MX_OK && rank0) st = mx_eval_report_write(&rep, json, stdout);
     if (st == MX_OK && ro->path) st = mx_trainer_retrievals(t, sp, ro->path, ro->queries, ro->k);
     mx_trainer_free(t);
+    mx_comm_free(comm);
     if (st != MX_OK) {
-        fprintf(stderr, "metrix eval: %s\n", mx_errmsg());
+        if (rank0) fprintf(stderr, "metrix eval: %s\n", mx_errmsg());
         return st == MX_ERR_INTERRUPTED ? 130 : 1;
     }
     return 0;

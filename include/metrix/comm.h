@@ -49,6 +49,12 @@ mx_status mx_comm_allgatherv_i64(mx_comm *c, int64_t *buf, const int64_t *counts
  * block (at displ_r, as in the all-gather) holds the sum over the ranks of that block; the rest of
  * buf is unspecified. Half the traffic of an all-reduce when each rank needs only its block. */
 mx_status mx_comm_reduce_scatter_f32(mx_comm *c, float *buf, const int64_t *counts);
+/* Personalised exchange: rank r sends send[sdispl_q .. sdispl_q + scounts[q]) to each rank q
+ * and receives rank q's block for it into recv[rdispl_q .. rdispl_q + rcounts[q]) (displacements:
+ * prefix sums of the counts; scounts[q] on rank r must equal rcounts[r] on rank q). The block for
+ * itself is copied. send and recv must not overlap. */
+mx_status mx_comm_alltoallv_f32(mx_comm *c, const float *send, const int64_t *scounts, float *recv,
+                                const int64_t *rcounts);
 /* bytes of buf from rank root to all. */
 mx_status mx_comm_bcast(mx_comm *c, void *buf, int64_t bytes, int root);
 mx_status mx_comm_barrier(mx_comm *c);
@@ -61,7 +67,8 @@ int mx_comm_any(mx_comm *c, int flag);
 mx_status mx_comm_agree(mx_comm *c, mx_status local);
 
 /* Traffic counters since the last reset: bytes this rank sent into collectives (an all-reduce
- * of n bytes counts n, an all-gather counts this rank's block), their number, and the seconds
+ * of n bytes counts n, an all-gather counts this rank's block, an all-to-all the blocks this
+ * rank sends to the others, under bytes_allgather), their number, and the seconds
  * spent inside them (waiting for slower ranks included). */
 typedef struct mx_comm_stats {
     double bytes_allreduce, bytes_allgather, bytes_other;

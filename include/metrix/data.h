@@ -246,9 +246,16 @@ typedef struct mx_loader_config {
     /* Data-parallel ranks (shards <= 1: the whole data). A training loader of shard s of S
      * decodes only rows [B s / S, B (s + 1) / S) of every batch (the same augmentation as one
      * process decoding them) and still returns the labels of the whole batch; an evaluation
-     * loader covers examples [n s / S, n (s + 1) / S) of the dataset. */
+     * loader covers the examples mx_loader_eval_shard gives. */
     int shard, shards;
 } mx_loader_config;
+
+/* The examples [*lo, *lo + *count) of n that shard s of S evaluates with batches of `batch`: whole
+ * batches [nb s / S, nb (s + 1) / S) of the nb = ceil(n / batch) batches one process runs, so
+ * every batch holds the same examples as in one process (the network's output for an example can
+ * depend in the last bits on the batch it runs in). S <= 1: all n. */
+void mx_loader_eval_shard(int64_t n, int64_t batch, int shard, int shards, int64_t *lo,
+                          int64_t *count);
 
 mx_loader_config mx_loader_config_default(void); /* 2 workers, prefetch 3, seed 0, 1 shard */
 

@@ -36,6 +36,24 @@ mx_status mx_knn(const float *q, int64_t nq, const float *g, int64_t ng, int64_t
 mx_status mx_knn_ref(const float *q, int64_t nq, const float *g, int64_t ng, int64_t d, int64_t k,
                      int exclude_self, int64_t *idx, float *sim);
 
+/* Sharded kNN (data-parallel evaluation: each rank searches its part of the gallery, then the
+ * parts' lists are merged). mx_knn_part: the k best of rows g (ng x d), which are rows
+ * [g0, g0 + ng) of the whole gallery, for queries q (nq x d), rows [q0, q0 + nq) of the query set;
+ * idx (nq x k) holds global gallery indices (g0 + local), sim their similarities, padded with
+ * (-1, -INFINITY). exclude_self: query set = gallery, global query row i never gets gallery row
+ * i. stop: see mx_eval_config (may be NULL).
+ * mx_knn_merge: parts lists (block p = nq x k of idx / sim, p = 0..parts-1, as mx_knn_part wrote
+ * them) into the k best overall (out_sim may be NULL), order (sim desc, index asc): when the parts
+ * split one gallery, the result is mx_knn's on the whole gallery. O(nq k parts). */
+mx_status mx_knn_part(const float *q, int64_t nq, int64_t q0, const float *g, int64_t ng,
+                      int64_t g0, int64_t d, int64_t k, int exclude_self, int64_t *idx, float *sim,
+                      volatile const int *stop);
+mx_status mx_knn_merge(int parts, const int64_t *idx, const float *sim, int64_t nq, int64_t k,
+                       int64_t *out_idx, float *out_sim);
+/* Naive reference of mx_knn_merge (all candidates of a query sorted): the test oracle. */
+mx_status mx_knn_merge_ref(int parts, const int64_t *idx, const float *sim, int64_t nq, int64_t k,
+                           int64_t *out_idx, float *out_sim);
+
 /* L2-normalises the n rows of x (n x d) in place. A zero or non-finite row is MX_ERR_NUMERIC
  * (the message names the row). */
 mx_status mx_eval_normalize(float *x, int64_t n, int64_t d);
@@ -96,6 +114,13 @@ typedef struct mx_eval_config {
      * handler) the run stops within one GEMM tile / k-means pass and returns
      * MX_ERR_INTERRUPTED; *out is then incomplete. */
     volatile const int *stop;
+    /* The kNN pass (default NULL: mx_knn in this process). A data-parallel evaluation plugs in a
+     * sharded search (mx_knn_part on each rank + mx_knn_merge); it must fill idx (nq x k) exactly
+     * as mx_knn(q, nq, g, ng, d, k, exclude_self, idx, NULL) would, and honour stop. q and g are
+     * normalised; g == q when exclude_self. */
+    mx_status (*knn)(void *ctx, const float *q, int64_t nq, const float *g, int64_t ng, int64_t d,
+                     int64_t k, int exclude_self, int64_t *idx);
+    void *knn_ctx;
 } mx_eval_config;
 
 mx_eval_config mx_eval_config_default(void);

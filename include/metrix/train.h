@@ -210,6 +210,12 @@ mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_traine
  * only the memory changes: ResNet-50 at 224 needs about 1 GB). */
 mx_status mx_trainer_open_threads(const char *run_dir, const char *checkpoint, int threads,
                                   mx_trainer **out);
+/* The same over the ranks of comm (NULL: one process; the caller's, outliving the trainer):
+ * mx_trainer_evaluate and mx_trainer_embed then embed the split in shards and run the exact kNN
+ * sharded (each rank searches its part of the gallery, the lists are merged), with the metrics of
+ * a 1-process evaluation on every rank. Every rank must make the same calls. */
+mx_status mx_trainer_open_comm(const char *run_dir, const char *checkpoint, int threads,
+                               mx_comm *comm, mx_trainer **out);
 /* L2-normalised embeddings (n x d) and labels (n) of a split, test transform, BN in eval mode.
  * Every split the run's dataset has: train, val (val_fraction > 0), test, and In-Shop's query and
  * gallery; In-Shop's test is the query rows followed by the gallery rows. An absent split is

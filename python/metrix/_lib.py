@@ -104,7 +104,7 @@ class EvalConfig(ctypes.Structure):  # mx_eval_config
     _fields_ = [("n_k", ctypes.c_int), ("k", i64 * MAX_K), ("map_at_r", ctypes.c_int),
                 ("nmi", ctypes.c_int), ("nmi_max_iter", ctypes.c_int),
                 ("align_uniform", ctypes.c_int), ("uniformity_t", ctypes.c_double),
-                ("stop", ctypes.c_void_p)]
+                ("stop", ctypes.c_void_p), ("knn", ctypes.c_void_p), ("knn_ctx", ctypes.c_void_p)]
 
 
 class EvalReport(ctypes.Structure):  # mx_eval_report

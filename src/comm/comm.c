@@ -101,6 +101,30 @@ mx_status mx_comm_reduce_scatter_f32(mx_comm *c, float *buf, const int64_t *coun
     return s;
 }
 
+mx_status mx_comm_alltoallv_f32(mx_comm *c, const float *send, const int64_t *scounts, float *recv,
+                                const int64_t *rcounts) {
+    int64_t so = 0, ro = 0, sent = 0;
+    for (int r = 0; r < c->size; r++) {
+        if (scounts[r] < 0 || rcounts[r] < 0)
+            return mx_error(MX_ERR_ARG, "comm alltoallv: rank %d counts %lld / %lld < 0", r,
+                            (long long)scounts[r], (long long)rcounts[r]);
+        if (r < c->rank) so += scounts[r], ro += rcounts[r];
+        if (r != c->rank) sent += scounts[r];
+    }
+    if (scounts[c->rank] != rcounts[c->rank])
+        return mx_error(MX_ERR_ARG, "comm alltoallv: own block %lld sent, %lld received",
+                        (long long)scounts[c->rank], (long long)rcounts[c->rank]);
+    if (scounts[c->rank] > 0)
+        memcpy(recv + ro, send + so, sizeof(float) * (size_t)scounts[c->rank]);
+    if (c->size == 1) return MX_OK;
+    double t0 = now_s();
+    mx_status s = c->ops->alltoallv_f32(c, send, scounts, recv, rcounts);
+    c->st.seconds += now_s() - t0;
+    c->st.calls++;
+    c->st.bytes_allgather += (double)sent * sizeof(float);
+    return s;
+}
+
 mx_status mx_comm_bcast(mx_comm *c, void *buf, int64_t bytes, int root) {
     if (root < 0 || root >= c->size)
         return mx_error(MX_ERR_ARG, "comm bcast: root %d outside 0..%d", root, c->size - 1);

@@ -18,6 +18,9 @@ typedef struct mx_comm_ops {
     mx_status (*allgatherv)(mx_comm *c, void *buf, const int64_t *counts, mx_comm_type type);
     /* in-place: the rank's summed block lands at the start of buf */
     mx_status (*reduce_scatter_f32)(mx_comm *c, float *buf, const int64_t *counts);
+    /* counts in elements (f32); the caller copied the rank's own block */
+    mx_status (*alltoallv_f32)(mx_comm *c, const float *send, const int64_t *scounts, float *recv,
+                               const int64_t *rcounts);
     mx_status (*bcast)(mx_comm *c, void *buf, int64_t bytes, int root);
     mx_status (*barrier)(mx_comm *c);
     void (*destroy)(mx_comm *c);

@@ -11,6 +11,7 @@
 typedef struct mpi_state {
     MPI_Comm comm;
     int we_initialized; /* MPI_Init was ours: finalize on free */
+    int *a2a;           /* 4 x size: all-to-all counts and displacements (allocated once) */
 } mpi_state;
 
 static MPI_Comm comm_of(const mx_comm *c) {
@@ -97,6 +98,24 @@ static mx_status mpi_reduce_scatter(mx_comm *c, float *buf, const int64_t *count
     return rc == MPI_SUCCESS ? MX_OK : mpi_fail(rc, "Reduce_scatter");
 }
 
+/* The own block was copied by the caller: its counts are 0 here. */
+static mx_status mpi_alltoallv(mx_comm *c, const float *send, const int64_t *scounts, float *recv,
+                               const int64_t *rcounts) {
+    int *sc = ((mpi_state *)c->impl)->a2a, *sd = sc + c->size, *rc = sd + c->size,
+        *rd = rc + c->size;
+    int64_t so = 0, ro = 0;
+    for (int r = 0; r < c->size; r++) {
+        if (so + scounts[r] > INT_MAX || ro + rcounts[r] > INT_MAX)
+            return mx_error(MX_ERR_ARG, "comm alltoallv: more than 2^31 - 1 elements");
+        const int self = r == c->rank;
+        sc[r] = self ? 0 : (int)scounts[r], sd[r] = (int)so;
+        rc[r] = self ? 0 : (int)rcounts[r], rd[r] = (int)ro;
+        so += scounts[r], ro += rcounts[r];
+    }
+    int rc_ = MPI_Alltoallv(send, sc, sd, MPI_FLOAT, recv, rc, rd, MPI_FLOAT, comm_of(c));
+    return rc_ == MPI_SUCCESS ? MX_OK : mpi_fail(rc_, "Alltoallv");
+}
+
 static mx_status mpi_bcast(mx_comm *c, void *buf, int64_t bytes, int root) {
     const int64_t chunk = (int64_t)1 << 30;
     for (int64_t off = 0; off < bytes; off += chunk) {
@@ -121,12 +140,13 @@ static void mpi_destroy(mx_comm *c) {
         MPI_Comm_free(&ms->comm);
         if (ms->we_initialized) MPI_Finalize();
     }
+    free(ms->a2a);
     free(ms);
 }
 
 static const mx_comm_ops mpi_ops = {"mpi",          mpi_allreduce,      mpi_min_i32,
-                                    mpi_allgatherv, mpi_reduce_scatter, mpi_bcast,
-                                    mpi_barrier,    mpi_destroy};
+                                    mpi_allgatherv, mpi_reduce_scatter, mpi_alltoallv,
+                                    mpi_bcast,      mpi_barrier,        mpi_destroy};
 
 int mx_comm_mpi_available(void) {
     return 1;
@@ -153,8 +173,11 @@ mx_status mx_comm_create_mpi(mx_comm **out) {
     if (rc == MPI_SUCCESS) rc = MPI_Comm_set_errhandler(ms->comm, MPI_ERRORS_RETURN);
     if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(ms->comm, &c->rank);
     if (rc == MPI_SUCCESS) rc = MPI_Comm_size(ms->comm, &c->size);
+    if (rc == MPI_SUCCESS && !(ms->a2a = malloc(sizeof(int) * 4 * (size_t)c->size)))
+        rc = MPI_ERR_NO_MEM;
     if (rc != MPI_SUCCESS) {
         mx_status s = mpi_fail(rc, "Comm_dup");
+        free(ms->a2a);
         free(c);
         free(ms);
         if (!inited) MPI_Finalize();

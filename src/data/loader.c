@@ -51,6 +51,18 @@ struct mx_loader {
     } * args;
 };
 
+void mx_loader_eval_shard(int64_t n, int64_t batch, int shard, int shards, int64_t *lo,
+                          int64_t *count) {
+    if (shards <= 1 || batch <= 0) {
+        *lo = 0, *count = n;
+        return;
+    }
+    const int64_t nb = (n + batch - 1) / batch; /* whole batches, the last one short */
+    const int64_t b0 = nb * shard / shards, b1 = nb * (shard + 1) / shards;
+    *lo = MX_MIN(n, b0 * batch);
+    *count = MX_MIN(n, b1 * batch) - *lo;
+}
+
 mx_loader_config mx_loader_config_default(void) {
     mx_loader_config c = {2, 3, 0, 0, 1};
     return c;
@@ -159,8 +171,7 @@ mx_status mx_loader_create(const mx_dataset *ds, const mx_sampler *s, int eval_b
         ld->row_lo = (int64_t)ld->B * cfg->shard / shards;
         ld->row_hi = (int64_t)ld->B * (cfg->shard + 1) / shards;
     } else {
-        ex_lo = n * cfg->shard / shards;
-        n = n * (cfg->shard + 1) / shards - ex_lo;
+        mx_loader_eval_shard(n, ld->B, cfg->shard, shards, &ex_lo, &n);
     }
     ld->ex_lo = ex_lo;
     ld->nb = s ? mx_sampler_batches(s) : (n + ld->B - 1) / ld->B;

@@ -121,7 +121,9 @@ static mx_status run(const float *q, const int64_t *ql, int64_t nq, const float 
                       (long long)nq, (long long)kk);
         goto done;
     }
-    if ((st = mx_knn_stop(q, nq, g, ng, d, kk, loo, idx, NULL, cfg->stop)) != MX_OK) goto done;
+    st = cfg->knn ? cfg->knn(cfg->knn_ctx, q, nq, g, ng, d, kk, loo, idx)
+                  : mx_knn_stop(q, nq, g, ng, d, kk, loo, idx, NULL, cfg->stop);
+    if (st != MX_OK) goto done;
 
     int64_t hits[MX_EVAL_MAX_K] = {0};
     double map_sum = 0, rp_sum = 0;

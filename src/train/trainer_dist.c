@@ -3,7 +3,9 @@
  * [B r / N, B (r + 1) / N). The clean embeddings (and, for Metrix at feature / input level, the
  * feature maps / images) are all-gathered, so every rank evaluates the metric loss over the
  * whole global batch exactly as one process would. The mixed examples are shared out by rank
- * (contiguous blocks of the pair list); their embeddings are all-gathered for the loss. Each
+ * (contiguous blocks of the pair list); at feature level each rank receives only the maps its
+ * pairs use (all-to-all), and returns their gradients to the owners the same way; the mixed
+ * embeddings are all-gathered for the loss. Each
  * rank back-propagates its own rows and mixed examples; the parameter gradients are summed by
  * all-reduce, so the optimizer step is the same on every rank and equals the 1-rank step up to
  * the summation order. */
@@ -24,7 +26,7 @@ mx_status mx_tr_dist_init(mx_trainer *t, mx_comm *comm) {
     t->nranks = mx_comm_size(t->comm);
     t->follower = t->rank != 0;
     int64_t B = t->cfg.batch;
-    if (B % t->nranks)
+    if (B % t->nranks && !t->infer_only) /* an opened run (eval / embed) has no batch to split */
         return mx_error(MX_ERR_CONFIG,
                         "batch: the global batch %" PRId64 " does not divide into %d ranks; choose "
                         "--batch a multiple of %d (it is the batch over all ranks)",
@@ -48,12 +50,6 @@ mx_status mx_tr_gather_rows_f(mx_trainer *t, float *buf, int64_t row) {
     if (t->nranks <= 1) return MX_OK;
     for (int r = 0; r < t->nranks; r++) t->counts[r] = (int64_t)t->B / t->nranks * row;
     return mx_comm_allgatherv_f32(t->comm, buf, t->counts);
-}
-
-mx_status mx_tr_scatter_rows_f(mx_trainer *t, float *buf, int64_t row) {
-    if (t->nranks <= 1) return MX_OK;
-    for (int r = 0; r < t->nranks; r++) t->counts[r] = (int64_t)t->B / t->nranks * row;
-    return mx_comm_reduce_scatter_f32(t->comm, buf, t->counts);
 }
 
 void mx_tr_mixed_share(const mx_trainer *t, int64_t M, int rank, int64_t *lo, int64_t *cnt) {
@@ -90,5 +86,79 @@ mx_status mx_tr_sync_bn_stats(mx_trainer *t) {
     MX_TRY(mx_comm_allreduce_f32(t->comm, st, n));
     const float inv = 1.0f / (float)t->nranks;
     for (int64_t i = 0; i < n; i++) st[i] *= inv;
+    return MX_OK;
+}
+
+/* the rows of rank q: [q b_n, (q + 1) b_n) */
+static void need_sets(mx_trainer *t, int64_t M) {
+    const int N = t->nranks;
+    const int64_t B = t->B, bn = t->b_n;
+    memset(t->need, 0, (size_t)(N * B));
+    for (int q = 0; q < N; q++) {
+        int64_t lo, cnt;
+        mx_tr_mixed_share(t, M, q, &lo, &cnt);
+        unsigned char *nq = t->need + q * B;
+        for (int64_t k = lo; k < lo + cnt; k++) {
+            const int64_t x[2] = {t->pairs[k].i, t->pairs[k].j};
+            for (int c = 0; c < 2; c++)
+                if (x[c] / bn != q) nq[x[c]] = 1;
+        }
+    }
+}
+
+/* counts[q]: floats of the rows of `owner(q)` that `user(q)` needs, for every q != R; send: this
+ * rank's rows that q needs (forward), recv: q's rows this rank needs */
+static void a2a_counts(mx_trainer *t, int64_t *own_needed_by, int64_t *needed_from) {
+    const int N = t->nranks, R = t->rank;
+    const int64_t B = t->B, bn = t->b_n, fs = t->feat_size;
+    for (int q = 0; q < N; q++) {
+        int64_t a = 0, b = 0;
+        for (int64_t x = 0; q != R && x < bn; x++) {
+            a += t->need[q * B + R * bn + x]; /* my row, used by q */
+            b += t->need[R * B + q * bn + x]; /* q's row, used by me */
+        }
+        own_needed_by[q] = a * fs, needed_from[q] = b * fs;
+    }
+}
+
+mx_status mx_tr_exchange_maps(mx_trainer *t, int64_t M) {
+    const int N = t->nranks, R = t->rank;
+    const int64_t B = t->B, bn = t->b_n, fs = t->feat_size;
+    need_sets(t, M);
+    int64_t *sc = t->xcounts, *rc = t->xcounts + N;
+    a2a_counts(t, sc, rc);
+    size_t o = 0;
+    for (int q = 0; q < N; q++)
+        for (int64_t x = R * bn; q != R && x < (R + 1) * bn; x++)
+            if (t->need[q * B + x])
+                memcpy(t->xsend + fs * o++, t->feat + x * fs, sizeof(float) * (size_t)fs);
+    MX_TRY(mx_comm_alltoallv_f32(t->comm, t->xsend, sc, t->xrecv, rc));
+    o = 0;
+    for (int q = 0; q < N; q++)
+        for (int64_t x = q * bn; q != R && x < (q + 1) * bn; x++)
+            if (t->need[R * B + x])
+                memcpy(t->feat + x * fs, t->xrecv + fs * o++, sizeof(float) * (size_t)fs);
+    return MX_OK;
+}
+
+mx_status mx_tr_return_map_grads(mx_trainer *t) {
+    const int N = t->nranks, R = t->rank;
+    const int64_t B = t->B, bn = t->b_n, fs = t->feat_size;
+    int64_t *sc = t->xcounts, *rc = t->xcounts + N;
+    a2a_counts(t, rc, sc); /* the forward's counts, reversed */
+    size_t o = 0;
+    for (int q = 0; q < N; q++)
+        for (int64_t x = q * bn; q != R && x < (q + 1) * bn; x++)
+            if (t->need[R * B + x])
+                memcpy(t->xsend + fs * o++, t->d_feat + x * fs, sizeof(float) * (size_t)fs);
+    MX_TRY(mx_comm_alltoallv_f32(t->comm, t->xsend, sc, t->xrecv, rc));
+    o = 0; /* each rank's part for my rows, added in rank order */
+    for (int q = 0; q < N; q++)
+        for (int64_t x = R * bn; q != R && x < (R + 1) * bn; x++)
+            if (t->need[q * B + x]) {
+                const float *g = t->xrecv + fs * o++;
+                float *dst = t->d_feat + x * fs;
+                for (int64_t e = 0; e < fs; e++) dst[e] += g[e];
+            }
     return MX_OK;
 }

@@ -12,9 +12,13 @@
 /* ---- evaluation -------------------------------------------------------------------------- */
 
 /* Embeds every example of ds (test transform, BN in eval mode) into emb (n x d), labels. Over
- * ranks: rank r embeds examples [n r / N, n (r + 1) / N), then every rank gets all rows. */
+ * ranks: rank r embeds its share of whole batches of t->B examples (mx_loader_eval_shard: the
+ * batches of one process, so the embeddings are bit for bit one process's), then every rank gets
+ * all rows. */
 mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int64_t *labels) {
-    const int64_t N = mx_dataset_size(ds), lo = t->nranks > 1 ? N * t->rank / t->nranks : 0;
+    const int64_t N = mx_dataset_size(ds);
+    int64_t lo, cnt;
+    mx_loader_eval_shard(N, t->B, t->rank, t->nranks, &lo, &cnt);
     emb += lo * t->d, labels += lo;
     mx_loader_config lc = mx_loader_config_default();
     lc.workers = t->cfg.workers;
@@ -43,7 +47,10 @@ mx_status mx_tr_embed_split(mx_trainer *t, const mx_dataset *ds, float *emb, int
     s = mx_tr_agree(t, s);
     if (s != MX_OK || t->nranks <= 1) return s;
     emb -= lo * t->d, labels -= lo;
-    for (int r = 0; r < t->nranks; r++) t->counts[r] = N * (r + 1) / t->nranks - N * r / t->nranks;
+    for (int r = 0; r < t->nranks; r++) {
+        int64_t first;
+        mx_loader_eval_shard(N, t->B, r, t->nranks, &first, &t->counts[r]);
+    }
     s = mx_comm_allgatherv_i64(t->comm, labels, t->counts);
     for (int r = 0; r < t->nranks; r++) t->counts[r] *= t->d;
     if (s == MX_OK) s = mx_comm_allgatherv_f32(t->comm, emb, t->counts);
@@ -124,6 +131,44 @@ static mx_status embed_alloc(mx_trainer *t, const mx_dataset *ds, float **emb, i
     return s;
 }
 
+/* The exact kNN of an evaluation over ranks (mx_eval_config.knn): rank r searches gallery rows
+ * [ng r / N, ng (r + 1) / N) for every query (mx_knn_part), a block of queries at a time; the
+ * blocks' lists of all ranks (k (index, similarity) per query and rank) are all-gathered and
+ * merged on every rank (mx_knn_merge) into the lists one process finds, so every rank computes
+ * the metrics of a 1-process evaluation. Gathering to rank 0 and broadcasting its merge would put
+ * the same bytes through rank 0's link and then send the merged lists again; every rank needs
+ * them for the metrics. Memory: the gathered block is at most ~64 MB (at least 512 queries). */
+static mx_status knn_sharded(void *ctx, const float *q, int64_t nq, const float *g, int64_t ng,
+                             int64_t d, int64_t k, int loo, int64_t *idx) {
+    mx_trainer *t = ctx;
+    const int N = t->nranks, R = t->rank;
+    const int64_t g0 = ng * R / N, gn = ng * (R + 1) / N - g0;
+    int64_t qb = ((int64_t)64 << 20) / (12 * (int64_t)N * k);
+    qb = MX_MIN(MX_MAX(512, qb / 512 * 512), nq);
+    const size_t cap = (size_t)N * (size_t)qb * (size_t)k;
+    int64_t *li = mx_alloc(sizeof(int64_t) * cap);
+    float *ls = mx_alloc(sizeof(float) * cap);
+    mx_status s =
+        li && ls ? MX_OK
+                 : mx_error(MX_ERR_NOMEM,
+                            "evaluation: kNN lists of %" PRId64 " queries x %" PRId64 " x %d ranks",
+                            qb, k, N);
+    s = mx_tr_agree(t, s);
+    for (int64_t i0 = 0; s == MX_OK && i0 < nq; i0 += qb) {
+        const int64_t m = MX_MIN(qb, nq - i0), off = (int64_t)R * m * k;
+        s = mx_knn_part(q + i0 * d, m, i0, g + g0 * d, gn, g0, d, k, loo, li + off, ls + off,
+                        t->stop);
+        s = mx_tr_agree(t, s); /* a stop or failure on one rank: all stop before gathering */
+        for (int r = 0; r < N; r++) t->counts[r] = m * k;
+        if (s == MX_OK) s = mx_comm_allgatherv_i64(t->comm, li, t->counts);
+        if (s == MX_OK) s = mx_comm_allgatherv_f32(t->comm, ls, t->counts);
+        if (s == MX_OK) s = mx_knn_merge(N, li, ls, m, k, idx + i0 * k, NULL);
+    }
+    mx_free(li);
+    mx_free(ls);
+    return s;
+}
+
 mx_status mx_tr_evaluate(mx_trainer *t, const mx_tr_evalset *es, const float *train,
                          int64_t n_train, int full, mx_eval_report *rep, float **emb_out,
                          int64_t **lab_out) {
@@ -137,6 +182,7 @@ mx_status mx_tr_evaluate(mx_trainer *t, const mx_tr_evalset *es, const float *tr
     ec.nmi = full;
     ec.align_uniform = full;
     ec.stop = t->stop;
+    if (t->nranks > 1) ec.knn = knn_sharded, ec.knn_ctx = t;
     mx_rng r;
     mx_rng_seed(&r, t->cfg.seed ^ 0xe7a1);
     if (s == MX_OK && es->gallery)
@@ -151,7 +197,8 @@ mx_status mx_tr_evaluate(mx_trainer *t, const mx_tr_evalset *es, const float *tr
         mx_free(q);
         mx_free(ql);
     }
-    /* the metrics run on every rank over the gathered embeddings; a local stop stops all */
+    /* the kNN is sharded; the other metrics (k-means / NMI, alignment / uniformity, utilization)
+     * run on every rank over the gathered embeddings; a local stop stops all */
     return mx_tr_agree(t, s);
 }
 

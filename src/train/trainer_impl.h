@@ -109,6 +109,12 @@ struct mx_trainer {
     int rank, nranks, follower;
     int64_t b_lo, b_n;
     int64_t *counts; /* nranks: all-gather counts (scratch, allocated once) */
+    /* feature level over ranks (mx_tr_exchange_maps): need[q B + x] = 1 when rank q's share of
+     * the pairs uses row x owned by another rank; xcounts: 2 nranks all-to-all counts; xsend,
+     * xrecv: (B - b_n) x feat_size staging rows */
+    unsigned char *need;
+    int64_t *xcounts;
+    float *xsend, *xrecv;
 
     /* cancellation: set by mx_trainer_run / mx_trainer_set_stop, checked by every long phase */
     volatile const int *stop;
@@ -145,7 +151,8 @@ mx_status mx_tr_open_split(const mx_trainer *t, mx_split split, mx_dataset **out
 
 /* trainer_setup.c */
 mx_status mx_tr_write_config(const mx_trainer *t);
-/* classes.tsv: split, label, original class id, images (glyphs: the character); trainer_classes.c */
+/* classes.tsv: split, label, original class id, images (glyphs: the character); trainer_classes.c
+ */
 mx_status mx_tr_write_classes(const mx_trainer *t);
 /* trainer_mem.c: the memory check before allocating (see mx_trainer_run in train.h).
  * fixed: bytes besides the plan and the step buffers (parameters, gradients, statistics,
@@ -216,10 +223,14 @@ mx_status mx_tr_agree(mx_trainer *t, mx_status s);
 int mx_tr_stop_agreed(mx_trainer *t);
 /* All-gather of a batch buffer whose rows (row floats each) are split by rank as the batch. */
 mx_status mx_tr_gather_rows_f(mx_trainer *t, float *buf, int64_t row);
-/* Reduce-scatter of such a buffer: rank r's rows end up summed over the ranks (rest undefined). */
-mx_status mx_tr_scatter_rows_f(mx_trainer *t, float *buf, int64_t row);
 /* This rank's share [*lo, *lo + *cnt) of M mixed examples (contiguous, by rank). */
 void mx_tr_mixed_share(const mx_trainer *t, int64_t M, int rank, int64_t *lo, int64_t *cnt);
+/* Feature level over ranks, after the M pairs are drawn: each rank receives (all-to-all) the maps
+ * of the rows its share of the pairs uses and does not own, into t->feat; no other row moves. */
+mx_status mx_tr_exchange_maps(mx_trainer *t, int64_t M);
+/* Its backward: the mixed path's map gradients of rows owned elsewhere go to their owners and
+ * are added to theirs (t->d_feat); the need sets of the last mx_tr_exchange_maps. */
+mx_status mx_tr_return_map_grads(mx_trainer *t);
 /* All-gather of M mixed rows (row floats each) split as mx_tr_mixed_share. */
 mx_status mx_tr_gather_mixed_f(mx_trainer *t, float *buf, int64_t M, int64_t row);
 /* Sums the parameter gradients over the ranks; averages the proxy gradients (every rank

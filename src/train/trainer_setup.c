@@ -313,6 +313,14 @@ static mx_status step_buffers(mx_trainer *t, int64_t *steps, int64_t *mixed) {
             MX_TRY(buf_f(&t->feat, B * t->feat_size, steps));
             MX_TRY(buf_f(&t->d_feat, B * t->feat_size, steps));
         }
+        if (t->nranks > 1) { /* the all-to-all of the maps (mx_tr_exchange_maps) */
+            const int64_t N = t->nranks;
+            MX_TRY(buf_f(&t->xsend, (B - t->b_n) * t->feat_size, steps));
+            MX_TRY(buf_f(&t->xrecv, (B - t->b_n) * t->feat_size, steps));
+            MX_TRY(buf_b((void **)&t->need, N * B, steps, "pair rows per rank"));
+            MX_TRY(buf_b((void **)&t->xcounts, 2 * N * (int64_t)sizeof(int64_t), steps,
+                         "all-to-all counts"));
+        }
         if (t->fused && M > 0) { /* O(M C) pooled buffers: counted from a probe head */
             mx_mix_head *h = NULL;
             MX_TRY(mx_mix_head_create(t->model, B, mixed_share_max(t), &h));
@@ -485,6 +493,10 @@ void mx_trainer_free(mx_trainer *t) {
     mx_free(t->util_mixed);
     free(t->hist_loss);
     free(t->counts);
+    mx_free(t->need);
+    mx_free(t->xcounts);
+    mx_free(t->xsend);
+    mx_free(t->xrecv);
     if (t->own_comm) mx_comm_free(t->comm);
     if (t->lock_fd >= 0) close(t->lock_fd); /* releases the run directory's lock */
     free(t);
@@ -586,6 +598,11 @@ mx_status mx_trainer_open(const char *run_dir, const char *checkpoint, mx_traine
 
 mx_status mx_trainer_open_threads(const char *run_dir, const char *checkpoint, int threads,
                                   mx_trainer **out) {
+    return mx_trainer_open_comm(run_dir, checkpoint, threads, NULL, out);
+}
+
+mx_status mx_trainer_open_comm(const char *run_dir, const char *checkpoint, int threads,
+                               mx_comm *comm, mx_trainer **out) {
     char name[300];
     if (!checkpoint || !strcmp(checkpoint, "best"))
         snprintf(name, sizeof name, "checkpoint_best.safetensors");
@@ -593,5 +610,5 @@ mx_status mx_trainer_open_threads(const char *run_dir, const char *checkpoint, i
         snprintf(name, sizeof name, "checkpoint_last.safetensors");
     else
         snprintf(name, sizeof name, "%s", checkpoint);
-    return open_run(run_dir, 0, name, 0, threads, NULL, out);
+    return open_run(run_dir, 0, name, 0, threads, comm, out);
 }

@@ -88,9 +88,9 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
             mlo = 0, mn = M;
         } else {
             mx_tr_mixed_share(t, M, t->rank, &mlo, &mn);
-            if (t->level == MIX_FEATURE)
-                MX_TRY(mx_tr_gather_rows_f(t, t->feat, fs));
-            else
+            if (t->level == MIX_FEATURE && t->nranks > 1)
+                MX_TRY(mx_tr_exchange_maps(t, M)); /* only the maps this rank's pairs use */
+            else if (t->level != MIX_FEATURE)
                 MX_TRY(mx_tr_gather_rows_f(t, t->images, t->img_floats));
         }
         const mx_mix_pair *pr = t->pairs + mlo;
@@ -134,9 +134,9 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
             if (s == MX_OK && dfeat) mx_mix_rows_backward(mn, fs, t->d_mixed_in, pr, dfeat);
         }
         MX_TRY(mx_tr_agree(t, s));
-        /* every rank's map gradients (its rows' clean part, any row's mixed part), summed, reach
-         * the rows' owners */
-        if (dfeat && M > 0) MX_TRY(mx_tr_scatter_rows_f(t, dfeat, fs));
+        /* the map gradients of rows owned elsewhere (the mixed path's) go to, and are summed
+         * by, their owners */
+        if (dfeat && M > 0 && t->nranks > 1) MX_TRY(mx_tr_return_map_grads(t));
         if (dfeat) s = mx_model_backward(m, 0, MX_STAGE_INPUT, t->stage, dfeat + lo * fs, NULL);
     } else {
         if (M > 0 && t->level == MIX_EMBED)
