@@ -399,7 +399,10 @@ mx_status mx_plot_paired(const char *path, const char *title, const char *y_labe
         if (isfinite(half[g]))
             y0 = MX_MIN(y0, mean[g] - half[g]), y1 = MX_MAX(y1, mean[g] + half[g]);
     }
-    frame f = {80, 50, MX_PLOT_WIDTH - 80 - 30, MX_PLOT_HEIGHT - 50 - 70, 0, n_groups + 1, y0, y1};
+    const double legend_w = 232; /* the legend right of the axes: it never hides a point */
+    frame f = {
+        80, 50, MX_PLOT_WIDTH - 80 - legend_w - 20, MX_PLOT_HEIGHT - 50 - 70, 0, n_groups + 1,
+        y0, y1};
     double ystep = nice_range(&f.y0, &f.y1, 6);
     cairo_surface_t *surf;
     cairo_t *cr;
@@ -441,7 +444,7 @@ mx_status mx_plot_paired(const char *path, const char *title, const char *y_labe
             cairo_stroke(cr);
         }
     }
-    draw_legend(cr, f.left + f.width - 10, f.top + 10, 1, n_groups, names, "group", 0, 0);
+    draw_legend(cr, f.left + f.width + 12, f.top, 0, n_groups, names, "group", 0, 0);
     free(mean);
     free(half);
     return mx_plot_finish(surf, cr, path, MX_OK);
