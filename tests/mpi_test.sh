@@ -71,7 +71,7 @@ same() {
     le "$ma" "$PARAM_TOL" || fail "$name: final parameters differ by $ma > $PARAM_TOL"
 }
 
-# MX_MPI_TEST_ONLY="comm none embed resume eval sigint batch image disk" runs only those parts (default: all)
+# MX_MPI_TEST_ONLY="comm none embed resume eval sigint batch image disk buckets" runs only those parts (default: all)
 want() { [ -z "${MX_MPI_TEST_ONLY:-}" ] || [[ " $MX_MPI_TEST_ONLY " == *" $1 "* ]]; }
 # the communicator's collectives and failure agreement on 2 and 4 ranks (tests/comm_check.inc)
 if want comm; then
@@ -101,6 +101,41 @@ for c in "${cases[@]}"; do
 done
 if want none; then
     grep -q "data parallel over 4 ranks" "$work/none-4.out" || fail "4 ranks not announced"
+fi
+
+# the gradient all-reduce in buckets overlapped with the backward (docs/scaling.md): ResNet-18's
+# 11 M parameters make about 11 buckets (smallcnn's fit in one), on a folder of generated RGB
+# images, feature mixing after the last stage; 2 ranks against 1 process
+if want buckets; then
+    bk="$work/bucket-images"
+    mkdir -p "$bk"
+    /usr/bin/python3 - "$bk" <<'PY'
+import os, random, struct, sys, zlib
+d = sys.argv[1]
+random.seed(11)
+def png(path, w=40, h=40):
+    raw = b"".join(b"\0" + bytes(random.randrange(256) for _ in range(3 * w)) for _ in range(h))
+    def chunk(t, b):
+        return struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+for c in range(8):
+    os.makedirs("%s/c%d" % (d, c), exist_ok=True)
+    for k in range(6):
+        png("%s/c%d/%d.png" % (d, c, k))
+PY
+    bargs=(--epochs 4 --max_steps_per_epoch 1 --batch 16 --bn_freeze 1 --eval_every 0 --threads 1
+        --workers 1 --quiet --schedule none --optimizer sgd --lr 0.01 --momentum 0
+        --dataset folder --data_root "$bk" --backbone resnet18 --image_size 32 --resize_size 36
+        --embed_dim 32 --val_fraction 0 --mix feature)
+    if "$bin" train "${bargs[@]}" --output "$work/bk-1" >"$work/bk-1.out" 2>&1; then
+        mpi 2 "$bin" train "${bargs[@]}" --output "$work/bk-2" >"$work/bk-2.out" 2>&1 &&
+            same "buckets (ResNet-18), 2 ranks vs 1" "$work/bk-1" "$work/bk-2" ||
+            fail "buckets: 2 ranks: $(tail -2 "$work/bk-2.out")"
+    else
+        fail "buckets: 1 process: $(tail -2 "$work/bk-1.out")"
+    fi
 fi
 
 # resume across rank counts (needs the embed case's 1-process run): 2 ranks, rank 0 killed (SIGKILL) right after epoch 10's checkpoint
@@ -151,8 +186,9 @@ if want eval; then
     fi
 fi
 
-# stopping a run on 2 ranks (3 epochs x 100 steps) by a signal while it trains (after epoch 1's
-# log row), three ways:
+# stopping a run on 2 ranks by a signal while it trains (after epoch 1's log row; 10 epochs x
+# 100 steps, so that on a quiet machine, where an epoch takes under a second, the signal still
+# lands in training), three ways:
 #   usr1-mpirun  SIGUSR1 to mpirun (forwarded to every rank): exit 130
 #   int-ranks    SIGINT to the rank processes (as a batch system delivers it): exit 130
 #   int-mpirun   SIGINT to mpirun (Ctrl-C): OpenMPI's mpirun records exit status 1 itself before
@@ -164,7 +200,7 @@ fi
 # 2-rank run ends
 if want sigint; then
     sig=("${args[@]}")
-    sig[1]=3
+    sig[1]=10
     sig+=(--max_steps_per_epoch 100)
     mpi 2 "$bin" train "${sig[@]}" --mix embed --output "$work/sig-ref" >"$work/sig-ref.out" 2>&1 ||
         fail "sigint: the reference run: $(tail -2 "$work/sig-ref.out")"

@@ -55,6 +55,16 @@ mx_status mx_comm_reduce_scatter_f32(mx_comm *c, float *buf, const int64_t *coun
  * itself is copied. send and recv must not overlap. */
 mx_status mx_comm_alltoallv_f32(mx_comm *c, const float *send, const int64_t *scounts, float *recv,
                                 const int64_t *rcounts);
+/* Non-blocking in-place sums, to overlap a gradient all-reduce with the backward pass:
+ * mx_comm_iallreduce_f32 starts buf (n) <- sum_r buf_r and returns; buf must not be touched until
+ * mx_comm_wait, which completes every started one. At most MX_COMM_MAX_PENDING are in flight
+ * (one more waits for all). mx_comm_progress lets the transport move them on (call it between
+ * pieces of work). Every rank must start the same sequence; they run on a communicator of their
+ * own, so other collectives may come in between. */
+#define MX_COMM_MAX_PENDING 64
+mx_status mx_comm_iallreduce_f32(mx_comm *c, float *buf, int64_t n);
+void mx_comm_progress(mx_comm *c);
+mx_status mx_comm_wait(mx_comm *c);
 /* bytes of buf from rank root to all. */
 mx_status mx_comm_bcast(mx_comm *c, void *buf, int64_t bytes, int root);
 mx_status mx_comm_barrier(mx_comm *c);

@@ -230,6 +230,19 @@ mx_status mx_model_forward(mx_model *m, int slot, int from, int to, const float 
  *       not added), ready to be added to and passed on as the dout of a backward ending at `from`.
  * Parameter gradients are ADDED to mx_model_grads (unless frozen). */
 mx_status mx_model_backward(mx_model *m, int slot, int from, int to, const float *dout, float *din);
+/* A hook mx_model_backward calls after each node that has parameters, with that node's lowest
+ * parameter offset (mx_model_grads): the nodes run in reverse order and own increasing offsets
+ * (mx_model_grad_offsets_ordered), so from then on this call writes no gradient at or above it —
+ * e.g. to start the all-reduce of those gradients while the rest of the backward runs. NULL:
+ * none. The hook must not touch the gradients below its offset. */
+typedef void (*mx_grad_hook)(void *ctx, int64_t lowest_param);
+void mx_model_set_grad_hook(mx_model *m, mx_grad_hook fn, void *ctx);
+/* 1 when the nodes' parameter offsets increase with the node order (true of every built-in
+ * backbone; what the hook's contract relies on). */
+int mx_model_grad_offsets_ordered(const mx_model *m);
+/* The lowest parameter offset of each node with parameters, in node order, into offs (at most
+ * cap written); returns how many nodes have parameters. */
+int mx_model_node_param_offsets(const mx_model *m, int64_t *offs, int cap);
 /* The slot's own map / gradient at stage (1..n_stages): n slabs of mx_model_stage_size, in the
  * plan's layout. The map is valid after a forward that wrote it (to >= stage) until the slot's
  * next forward; the gradient as mx_model_backward says. NULL for bf16 plans (their slot buffers

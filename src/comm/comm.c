@@ -1,5 +1,6 @@
 /* The communicator's public entry points: argument checks, traffic counters and timing around
  * the transport (comm_single.c, comm_mpi.c), and the failure agreement. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,33 @@ mx_status mx_comm_allreduce_f32(mx_comm *c, float *buf, int64_t n) {
 
 mx_status mx_comm_allreduce_f64(mx_comm *c, double *buf, int64_t n) {
     return allreduce(c, buf, n, MX_CT_F64);
+}
+
+mx_status mx_comm_iallreduce_f32(mx_comm *c, float *buf, int64_t n) {
+    if (n < 1 || n > INT_MAX || !buf)
+        return mx_error(MX_ERR_ARG, "comm iallreduce: %lld elements", (long long)n);
+    if (c->size == 1) return MX_OK;
+    double t0 = now_s();
+    mx_status s = c->ops->iallreduce_f32(c, buf, n);
+    c->st.seconds += now_s() - t0;
+    c->st.bytes_allreduce += (double)n * sizeof(float);
+    c->st.calls++;
+    return s;
+}
+
+void mx_comm_progress(mx_comm *c) {
+    if (c->size == 1) return;
+    double t0 = now_s();
+    c->ops->progress(c);
+    c->st.seconds += now_s() - t0;
+}
+
+mx_status mx_comm_wait(mx_comm *c) {
+    if (c->size == 1) return MX_OK;
+    double t0 = now_s();
+    mx_status s = c->ops->wait(c);
+    c->st.seconds += now_s() - t0;
+    return s;
 }
 
 static mx_status allgatherv(mx_comm *c, void *buf, const int64_t *counts, mx_comm_type type) {

@@ -21,6 +21,10 @@ typedef struct mx_comm_ops {
     /* counts in elements (f32); the caller copied the rank's own block */
     mx_status (*alltoallv_f32)(mx_comm *c, const float *send, const int64_t *scounts, float *recv,
                                const int64_t *rcounts);
+    /* non-blocking in-place f32 sum (n < 2^31), its progress, completion of all started */
+    mx_status (*iallreduce_f32)(mx_comm *c, float *buf, int64_t n);
+    void (*progress)(mx_comm *c);
+    mx_status (*wait)(mx_comm *c);
     mx_status (*bcast)(mx_comm *c, void *buf, int64_t bytes, int root);
     mx_status (*barrier)(mx_comm *c);
     void (*destroy)(mx_comm *c);

@@ -12,6 +12,9 @@ typedef struct mpi_state {
     MPI_Comm comm;
     int we_initialized; /* MPI_Init was ours: finalize on free */
     int *a2a;           /* 4 x size: all-to-all counts and displacements (allocated once) */
+    MPI_Comm icomm;     /* the non-blocking sums' own duplicate (their order is theirs alone) */
+    MPI_Request req[MX_COMM_MAX_PENDING];
+    int n_req;
 } mpi_state;
 
 static MPI_Comm comm_of(const mx_comm *c) {
@@ -116,6 +119,31 @@ static mx_status mpi_alltoallv(mx_comm *c, const float *send, const int64_t *sco
     return rc_ == MPI_SUCCESS ? MX_OK : mpi_fail(rc_, "Alltoallv");
 }
 
+static mx_status mpi_wait(mx_comm *c) {
+    mpi_state *ms = c->impl;
+    int rc = ms->n_req ? MPI_Waitall(ms->n_req, ms->req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    ms->n_req = 0;
+    return rc == MPI_SUCCESS ? MX_OK : mpi_fail(rc, "Waitall(Iallreduce)");
+}
+
+static mx_status mpi_iallreduce(mx_comm *c, float *buf, int64_t n) {
+    mpi_state *ms = c->impl;
+    if (ms->n_req == MX_COMM_MAX_PENDING) MX_TRY(mpi_wait(c));
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, ms->icomm,
+                            &ms->req[ms->n_req]);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "Iallreduce");
+    ms->n_req++;
+    return MX_OK;
+}
+
+/* OpenMPI moves non-blocking collectives on only inside MPI calls: test them */
+static void mpi_progress(mx_comm *c) {
+    mpi_state *ms = c->impl;
+    int done = 0;
+    if (ms->n_req) MPI_Testall(ms->n_req, ms->req, &done, MPI_STATUSES_IGNORE);
+    if (done) ms->n_req = 0;
+}
+
 static mx_status mpi_bcast(mx_comm *c, void *buf, int64_t bytes, int root) {
     const int64_t chunk = (int64_t)1 << 30;
     for (int64_t off = 0; off < bytes; off += chunk) {
@@ -137,6 +165,8 @@ static void mpi_destroy(mx_comm *c) {
     int fin = 0;
     MPI_Finalized(&fin);
     if (!fin) {
+        if (ms->n_req) MPI_Waitall(ms->n_req, ms->req, MPI_STATUSES_IGNORE);
+        if (ms->icomm != MPI_COMM_NULL) MPI_Comm_free(&ms->icomm);
         MPI_Comm_free(&ms->comm);
         if (ms->we_initialized) MPI_Finalize();
     }
@@ -144,9 +174,9 @@ static void mpi_destroy(mx_comm *c) {
     free(ms);
 }
 
-static const mx_comm_ops mpi_ops = {"mpi",          mpi_allreduce,      mpi_min_i32,
-                                    mpi_allgatherv, mpi_reduce_scatter, mpi_alltoallv,
-                                    mpi_bcast,      mpi_barrier,        mpi_destroy};
+static const mx_comm_ops mpi_ops = {
+    "mpi",          mpi_allreduce, mpi_min_i32, mpi_allgatherv, mpi_reduce_scatter, mpi_alltoallv,
+    mpi_iallreduce, mpi_progress,  mpi_wait,    mpi_bcast,      mpi_barrier,        mpi_destroy};
 
 int mx_comm_mpi_available(void) {
     return 1;
@@ -169,8 +199,10 @@ mx_status mx_comm_create_mpi(mx_comm **out) {
         return mx_error(MX_ERR_NOMEM, "comm: out of memory");
     }
     ms->we_initialized = !inited;
+    ms->icomm = MPI_COMM_NULL;
     rc = MPI_Comm_dup(MPI_COMM_WORLD, &ms->comm);
     if (rc == MPI_SUCCESS) rc = MPI_Comm_set_errhandler(ms->comm, MPI_ERRORS_RETURN);
+    if (rc == MPI_SUCCESS) rc = MPI_Comm_dup(ms->comm, &ms->icomm);
     if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(ms->comm, &c->rank);
     if (rc == MPI_SUCCESS) rc = MPI_Comm_size(ms->comm, &c->size);
     if (rc == MPI_SUCCESS && !(ms->a2a = malloc(sizeof(int) * 4 * (size_t)c->size)))

@@ -875,6 +875,7 @@ mx_status mx_model_backward(mx_model *m, int slot_i, int from, int to, const flo
             int need_dx = nd->in0 != tf || din != NULL;
             if (nd->kind == MX_NODE_ADD) need_dx = 1;
             MX_TRY(node_bwd(p, s, i, need_dx));
+            if (m->grad_hook && nd->w >= 0) m->grad_hook(m->grad_hook_ctx, nd->w);
         }
     }
     if (din && s->valid[tf] && p->bf16)
@@ -882,6 +883,31 @@ mx_status mx_model_backward(mx_model *m, int slot_i, int from, int to, const flo
     else if (din && s->valid[tf] && din != s->dif[tf])
         add_into(din, s->dif[tf], n * tsize(m, tf));
     return MX_OK;
+}
+
+void mx_model_set_grad_hook(mx_model *m, mx_grad_hook fn, void *ctx) {
+    m->grad_hook = fn, m->grad_hook_ctx = ctx;
+}
+
+int mx_model_node_param_offsets(const mx_model *m, int64_t *offs, int cap) {
+    int k = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].w >= 0) {
+            if (k < cap) offs[k] = m->nodes[i].w;
+            k++;
+        }
+    return k;
+}
+
+int mx_model_grad_offsets_ordered(const mx_model *m) {
+    int64_t last = -1;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const mx_node *nd = &m->nodes[i];
+        if (nd->w < 0) continue;
+        if (nd->w <= last || (nd->b >= 0 && nd->b < nd->w)) return 0;
+        last = nd->b >= 0 ? nd->b : nd->w;
+    }
+    return last < m->emb_w; /* the head's parameters last */
 }
 
 static const slot *stage_slot(const mx_model *m, int slot_i, int stage) {

@@ -153,6 +153,8 @@ int64_t mx_nn_layout_head_bytes(const mx_model *m, const mx_nn_layout *L);
 struct mx_model {
     mx_model_config cfg;
     int d;
+    mx_grad_hook grad_hook; /* mx_model_set_grad_hook */
+    void *grad_hook_ctx;
     /* graph: tensor 0 is the input; nodes in topological order */
     mx_node nodes[MX_NN_MAX_NODES];
     int n_nodes, n_tensors;

@@ -67,9 +67,58 @@ mx_status mx_tr_gather_mixed_f(mx_trainer *t, float *buf, int64_t M, int64_t row
     return mx_comm_allgatherv_f32(t->comm, buf, t->counts);
 }
 
+/* Buckets of at least this many floats (4 MB), cut at node boundaries. */
+#define MX_BUCKET_FLOATS ((int64_t)1 << 20)
+
+mx_status mx_tr_buckets_init(mx_trainer *t) {
+    if (t->nranks <= 1 || !mx_model_grad_offsets_ordered(t->model)) return MX_OK;
+    int k = mx_model_node_param_offsets(t->model, NULL, 0);
+    int64_t *offs = malloc(sizeof(int64_t) * (size_t)(k + 1));
+    t->bucket_lo = malloc(sizeof(int64_t) * (size_t)(k + 1));
+    if (!offs || !t->bucket_lo) {
+        free(offs);
+        return mx_error(MX_ERR_NOMEM, "trainer: gradient buckets");
+    }
+    mx_model_node_param_offsets(t->model, offs, k);
+    int64_t hi = mx_model_n_params(t->model);
+    for (int i = k - 1; i >= 0; i--) /* from the top; the last bucket reaches 0 */
+        if (hi - offs[i] >= MX_BUCKET_FLOATS || i == 0) t->bucket_lo[t->n_buckets++] = hi = offs[i];
+    if (t->n_buckets == 0 || t->bucket_lo[t->n_buckets - 1] != 0) t->bucket_lo[t->n_buckets++] = 0;
+    free(offs);
+    return MX_OK;
+}
+
+/* starts bucket k (its gradients are complete on this rank) */
+static mx_status start_bucket(mx_trainer *t, int k) {
+    int64_t hi = k ? t->bucket_lo[k - 1] : mx_model_n_params(t->model), lo = t->bucket_lo[k];
+    return mx_comm_iallreduce_f32(t->comm, mx_model_grads(t->model) + lo, hi - lo);
+}
+
+void mx_tr_grad_hook(void *ctx, int64_t lowest_param) {
+    mx_trainer *t = ctx;
+    /* a failed start is met again, and reported, by mx_tr_reduce_grads' wait */
+    while (t->next_bucket < t->n_buckets && t->bucket_lo[t->next_bucket] >= lowest_param)
+        if (start_bucket(t, t->next_bucket++) != MX_OK) break;
+    mx_comm_progress(t->comm);
+}
+
+/* Every rank starts every bucket in the same order (also after a failed backward, so that no
+ * rank waits for a sum another never starts), then waits for all. */
 mx_status mx_tr_reduce_grads(mx_trainer *t) {
     if (t->nranks <= 1) return MX_OK;
-    MX_TRY(mx_comm_allreduce_f32(t->comm, mx_model_grads(t->model), mx_model_n_params(t->model)));
+    mx_status s = MX_OK;
+    if (t->n_buckets) {
+        while (t->next_bucket < t->n_buckets) {
+            mx_status b = start_bucket(t, t->next_bucket++);
+            if (s == MX_OK) s = b;
+        }
+        mx_status w = mx_comm_wait(t->comm);
+        t->next_bucket = 0;
+        MX_TRY(s != MX_OK ? s : w);
+    } else {
+        MX_TRY(
+            mx_comm_allreduce_f32(t->comm, mx_model_grads(t->model), mx_model_n_params(t->model)));
+    }
     if (t->proxy_loss) {
         int64_t np = (int64_t)t->n_classes * t->d;
         MX_TRY(mx_comm_allreduce_f32(t->comm, t->d_proxies, np));

@@ -109,6 +109,11 @@ struct mx_trainer {
     int rank, nranks, follower;
     int64_t b_lo, b_n;
     int64_t *counts; /* nranks: all-gather counts (scratch, allocated once) */
+    /* the gradient all-reduce in buckets (several ranks): bucket k is [bucket_lo[k], bucket_lo[k -
+     * 1]) of mx_model_grads (bucket_lo[-1] = n_params), from the top; buckets before next_bucket
+     * are started (during the last backward through mx_tr_grad_hook, the rest after it) */
+    int64_t *bucket_lo;
+    int n_buckets, next_bucket;
     /* feature level over ranks (mx_tr_exchange_maps): need[q B + x] = 1 when rank q's share of
      * the pairs uses row x owned by another rank; xcounts: 2 nranks all-to-all counts; xsend,
      * xrecv: (B - b_n) x feat_size staging rows */
@@ -236,6 +241,10 @@ mx_status mx_tr_gather_mixed_f(mx_trainer *t, float *buf, int64_t M, int64_t row
 /* Sums the parameter gradients over the ranks; averages the proxy gradients (every rank
  * computed the same ones from the same global batch). */
 mx_status mx_tr_reduce_grads(mx_trainer *t);
+/* Splits the gradients into buckets at node boundaries (several ranks; trainer_dist.c). */
+mx_status mx_tr_buckets_init(mx_trainer *t);
+/* mx_grad_hook of the last backward of a step: starts the buckets that are complete. */
+void mx_tr_grad_hook(void *ctx, int64_t lowest_param);
 /* Training-mode BN: averages the running statistics over the ranks (before evaluation and
  * checkpoints; each rank normalises with its own slice's batch statistics). */
 mx_status mx_tr_sync_bn_stats(mx_trainer *t);

@@ -393,6 +393,7 @@ static mx_status mx_tr_build(mx_trainer *t) {
         MX_TRY(setup_optim(t));
     }
     MX_TRY(setup_buffers(t));
+    if (!t->infer_only) MX_TRY(mx_tr_buckets_init(t));
     t->best_metric = -INFINITY;
     t->best_epoch = -1;
     return MX_OK;
@@ -493,6 +494,7 @@ void mx_trainer_free(mx_trainer *t) {
     mx_free(t->util_mixed);
     free(t->hist_loss);
     free(t->counts);
+    free(t->bucket_lo);
     mx_free(t->need);
     mx_free(t->xcounts);
     mx_free(t->xsend);

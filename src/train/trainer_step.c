@@ -37,6 +37,12 @@ static mx_status step_loss(mx_trainer *t, int64_t n, int64_t M, mx_loss_result *
     return MX_OK;
 }
 
+/* The last backward of a step starts each gradient bucket's all-reduce as soon as the bucket is
+ * complete (several ranks; trainer_dist.c). */
+static void arm_grad_hook(mx_trainer *t, int on) {
+    if (t->n_buckets) mx_model_set_grad_hook(t->model, on ? mx_tr_grad_hook : NULL, t);
+}
+
 /* n: the global batch (t->images / t->labels hold all n labels and this rank's rows
  * [b_lo, b_lo + b_n) of images; one process: all rows). See trainer_dist.c for the ranks. */
 mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
@@ -137,17 +143,26 @@ mx_status mx_tr_step(mx_trainer *t, int64_t n, mx_loss_result *res) {
         /* the map gradients of rows owned elsewhere (the mixed path's) go to, and are summed
          * by, their owners */
         if (dfeat && M > 0 && t->nranks > 1) MX_TRY(mx_tr_return_map_grads(t));
-        if (dfeat) s = mx_model_backward(m, 0, MX_STAGE_INPUT, t->stage, dfeat + lo * fs, NULL);
+        if (dfeat) {
+            arm_grad_hook(t, 1);
+            s = mx_model_backward(m, 0, MX_STAGE_INPUT, t->stage, dfeat + lo * fs, NULL);
+            arm_grad_hook(t, 0);
+        }
     } else {
         if (M > 0 && t->level == MIX_EMBED)
             mx_mix_rows_backward(M, d, t->d_emb_mixed, t->pairs, t->d_emb);
         if (mn > 0 && t->level == MIX_INPUT)
             s = mx_model_backward(m, 1, MX_STAGE_INPUT, MX_STAGE_EMBED, dev, NULL);
-        if (s == MX_OK)
+        if (s == MX_OK) {
+            arm_grad_hook(t, 1);
             s = mx_model_backward(m, 0, MX_STAGE_INPUT, MX_STAGE_EMBED, t->d_emb + lo * d, NULL);
+            arm_grad_hook(t, 0);
+        }
     }
-    MX_TRY(mx_tr_agree(t, s));
-    MX_TRY(mx_tr_reduce_grads(t));
+    /* every rank completes the gradient sums (a failed rank too: see mx_tr_reduce_grads), then
+     * the ranks agree */
+    mx_status r = mx_tr_reduce_grads(t);
+    MX_TRY(mx_tr_agree(t, s != MX_OK ? s : r));
 
     /* keep mixed embeddings of the last epoch for the utilization metric */
     if (M > 0 && t->epoch + 1 == t->cfg.epochs) {
