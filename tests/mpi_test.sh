@@ -71,6 +71,25 @@ same() {
     le "$ma" "$PARAM_TOL" || fail "$name: final parameters differ by $ma > $PARAM_TOL"
 }
 
+# make_pngs DIR <<'PY' ... PY: runs the Python on stdin with d = DIR and png(path), which writes a
+# 40 x 40 RGB PNG of random pixels (standard library only; the script seeds random)
+make_pngs() {
+    {
+        cat <<'PY'
+import os, random, struct, sys, zlib
+d = sys.argv[1]
+def png(path, w=40, h=40):
+    raw = b"".join(b"\0" + bytes(random.randrange(256) for _ in range(3 * w)) for _ in range(h))
+    def chunk(t, b):
+        return struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+        cat
+    } | /usr/bin/python3 - "$1"
+}
+
 # MX_MPI_TEST_ONLY="comm none embed resume eval sigint batch image disk buckets" runs only those parts (default: all)
 want() { [ -z "${MX_MPI_TEST_ONLY:-}" ] || [[ " $MX_MPI_TEST_ONLY " == *" $1 "* ]]; }
 # the communicator's collectives and failure agreement on 2 and 4 ranks (tests/comm_check.inc)
@@ -109,17 +128,8 @@ fi
 if want buckets; then
     bk="$work/bucket-images"
     mkdir -p "$bk"
-    /usr/bin/python3 - "$bk" <<'PY'
-import os, random, struct, sys, zlib
-d = sys.argv[1]
+    make_pngs "$bk" <<'PY'
 random.seed(11)
-def png(path, w=40, h=40):
-    raw = b"".join(b"\0" + bytes(random.randrange(256) for _ in range(3 * w)) for _ in range(h))
-    def chunk(t, b):
-        return struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 for c in range(8):
     os.makedirs("%s/c%d" % (d, c), exist_ok=True)
     for k in range(6):
@@ -255,17 +265,8 @@ if want image; then
 checks=$((checks + 1))
 mkdir -p "$work/images"
 img=$(cd "$work/images" && pwd)
-/usr/bin/python3 - "$img" <<'PY'
-import struct, sys, zlib, random
-d = sys.argv[1]
+make_pngs "$img" <<'PY'
 random.seed(7)
-def png(path, w=40, h=40):
-    raw = b"".join(b"\0" + bytes(random.randrange(256) for _ in range(3 * w)) for _ in range(h))
-    def chunk(t, b):
-        return struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 with open(d + "/list.txt", "w") as lst:
     for c in range(4):
         for k in range(8):
